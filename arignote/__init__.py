@@ -1,0 +1,25 @@
+"""Arignote: a symbolic computation-graph compiler for Python.
+
+Build a typed graph with ``arignote.tensor``, differentiate it with ``grad``,
+and compile it with ``function``::
+
+    import arignote as ag, arignote.tensor as T
+    x = T.dvector('x')
+    f = ag.function([x], (x ** 2).sum())
+"""
+from arignote.config import config
+from arignote.errors import (ArignoteError, ArignoteTypeError, ArignoteValueError,
+                             DisconnectedInputError, GradientError, MissingInputError, ShapeError,
+                             UnusedInputError)
+from arignote import tensor
+from arignote.tensor.sharedvar import SharedVariable, shared
+from arignote.runtime.function import Function, In, Out, function
+from arignote.gradient import grad
+from arignote import gradient, printing
+
+__version__ = "0.1.0"
+
+__all__ = ["config", "function", "Function", "In", "Out", "shared", "SharedVariable", "grad",
+           "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
+           "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
+           "DisconnectedInputError", "GradientError"]

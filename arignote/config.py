@@ -1,0 +1,36 @@
+"""Global settings, read once from the environment and changeable at run time.
+
+Each setting is a row of :data:`SETTINGS`: its environment variable, its
+default and the values it accepts. ``ARIGNOTE_FLOATX`` sets ``config.floatX``
+(the dtype of the unprefixed constructors such as ``T.matrix``).
+"""
+import os
+
+SETTINGS = {
+    # name: (environment variable, default, allowed values)
+    "floatX": ("ARIGNOTE_FLOATX", "float64", ("float16", "float32", "float64")),
+    "mode": ("ARIGNOTE_MODE", "fast_run", ("fast_run", "fast_compile", "none")),
+}
+
+
+class Config:
+    def __init__(self):
+        for name, (env, default, _) in SETTINGS.items():
+            setattr(self, name, os.environ.get(env, default))
+
+    def __setattr__(self, name, value):
+        if name not in SETTINGS:
+            raise AttributeError(
+                f"arignote.config has no setting {name!r}; known: {sorted(SETTINGS)}")
+        env, _, allowed = SETTINGS[name]
+        if value not in allowed:
+            raise ValueError(
+                f"config.{name} (environment {env}) must be one of {allowed}, got {value!r}")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self):
+        body = ", ".join(f"{k}={getattr(self, k)!r}" for k in SETTINGS)
+        return f"Config({body})"
+
+
+config = Config()

@@ -1,0 +1,79 @@
+"""Arignote's exceptions.
+
+Every mistake a user can make raises a subclass of :class:`ArignoteError` that
+also subclasses the matching builtin (``TypeError`` or ``ValueError``), so code
+written against NumPy's exceptions keeps working. Messages name the variable
+or op, what was expected, what came, and where the offending node was built.
+"""
+
+
+class ArignoteError(Exception):
+    """Base class of every error Arignote raises on purpose."""
+
+
+class ArignoteTypeError(ArignoteError, TypeError):
+    """A value or variable of the wrong kind, dtype or rank."""
+
+
+class ArignoteValueError(ArignoteError, ValueError):
+    """A value of the right kind that is still wrong (shape, range, option)."""
+
+
+class ShapeError(ArignoteValueError):
+    """Shapes that contradict each other, found at build time or at run time."""
+
+
+class MissingInputError(ArignoteValueError):
+    """A graph needs a variable that the function was not given."""
+
+
+class UnusedInputError(ArignoteValueError):
+    """A function input that no output or update depends on."""
+
+
+class DisconnectedInputError(ArignoteValueError):
+    """``grad`` was asked for a variable the cost does not depend on."""
+
+
+class GradientError(ArignoteValueError):
+    """A symbolic gradient that disagrees with finite differences."""
+
+    def __init__(self, message, arg=None, abs_err=None, rel_err=None):
+        super().__init__(message)
+        self.arg = arg
+        self.abs_err = abs_err
+        self.rel_err = rel_err
+
+
+class RewriteError(ArignoteError, RuntimeError):
+    """A graph rewrite misbehaved (changed a type, never converged...)."""
+
+
+def describe(var):
+    """A short human name for a variable: its name or its producing op."""
+    name = getattr(var, "name", None)
+    if name:
+        return repr(name)
+    owner = getattr(var, "owner", None)
+    if owner is not None:
+        return f"the output of {owner.op}"
+    return f"an unnamed {getattr(var, 'type', 'variable')}"
+
+
+def built_at(obj):
+    """' (built at file.py:12: code)' for a node or variable, or ''."""
+    trace = getattr(obj, "trace", None)
+    if trace is None and getattr(obj, "owner", None) is not None:
+        trace = obj.owner.trace
+    if not trace:
+        return ""
+    return f" (built at {format_trace(trace)})"
+
+
+def format_trace(trace):
+    import linecache
+
+    filename, lineno, func = trace
+    line = linecache.getline(filename, lineno).strip()
+    where = f"{filename}:{lineno}"
+    return f"{where}, in {func}: {line}" if line else f"{where}, in {func}"

@@ -1,0 +1,3 @@
+"""blas ops (to be written)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""indexing ops (to be written)."""
+
+__all__ = []

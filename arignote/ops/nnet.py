@@ -1,0 +1,3 @@
+"""nnet ops (to be written)."""
+
+__all__ = []

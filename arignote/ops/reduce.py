@@ -1,0 +1,3 @@
+"""reduce ops (to be written)."""
+
+__all__ = []

@@ -1,0 +1,1 @@
+"""What users read: debugprint and pprint (to be written)."""

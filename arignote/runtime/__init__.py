@@ -1,0 +1,1 @@
+"""Compiled functions and the programs they run."""

@@ -1,0 +1,320 @@
+"""``function``: compile a graph into a Python callable.
+
+The user's graph is cloned into a :class:`FunctionGraph` (``givens``
+substituted), rewritten according to ``mode``, and laid out as a
+:class:`Program`. A call validates every argument before anything runs,
+computes all outputs and all shared-variable updates from the values before
+the call, and only then writes the updates: a call that fails changes nothing.
+"""
+import warnings
+
+import numpy as np
+
+from arignote.config import config
+from arignote.errors import (ArignoteTypeError, ArignoteValueError, MissingInputError,
+                             UnusedInputError, built_at, describe)
+from arignote.graph.basic import Constant, Variable, ancestors
+from arignote.graph.fg import FunctionGraph
+from arignote.runtime.program import Program
+from arignote.tensor.basic import as_tensor_variable
+from arignote.tensor.sharedvar import SharedVariable
+
+_ON_UNUSED = ("raise", "warn", "ignore")
+
+
+class In:
+    """A function input with options: a default ``value`` and a keyword ``name``."""
+
+    _NO_DEFAULT = object()
+
+    def __init__(self, variable, name=None, value=_NO_DEFAULT, borrow=False):
+        if not isinstance(variable, Variable):
+            raise ArignoteTypeError(f"In() wraps a symbolic variable, got {type(variable).__name__}")
+        self.variable = variable
+        self.name = name if name is not None else variable.name
+        self.value = value
+        self.borrow = borrow
+
+    @property
+    def has_default(self):
+        return self.value is not In._NO_DEFAULT
+
+
+class Out:
+    """A function output; with ``borrow=True`` its storage may be reused by the next call."""
+
+    def __init__(self, variable, borrow=False):
+        self.variable = variable
+        self.borrow = borrow
+
+
+def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=False,
+             on_unused_input="raise", name=None, mode=None, **kwargs):
+    """Compile ``outputs`` (a variable or a list) as a function of ``inputs``.
+
+    ``updates`` (pairs or a dict) gives new values for shared variables,
+    computed from the values before the call and written together after it;
+    ``givens`` replaces variables of the graph (e.g. an input by a slice of a
+    shared dataset). Call the result by position or by input name.
+    """
+    if kwargs:
+        raise ArignoteTypeError(
+            f"function() got unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; "
+            f"accepted: inputs, outputs, updates, givens, allow_input_downcast, "
+            f"on_unused_input, name, mode")
+    return Function(inputs, outputs, updates, givens, allow_input_downcast,
+                    on_unused_input, name, mode)
+
+
+class Function:
+    def __init__(self, inputs, outputs, updates, givens, allow_input_downcast,
+                 on_unused_input, name, mode):
+        self.name = name
+        self.allow_input_downcast = allow_input_downcast
+        self.mode = _check_mode(mode)
+        if on_unused_input not in _ON_UNUSED:
+            raise ArignoteValueError(f"on_unused_input must be one of {_ON_UNUSED}, got {on_unused_input!r}")
+        self.inputs = _normalize_inputs(inputs)
+        self.single_output = outputs is not None and not isinstance(outputs, (list, tuple))
+        self.outs = _normalize_outputs(outputs)
+        self.updates = _normalize_updates(updates)
+        givens = _normalize_givens(givens)
+
+        user_outputs = [o.variable for o in self.outs] + [u for _, u in self.updates]
+        input_vars = [i.variable for i in self.inputs]
+        self.fgraph = FunctionGraph(input_vars, user_outputs, replace=givens)
+        self._check_inputs_used(on_unused_input, givens)
+        self.shared = [v for v in self.fgraph.roots() if getattr(v, "is_shared", False)]
+        self._check_missing()
+        self._compile()
+
+    # ---------------------------------------------------------- building
+
+    def _check_inputs_used(self, on_unused_input, givens):
+        needed = set(ancestors(self.fgraph.outputs))
+        for inp, var in zip(self.inputs, self.fgraph.inputs):
+            if var in needed or on_unused_input == "ignore":
+                continue
+            why = " (it is replaced through givens)" if inp.variable in givens else ""
+            msg = (f"{self._label()}: input {describe(inp.variable)} is not used to compute any "
+                   f"output or update{why}; pass on_unused_input='warn' or 'ignore' to allow it")
+            if on_unused_input == "raise":
+                raise UnusedInputError(msg)
+            warnings.warn(msg, stacklevel=4)
+
+    def _check_missing(self):
+        provided = set(self.fgraph.inputs) | set(self.shared)
+        for v in self.fgraph.roots():
+            if v not in provided and not isinstance(v, Constant):
+                user_var = next((k for k, c in self.fgraph.memo.items() if c is v), v)
+                raise MissingInputError(
+                    f"{self._label()}: the graph needs {describe(user_var)} ({user_var.type})"
+                    f"{built_at(user_var)} but it is not among the inputs "
+                    f"{[i.name or str(i.variable) for i in self.inputs]}")
+
+    def _compile(self):
+        from arignote import passes
+        passes.optimize(self.fgraph, self.mode)
+        self.program = Program(self.fgraph, list(self.fgraph.inputs) + self.shared)
+        n_out = len(self.outs)
+        self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
+
+    def _label(self):
+        return f"function {self.name!r}" if self.name else "function"
+
+    # ---------------------------------------------------------- calling
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        shared_values = [sv._value for sv in self.shared]
+        results = self.program.run(values + shared_values)
+        outputs = results[:len(self.outs)]
+        protected = values + shared_values
+        outputs = [r if out.borrow else _fresh(r, protected, outputs[:k])
+                   for k, (r, out) in enumerate(zip(outputs, self.outs))]
+        new_values = []
+        for sv, slot in self._update_slots:
+            value = sv.type.filter(results[slot], what=f"the update of shared variable {describe(sv)}")
+            if value is not sv._value:
+                value = _fresh(value, protected + outputs, new_values)
+            new_values.append(value)
+        for (sv, _), value in zip(self._update_slots, new_values):
+            sv._value = value
+        return outputs[0] if self.single_output else outputs
+
+    def _bind(self, args, kwargs):
+        n = len(self.inputs)
+        if len(args) > n:
+            raise ArignoteTypeError(f"{self._label()} takes {n} argument{'s' * (n != 1)} "
+                                    f"({self._signature()}) but {len(args)} were given")
+        given = list(args) + [In._NO_DEFAULT] * (n - len(args))
+        for key, value in kwargs.items():
+            k = next((j for j, inp in enumerate(self.inputs) if inp.name == key), None)
+            if k is None:
+                raise ArignoteTypeError(f"{self._label()} got an unexpected keyword argument "
+                                        f"{key!r}; its inputs are ({self._signature()})")
+            if given[k] is not In._NO_DEFAULT:
+                raise ArignoteTypeError(f"{self._label()} got multiple values for input {key!r}")
+            given[k] = value
+        values = []
+        for k, (inp, value) in enumerate(zip(self.inputs, given)):
+            if value is In._NO_DEFAULT:
+                if not inp.has_default:
+                    raise ArignoteTypeError(f"{self._label()} is missing input "
+                                            f"{inp.name or k!r} ({self._signature()})")
+                value = inp.value
+            what = f"input {inp.name!r}" if inp.name else f"input {k}"
+            values.append(inp.variable.type.filter(value, what=f"{what} of {self._label()}",
+                                                   allow_downcast=self.allow_input_downcast))
+        return values
+
+    def _signature(self):
+        return ", ".join(inp.name or f"<input {k}>" for k, inp in enumerate(self.inputs))
+
+    # ---------------------------------------------------------- copying
+
+    def copy(self, share_memory=False):
+        """A function with the same graph; unless ``share_memory``, it gets
+        its own copies of the shared variables (so its updates are independent)."""
+        new = object.__new__(Function)
+        new.__dict__.update(self.__dict__)
+        if share_memory:
+            return new
+        swap = {sv: sv.copy_with_value() for sv in self.shared}
+        new.updates = [(swap.get(sv, sv), u) for sv, u in self.updates]
+        new.fgraph = FunctionGraph(self.fgraph.inputs, self.fgraph.outputs, clone=True, replace=swap)
+        new.inputs = [In(v, inp.name, inp.value, inp.borrow) for v, inp in zip(new.fgraph.inputs, self.inputs)]
+        new.shared = [swap.get(sv, sv) for sv in self.shared]
+        new.program = Program(new.fgraph, list(new.fgraph.inputs) + new.shared)
+        new._update_slots = [(swap.get(sv, sv), slot) for sv, slot in self._update_slots]
+        return new
+
+    def __deepcopy__(self, memo):
+        return self.copy(share_memory=False)
+
+    def __repr__(self):
+        return f"<arignote Function {self.name or ''}({self._signature()})>"
+
+
+def _fresh(value, protected, others):
+    """``value``, copied if it may share memory with a protected array."""
+    if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)) or any(
+            np.may_share_memory(value, o) for o in others):
+        return value.copy()
+    return value
+
+
+def _check_mode(mode):
+    mode = config.mode if mode is None else mode
+    if isinstance(mode, str) and mode.lower() in config_modes():
+        return mode.lower()
+    raise ArignoteValueError(f"mode must be one of {config_modes()} (or None for config.mode), "
+                             f"got {mode!r}")
+
+
+def config_modes():
+    from arignote.config import SETTINGS
+    return SETTINGS["mode"][2]
+
+
+def _normalize_inputs(inputs):
+    if isinstance(inputs, (Variable, In)):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise ArignoteTypeError(f"function() inputs must be a list of variables, got "
+                                f"{type(inputs).__name__}")
+    result, seen = [], set()
+    for k, inp in enumerate(inputs):
+        inp = inp if isinstance(inp, In) else In(inp) if isinstance(inp, Variable) else None
+        if inp is None:
+            raise ArignoteTypeError(f"function() input {k} is a {type(inputs[k]).__name__}, "
+                                    f"not a symbolic variable")
+        v = inp.variable
+        if isinstance(v, SharedVariable):
+            raise ArignoteTypeError(
+                f"shared variable {describe(v)} cannot be an explicit input: every function that "
+                f"uses it reads it implicitly; use givens to replace it")
+        if isinstance(v, Constant):
+            raise ArignoteTypeError(f"function() input {k} is a constant ({v}); inputs must be "
+                                    f"symbolic variables such as T.matrix('x')")
+        if v.owner is not None:
+            raise ArignoteTypeError(
+                f"function() input {describe(v)} is computed by {v.owner.op}{built_at(v)}; inputs "
+                f"must be root variables (use givens to replace an intermediate)")
+        if v in seen:
+            raise ArignoteValueError(f"function() input {describe(v)} is given twice")
+        seen.add(v)
+        if inp.has_default:
+            inp.value = v.type.filter(inp.value, what=f"the default value of input {describe(v)}")
+        result.append(inp)
+    names = [i.name for i in result if i.name]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        warnings.warn(f"several function inputs are named {sorted(dup)}; they can only be passed "
+                      f"by position", stacklevel=4)
+    return result
+
+
+def _normalize_outputs(outputs):
+    if outputs is None:
+        return []
+    single = not isinstance(outputs, (list, tuple))
+    outs = [outputs] if single else list(outputs)
+    result = []
+    for k, o in enumerate(outs):
+        out = o if isinstance(o, Out) else Out(o)
+        if not isinstance(out.variable, Variable):
+            raise ArignoteTypeError(
+                f"function() output {k} is a {type(out.variable).__name__} ({out.variable!r}), not "
+                f"a graph variable; wrap fixed values with T.constant")
+        result.append(out)
+    return result
+
+
+def _pairs(x, what):
+    if x is None:
+        return []
+    if isinstance(x, dict):
+        return list(x.items())
+    try:
+        pairs = [tuple(p) for p in x]
+    except TypeError:
+        raise ArignoteTypeError(f"function() {what} must be a dict or a list of pairs, got "
+                                f"{type(x).__name__}") from None
+    if any(len(p) != 2 for p in pairs):
+        raise ArignoteTypeError(f"function() {what} must be (variable, value) pairs")
+    return pairs
+
+
+def _normalize_updates(updates):
+    result, seen = [], set()
+    for sv, new in _pairs(updates, "updates"):
+        if not isinstance(sv, SharedVariable):
+            raise ArignoteTypeError(f"updates: {describe(sv) if isinstance(sv, Variable) else repr(sv)}"
+                                    f" is not a shared variable; only shared variables can be updated")
+        if sv in seen:
+            raise ArignoteValueError(f"updates: shared variable {describe(sv)} is updated twice")
+        seen.add(sv)
+        new = as_tensor_variable(new)
+        if new.dtype != sv.dtype or new.ndim != sv.ndim or not sv.type.compatible(new.type):
+            hint = (f"; cast it with T.cast(update, '{sv.dtype}')" if new.dtype != sv.dtype else "")
+            raise ArignoteTypeError(
+                f"updates: the new value of shared variable {describe(sv)} has type {new.type} but "
+                f"the variable has type {sv.type}{built_at(new)}{hint}")
+        result.append((sv, new))
+    return result
+
+
+def _normalize_givens(givens):
+    result = {}
+    for old, new in _pairs(givens, "givens"):
+        if not isinstance(old, Variable) or isinstance(old, Constant):
+            raise ArignoteTypeError(f"givens: {old!r} cannot be replaced; keys must be symbolic "
+                                    f"variables")
+        new = as_tensor_variable(new)
+        if new.dtype != old.dtype or new.ndim != old.ndim or not old.type.compatible(new.type):
+            raise ArignoteTypeError(
+                f"givens: {describe(old)} of type {old.type} cannot be replaced by "
+                f"{describe(new)} of type {new.type}{built_at(new)}")
+        result[old] = new
+    return result

@@ -1,0 +1,81 @@
+"""Program: a function graph laid out as ordered steps over storage slots.
+
+Each step runs one node's ``perform`` (the NumPy reference executor). Slots
+hold values by index; a value is dropped right after its last reader, so
+peak memory follows liveness rather than graph size. The runtime sees only
+steps and slots: which op a step runs matters to it only for error messages.
+"""
+import numpy as np
+
+from arignote.errors import ArignoteError, ArignoteValueError, built_at
+from arignote.graph.basic import Constant
+
+
+class Program:
+    def __init__(self, fgraph, roots):
+        """``roots``: the variables whose values each run is given, in order."""
+        self.slot = {}
+        for v in roots:
+            self._slot_of(v)
+        self.nodes = fgraph.toposort()
+        steps = []
+        for node in self.nodes:
+            steps.append((node, [self._slot_of(v) for v in node.inputs],
+                          [self._slot_of(v) for v in node.outputs]))
+        self.output_slots = [self._slot_of(v) for v in fgraph.outputs]
+        self.n_roots = len(roots)
+        self.constants = [(i, v.data) for v, i in self.slot.items() if isinstance(v, Constant)]
+        # liveness: free each intermediate slot after the last step that reads it
+        keep = set(self.output_slots) | set(range(self.n_roots)) | {i for i, _ in self.constants}
+        last = {}
+        for k, (_, ins, _) in enumerate(steps):
+            for i in ins:
+                last[i] = k
+        frees = [[] for _ in steps]
+        for i, k in last.items():
+            if i not in keep:
+                frees[k].append(i)
+        self.steps = [(node, ins, outs, free) for (node, ins, outs), free in zip(steps, frees)]
+
+    def _slot_of(self, v):
+        if v not in self.slot:
+            self.slot[v] = len(self.slot)
+        return self.slot[v]
+
+    def run(self, root_values):
+        storage = [None] * len(self.slot)
+        storage[:self.n_roots] = root_values
+        for i, data in self.constants:
+            storage[i] = data
+        for node, ins, outs, free in self.steps:
+            args = [storage[i] for i in ins]
+            try:
+                results = node.op.perform(node, args)
+            except ArignoteError as e:
+                if e.args and isinstance(e.args[0], str) and "(built at" not in e.args[0]:
+                    e.args = (e.args[0] + built_at(node),) + e.args[1:]
+                raise
+            except Exception as e:  # NumPy's own complaint, re-raised with names
+                shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
+                raise ArignoteValueError(
+                    f"{node.op} failed on inputs of shapes ({shapes}): {e}{built_at(node)}") from e
+            _check_results(node, results)
+            for i, r in zip(outs, results):
+                storage[i] = r
+            for i in free:
+                storage[i] = None
+        return [storage[i] for i in self.output_slots]
+
+
+def _check_results(node, results):
+    """Ops must return what their node promised: catches op bugs at the source."""
+    if len(results) != len(node.outputs):
+        raise ArignoteValueError(f"internal error: {node.op} returned {len(results)} values for "
+                                 f"{len(node.outputs)} outputs")
+    for out, r in zip(node.outputs, results):
+        t = out.type
+        if not isinstance(r, np.ndarray) or r.dtype != t.numpy_dtype or r.ndim != t.ndim or any(
+                s is not None and s != a for s, a in zip(t.shape, r.shape)):
+            got = f"{r.dtype}{list(r.shape)}" if isinstance(r, np.ndarray) else type(r).__name__
+            raise ArignoteValueError(
+                f"internal error: {node.op} promised {t} but computed {got}{built_at(node)}")

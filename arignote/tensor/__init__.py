@@ -1,0 +1,19 @@
+"""What users import as ``T``: constructors, NumPy-like math, ``T.nnet``.
+
+Every public function lives next to its op in ``arignote.ops``; this package
+gathers them under Theano's names.
+"""
+from arignote.ops import blas, elemwise, indexing, reduce, shape
+from arignote.ops.blas import *  # noqa: F401,F403
+from arignote.ops.elemwise import *  # noqa: F401,F403
+from arignote.ops.indexing import *  # noqa: F401,F403
+from arignote.ops.reduce import *  # noqa: F401,F403
+from arignote.ops.shape import *  # noqa: F401,F403
+from arignote.tensor.basic import *  # noqa: F401,F403
+from arignote.tensor.sharedvar import SharedVariable, shared  # noqa: F401
+from arignote.tensor.variable import TensorConstant, TensorVariable  # noqa: F401
+from arignote.graph.type import TensorType  # noqa: F401
+from arignote.tensor import nnet  # noqa: F401,E402
+
+# builtins shadowed by the NumPy-like names above, kept under NumPy's names too
+from arignote.ops.elemwise import abs, pow, round  # noqa: F401,E402
