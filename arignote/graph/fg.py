@@ -2,8 +2,9 @@
 
 ``function`` builds one per compiled function so rewrites can replace nodes
 without ever touching the user's graph. It tracks each variable's clients
-(the nodes, or output slots, that read it) so a replacement updates every
-reader at once.
+(the nodes, or output slots, that read it): ``replace`` imports the new
+subgraph, redirects every reader at once and drops the nodes nobody reads
+any more, each in time proportional to the nodes it touches.
 """
 from arignote.errors import RewriteError
 from arignote.graph.basic import clone_graph, graph_inputs, toposort
@@ -16,6 +17,7 @@ class FunctionGraph:
         """``inputs`` are the graph's explicit roots; with ``clone`` the graph is
         copied first and ``self.memo`` maps user variables to their copies."""
         inputs, outputs = list(inputs), list(outputs)
+        self.memo = {}
         if clone:
             memo = {i: i.clone() for i in inputs}
             if replace:  # the replacements are graphs too: clone them over the same inputs
@@ -24,19 +26,78 @@ class FunctionGraph:
             outputs, memo = clone_graph(outputs, replace=memo)
             inputs = [memo[i] for i in inputs]
             self.memo = memo
-        else:
-            self.memo = {}
         self.inputs = inputs
         self.outputs = outputs
-        self._rebuild_clients()
-
-    def _rebuild_clients(self):
+        self.nodes = set()
         self.clients = {}
-        for node in toposort(self.outputs):
+        for i, out in enumerate(outputs):
+            self._import(out)
+            self.clients.setdefault(out, []).append((OUTPUT, i))
+
+    # ---------------------------------------------------------- structure
+
+    def _import(self, var):
+        """Add the nodes computing ``var`` that the graph does not hold yet."""
+        stack = [var.owner] if var.owner is not None else []
+        self.clients.setdefault(var, [])
+        while stack:
+            node = stack.pop()
+            if node in self.nodes:
+                continue
+            self.nodes.add(node)
+            for out in node.outputs:
+                self.clients.setdefault(out, [])
             for i, inp in enumerate(node.inputs):
                 self.clients.setdefault(inp, []).append((node, i))
-        for i, out in enumerate(self.outputs):
-            self.clients.setdefault(out, []).append((OUTPUT, i))
+                if inp.owner is not None and inp.owner not in self.nodes:
+                    stack.append(inp.owner)
+
+    def _prune(self, var):
+        """Drop the nodes that only served ``var``, now that nobody reads it."""
+        stack = [var]
+        while stack:
+            v = stack.pop()
+            node = v.owner
+            if node is None or node not in self.nodes or any(self.clients.get(o) for o in node.outputs):
+                continue
+            self.nodes.discard(node)
+            for o in node.outputs:
+                self.clients.pop(o, None)
+            for i, inp in enumerate(node.inputs):
+                readers = self.clients.get(inp, [])
+                if (node, i) in readers:
+                    readers.remove((node, i))
+                if not readers:
+                    stack.append(inp)
+
+    def replace(self, old, new, reason=None):
+        """Make every reader of ``old`` read ``new`` instead.
+
+        ``new`` must have ``old``'s dtype and broadcast pattern (its static
+        sizes may be more or less precise); a rewrite breaking that is a bug
+        and is reported with its name.
+        """
+        if old is new:
+            return
+        if not (old.type.compatible(new.type) and old.type.broadcastable == new.type.broadcastable):
+            raise RewriteError(
+                f"rewrite {reason or '?'} would replace {old} of type {old.type} by {new} "
+                f"of type {new.type}")
+        self._import(new)
+        for client, i in self.clients.pop(old, []):
+            if client == OUTPUT:
+                self.outputs[i] = new
+            else:
+                client.inputs[i] = new
+            self.clients[new].append((client, i))
+        self.clients[old] = []
+        self._prune(old)
+
+    def replace_all(self, pairs, reason=None):
+        for old, new in pairs:
+            self.replace(old, new, reason)
+
+    # ---------------------------------------------------------- views
 
     def toposort(self):
         return toposort(self.outputs)
@@ -47,24 +108,11 @@ class FunctionGraph:
 
     @property
     def variables(self):
-        seen = {v for node in self.toposort() for v in node.inputs + node.outputs}
+        seen = {v for node in self.nodes for v in node.inputs + node.outputs}
         return seen | set(self.outputs)
 
     def roots(self):
         return graph_inputs(self.outputs)
-
-    def replace(self, old, new, reason=None):
-        """Make every reader of ``old`` read ``new`` instead."""
-        if not old.type.compatible(new.type):
-            raise RewriteError(
-                f"rewrite {reason or '?'} would replace {old} of type {old.type} by {new} "
-                f"of type {new.type}")
-        for client, i in self.clients.pop(old, []):
-            if client == OUTPUT:
-                self.outputs[i] = new
-            else:
-                client.inputs[i] = new
-            self.clients.setdefault(new, []).append((client, i))
 
     def to_networkx(self):
         """A networkx DiGraph: variable and apply nodes, edges along data flow."""
@@ -82,4 +130,4 @@ class FunctionGraph:
         return g
 
     def __repr__(self):
-        return f"FunctionGraph({self.inputs} -> {self.outputs}, {len(self.toposort())} nodes)"
+        return f"FunctionGraph({self.inputs} -> {self.outputs}, {len(self.nodes)} nodes)"

@@ -1,8 +1,14 @@
-"""Graph rewrites. The rewrite pipeline (merge, canonicalize, stabilize,
-specialize, fuse, cleanup) arrives with the optimization issue; until then
-every mode compiles the graph as built."""
+"""Graph rewrites, grouped in phases: merge, canonicalize, stabilize,
+specialize, fuse, cleanup. Each rewrite family lives in its own module and
+registers itself with :mod:`arignote.passes.rewriting`; a mode names the
+phases it runs."""
+from arignote.passes import algebraic, constant_folding, merge, stabilize  # noqa: F401  (registration)
+from arignote.passes.rewriting import MODES, PHASES, Stats, run_phases
 
 
-def optimize(fgraph, mode):
-    """Rewrite ``fgraph`` in place according to ``mode``."""
-    return fgraph
+def optimize(fgraph, mode, exclude=()):
+    """Rewrite ``fgraph`` in place for ``mode``; returns the :class:`Stats`."""
+    return run_phases(fgraph, MODES[mode], exclude=exclude)
+
+
+__all__ = ["optimize", "MODES", "PHASES", "Stats", "run_phases"]

@@ -49,21 +49,25 @@ class Out:
 
 
 def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=False,
-             on_unused_input="raise", name=None, mode=None, **kwargs):
+             on_unused_input="raise", name=None, mode=None, report=False, **kwargs):
     """Compile ``outputs`` (a variable or a list) as a function of ``inputs``.
 
     ``updates`` (pairs or a dict) gives new values for shared variables,
     computed from the values before the call and written together after it;
     ``givens`` replaces variables of the graph (e.g. an input by a slice of a
-    shared dataset). Call the result by position or by input name.
+    shared dataset). ``report=True`` prints what the rewrites did (see
+    ``Function.compile_report``). Call the result by position or by input name.
     """
     if kwargs:
         raise ArignoteTypeError(
             f"function() got unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; "
             f"accepted: inputs, outputs, updates, givens, allow_input_downcast, "
-            f"on_unused_input, name, mode")
-    return Function(inputs, outputs, updates, givens, allow_input_downcast,
-                    on_unused_input, name, mode)
+            f"on_unused_input, name, mode, report")
+    fn = Function(inputs, outputs, updates, givens, allow_input_downcast,
+                  on_unused_input, name, mode)
+    if report:
+        print(fn.compile_report())
+    return fn
 
 
 class Function:
@@ -114,10 +118,15 @@ class Function:
 
     def _compile(self):
         from arignote import passes
-        passes.optimize(self.fgraph, self.mode)
+        self.stats = passes.optimize(self.fgraph, self.mode)
         self.program = Program(self.fgraph, list(self.fgraph.inputs) + self.shared)
         n_out = len(self.outs)
         self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
+
+    def compile_report(self):
+        """Node counts before and after each rewrite phase, the time each took,
+        and how often each rewrite fired."""
+        return f"compile report for {self._label()} (mode {self.mode!r})\n{self.stats.format()}"
 
     def _label(self):
         return f"function {self.name!r}" if self.name else "function"

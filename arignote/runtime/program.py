@@ -25,6 +25,7 @@ class Program:
         self.output_slots = [self._slot_of(v) for v in fgraph.outputs]
         self.n_roots = len(roots)
         self.constants = [(i, v.data) for v, i in self.slot.items() if isinstance(v, Constant)]
+        self.constant_slots = {i for i, _ in self.constants}
         # liveness: free each intermediate slot after the last step that reads it
         keep = set(self.output_slots) | set(range(self.n_roots)) | {i for i, _ in self.constants}
         last = {}
@@ -64,7 +65,9 @@ class Program:
                 storage[i] = r
             for i in free:
                 storage[i] = None
-        return [storage[i] for i in self.output_slots]
+        # constants are read-only and shared between calls: hand out copies
+        return [storage[i].copy() if i in self.constant_slots else storage[i]
+                for i in self.output_slots]
 
 
 def _check_results(node, results):

@@ -1,0 +1,145 @@
+"""Algebraic simplification and canonical forms (the ``canonicalize`` phase).
+
+Most rewrites are rows of :data:`PATTERNS`, written as data: neutral
+elements, double negation, small integer powers. Rewrites that need a look at
+constants or axes (collecting constants in add/mul chains, merging
+dimshuffles, sums of sums) are small functions below.
+
+A rewrite only fires when its result has the node's dtype and broadcast
+pattern (``fits``); absorbing elements (``x*0``, ``x-x``) fire only for
+integers, where no inf or NaN can make them wrong.
+"""
+import numpy as np
+
+from arignote.graph.basic import Constant
+from arignote.ops.elemwise import Elemwise
+from arignote.ops.reduce import Reduce
+from arignote.ops.shape import DimShuffle
+from arignote.passes.rewriting import PatternRewriter, constant_value, node_rewriter, register
+
+
+def _T():
+    import arignote.tensor as T
+    return T
+
+
+def fits(old, new):
+    """Can ``new`` stand in for ``old`` (same dtype and broadcast pattern)?"""
+    return new.dtype == old.dtype and new.type.broadcastable == old.type.broadcastable
+
+
+class SafePattern(PatternRewriter):
+    """A pattern that declines (rather than fails) when its result would not fit."""
+
+    def _apply(self, fgraph, node):
+        result = super()._apply(fgraph, node)
+        if result is None:
+            return None
+        new = _T().as_tensor_variable(result[0])
+        return [new] if fits(node.outputs[0], new) else None
+
+
+def _is_int(b, node):
+    return node.outputs[0].type.is_integer
+
+
+def _is_float(b, node):
+    return node.outputs[0].type.is_float
+
+
+# (input pattern, output pattern, condition)
+PATTERNS = [
+    (("mul", "x", 1), "x", None),
+    (("add", "x", 0), "x", None),
+    (("sub", "x", 0), "x", None),
+    (("sub", 0, "x"), ("neg", "x"), None),
+    (("true_div", "x", 1), "x", None),
+    (("pow", "x", 1), "x", None),
+    (("neg", ("neg", "x")), "x", None),
+    (("mul", "x", -1), ("neg", "x"), None),
+    (("add", "x", ("neg", "y")), ("sub", "x", "y"), None),
+    (("sub", "x", ("neg", "y")), ("add", "x", "y"), None),
+    (("pow", "x", 2), ("sqr", "x"), _is_float),
+    (("pow", "x", 0.5), ("sqrt", "x"), _is_float),
+    (("pow", "x", -1), ("reciprocal", "x"), _is_float),
+    (("pow", "x", 3), ("mul", ("sqr", "x"), "x"), _is_float),
+    (("pow", "x", 4), ("sqr", ("sqr", "x")), _is_float),
+    (("log", ("exp", "x")), "x", None),
+    (("exp", ("log", "x")), ("switch", ("ge", "x", 0), "x", float("nan")), _is_float),
+    (("abs", ("neg", "x")), ("abs", "x"), None),
+    (("abs", ("abs", "x")), ("abs", "x"), None),
+    (("mul", "x", 0), lambda b: _T().zeros_like(b["x"]), _is_int),
+    (("sub", "x", "x"), lambda b: _T().zeros_like(b["x"]), _is_int),
+]
+
+for _in, _out, _cond in PATTERNS:
+    register("canonicalize", "algebraic")(SafePattern(_in, _out, condition=_cond))
+
+
+@register("canonicalize", "algebraic")
+@node_rewriter(["add", "mul"], name="collect_constants")
+def collect_constants(fgraph, node):
+    """``(x + c1) + c2 -> x + (c1 + c2)``; the same for ``mul``. The inner node
+    must have no other reader, so nothing is computed twice."""
+    name = node.op.scalar_op.name
+    consts = [i for i in node.inputs if isinstance(i, Constant)]
+    others = [i for i in node.inputs if not isinstance(i, Constant)]
+    if len(consts) != 1 or len(others) != 1:
+        return None
+    inner = others[0].owner
+    if (inner is None or not isinstance(inner.op, Elemwise) or inner.op.scalar_op.name != name
+            or len(fgraph.clients.get(others[0], [])) != 1):
+        return None
+    inner_consts = [i for i in inner.inputs if isinstance(i, Constant)]
+    inner_others = [i for i in inner.inputs if not isinstance(i, Constant)]
+    if len(inner_consts) != 1 or len(inner_others) != 1:
+        return None
+    fn = np.add if name == "add" else np.multiply
+    with np.errstate(all="ignore"):
+        value = fn(inner_consts[0].data, consts[0].data)
+    new = node.op(inner_others[0], _T().constant(value.astype(np.result_type(
+        inner_consts[0].data, consts[0].data))))
+    return [new] if fits(node.outputs[0], new) else None
+
+
+@register("canonicalize", "algebraic", "dimshuffle")
+@node_rewriter([DimShuffle], name="merge_dimshuffles")
+def merge_dimshuffles(fgraph, node):
+    """Two consecutive dimshuffles become one; an identity dimshuffle vanishes
+    (so a transpose of a transpose disappears)."""
+    op, x = node.op, node.inputs[0]
+    if op.new_order == tuple(range(op.input_ndim)):
+        return [x]
+    inner = x.owner
+    if inner is None or not isinstance(inner.op, DimShuffle):
+        return None
+    order = tuple("x" if o == "x" else inner.op.new_order[o] for o in op.new_order)
+    source = inner.inputs[0]
+    if order == tuple(range(source.ndim)):
+        return [source]
+    return [DimShuffle(source.ndim, order)(source)]
+
+
+@register("canonicalize", "algebraic", "reduce")
+@node_rewriter([Reduce], name="sum_of_sum")
+def sum_of_sum(fgraph, node):
+    """``sum(sum(x, a), b) -> sum(x, a ∪ b)`` when the inner sum has no other reader."""
+    op, x = node.op, node.inputs[0]
+    inner = x.owner
+    if (op.combiner != "sum" or inner is None or not isinstance(inner.op, Reduce)
+            or inner.op.combiner != "sum" or inner.op.keepdims or op.keepdims
+            or inner.op.dtype != op.dtype or len(fgraph.clients.get(x, [])) != 1):
+        return None
+    remaining = [d for d in range(inner.inputs[0].ndim) if d not in inner.op.axis]
+    axes = tuple(sorted(set(inner.op.axis) | {remaining[a] for a in op.axis}))
+    new = Reduce("sum", axes, False, op.dtype)(inner.inputs[0])
+    return [new] if fits(node.outputs[0], new) else None
+
+
+@register("canonicalize", "algebraic", "reduce")
+@node_rewriter([Reduce], name="reduce_nothing")
+def reduce_nothing(fgraph, node):
+    """A reduction over no axis (``sum(x, axis=())``) is ``x`` (cast if needed)."""
+    if node.op.axis or node.op.combiner.startswith("arg"):
+        return None
+    return [_T().cast(node.inputs[0], node.outputs[0].dtype)]
