@@ -21,6 +21,9 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/compile_time.py
+
 lint: $(STAMP)
 	$(BIN)/python -m ruff check arignote tests examples
 

@@ -143,3 +143,15 @@ def reduce_nothing(fgraph, node):
     if node.op.axis or node.op.combiner.startswith("arg"):
         return None
     return [_T().cast(node.inputs[0], node.outputs[0].dtype)]
+
+
+@register("canonicalize", "algebraic")
+@node_rewriter(["switch"], name="switch_constant_condition")
+def switch_constant_condition(fgraph, node):
+    """``switch(True, a, b) -> a`` (and ``False -> b``) when no broadcast is lost."""
+    cond, a, b = node.inputs
+    value = constant_value(cond)
+    if value is None:
+        return None
+    new = _T().cast(a if value else b, node.outputs[0].dtype)
+    return [new] if fits(node.outputs[0], new) else None

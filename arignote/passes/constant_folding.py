@@ -31,7 +31,7 @@ def constant_folding(fgraph, node):
         return None
     result = []
     for out, value in zip(node.outputs, values):
-        data = np.ascontiguousarray(value, dtype=out.dtype)
+        data = np.array(value, dtype=out.dtype, order="C")
         data.setflags(write=False)
         result.append(TensorConstant(out.type, data))
     return result

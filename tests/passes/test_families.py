@@ -115,3 +115,59 @@ def test_merge_leaves_no_duplicates():
     f = ag.function([x, y], [a, b])
     keys = [(n.op, tuple(n.inputs)) for n in f.fgraph.toposort()]
     assert len(keys) == len(set(keys))
+
+
+def test_switch_on_a_constant_condition_picks_a_branch():
+    x, y = T.dvectors("x", "y")
+    f = ag.function([x, y], T.switch(T.constant(np.array([True])), x, y))
+    assert f.stats.fired["switch_constant_condition"] == 1
+    np.testing.assert_array_equal(f([1.0, 2.0], [3.0, 4.0]), [1.0, 2.0])
+
+
+def test_softmax_cross_entropy_of_huge_logits_and_its_gradient_are_finite():
+    x, y = T.dmatrix("x"), T.ivector("y")
+    p = T.nnet.softmax(x)
+    cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    g = ag.grad(cost, x)
+    xv = np.array([[1e4, 0.0, -1e4], [3.0, 2.0, 1.0]])
+    yv = np.array([2, 0], dtype="int32")
+    naive_cost, naive_g = ag.function([x, y], [cost, g], mode="none")(xv, yv)
+    assert not np.isfinite(naive_cost) and not np.isfinite(naive_g).all()
+    f = ag.function([x, y], [cost, g])
+    c, gv = f(xv, yv)
+    lsm = xv - np.log(np.exp(xv - xv.max(1, keepdims=True)).sum(1, keepdims=True)) - xv.max(1, keepdims=True)
+    np.testing.assert_allclose(c, -np.mean(lsm[[0, 1], [2, 0]]))
+    expected = np.exp(lsm)
+    expected[[0, 1], [2, 0]] -= 1
+    np.testing.assert_allclose(gv, expected / 2, atol=1e-12)
+    assert f.stats.fired["log_softmax"] == 1
+
+
+def test_log_sum_exp_becomes_stable():
+    x = T.dmatrix("x")
+    f = ag.function([x], T.log(T.sum(T.exp(x), axis=1)))
+    assert f.stats.fired["logsumexp"] == 1
+    xv = np.array([[1e4, 0.0], [1.0, 2.0]])
+    np.testing.assert_allclose(f(xv), [1e4, np.logaddexp(1.0, 2.0)])
+
+
+def test_gemm_replaces_scaled_product_plus_bias():
+    x, W = T.dmatrices("x", "W")
+    b = T.dvector("b")
+    f = ag.function([x, W, b], 2 * T.dot(x, W) + b)
+    assert f.stats.fired["gemm"] == 1
+    rng = np.random.default_rng(0)
+    xv, Wv, bv = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    np.testing.assert_allclose(f(xv, Wv, bv), 2 * xv @ Wv + bv)
+    W2 = T.dmatrix("W2")
+    sgd = ag.function([x, W2], W2 - 0.1 * T.dot(x.T, x))
+    assert sgd.stats.fired["gemm"] == 1
+    W2v = rng.normal(size=(3, 3))
+    np.testing.assert_allclose(sgd(xv, W2v), W2v - 0.1 * xv.T @ xv)
+
+
+def test_sum_of_product_of_vectors_is_a_dot():
+    x, y = T.dvectors("x", "y")
+    f = ag.function([x, y], T.sum(x * y))
+    assert f.stats.fired["sum_mul_to_dot"] == 1
+    np.testing.assert_allclose(f([1.0, 2.0], [3.0, 4.0]), 11.0)

@@ -1,0 +1,89 @@
+"""Specialization (the ``specialize`` phase): hand patterns to the library
+calls that do them best.
+
+* a matrix product followed by a scale and a bias, ``alpha * dot(A, B) + C``,
+  or an SGD step ``W - lr * dot(x.T, g)``, becomes one :class:`Gemm`;
+* ``sum(x * y)`` over two vectors becomes ``dot(x, y)``.
+
+A product read by other nodes too is left alone: folding it into a Gemm
+would compute it twice.
+"""
+from arignote.graph.basic import Constant
+from arignote.ops.blas import Gemm, MatMul
+from arignote.ops.elemwise import Elemwise
+from arignote.ops.reduce import Reduce
+from arignote.passes.algebraic import fits
+from arignote.passes.rewriting import node_rewriter, register
+
+
+def _T():
+    import arignote.tensor as T
+    return T
+
+
+def _scalar(v):
+    """``v`` as a 0-d variable if every dimension is statically 1, else None."""
+    if not all(s == 1 for s in v.type.shape):
+        return None
+    if isinstance(v, Constant):
+        return _T().constant(v.data.reshape(()))
+    return _T().dimshuffle(v, []) if v.ndim else v
+
+
+def _scaled_product(fgraph, v):
+    """(alpha, A, B) if ``v`` is ``alpha * (A @ B)`` with a 2-d product read only here."""
+    def sole_reader(x):
+        return len(fgraph.clients.get(x, [])) == 1
+
+    node = v.owner
+    if node is None or not sole_reader(v):
+        return None
+    if isinstance(node.op, MatMul) and v.ndim == 2:
+        return _T().constant(1, dtype=v.dtype), *node.inputs
+    if isinstance(node.op, Elemwise) and node.op.scalar_op.name == "neg":
+        inner = _scaled_product(fgraph, node.inputs[0])
+        return None if inner is None else (-inner[0], *inner[1:])
+    if isinstance(node.op, Elemwise) and node.op.scalar_op.name == "mul":
+        for p, s in (node.inputs, node.inputs[::-1]):
+            alpha = _scalar(s)
+            if alpha is not None and p.owner is not None and isinstance(p.owner.op, MatMul) \
+                    and p.ndim == 2 and sole_reader(p):
+                return alpha, *p.owner.inputs
+    return None
+
+
+@register("specialize", "gemm")
+@node_rewriter(["add", "sub"], name="gemm")
+def gemm(fgraph, node):
+    out = node.outputs[0]
+    if out.ndim != 2:
+        return None
+    sign = -1 if node.op.scalar_op.name == "sub" else 1
+    for k, (term, other) in enumerate([node.inputs, node.inputs[::-1]]):
+        if sign == -1 and k == 0:
+            continue  # A @ B - C: leave it
+        found = _scaled_product(fgraph, term)
+        if found is None:
+            continue
+        alpha, a, b = found
+        beta = _T().constant(1, dtype=out.dtype)
+        new = Gemm()(other, alpha * sign, a, b, beta)
+        if fits(out, new):
+            return [new]
+    return None
+
+
+@register("specialize", "dot")
+@node_rewriter([Reduce], name="sum_mul_to_dot")
+def sum_mul_to_dot(fgraph, node):
+    """``sum(x * y)`` over two vectors is their dot product."""
+    op, (prod,) = node.op, node.inputs
+    inner = prod.owner
+    if (op.combiner != "sum" or op.keepdims or op.dtype is not None or prod.ndim != 1
+            or inner is None or not isinstance(inner.op, Elemwise) or inner.op.scalar_op.name != "mul"):
+        return None
+    x, y = inner.inputs
+    if x.type.shape[0] == 1 or y.type.shape[0] == 1:
+        return None
+    new = _T().dot(x, y)
+    return [new] if fits(node.outputs[0], new) else None
