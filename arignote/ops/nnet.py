@@ -1,3 +1,188 @@
-"""nnet ops (to be written)."""
+"""Neural-network ops: softmax, activations and losses (``T.nnet``).
 
-__all__ = []
+``softmax`` and ``log_softmax`` are ops of their own: computed stably (the
+row maximum is subtracted) and recognizable by rewrites (``log(softmax(x))``
+becomes ``log_softmax(x)``); their gradients are small graphs. Activations
+and losses are compositions of elementwise ops, chosen so that neither the
+values nor the gradients form inf or nan where the math has none.
+"""
+import numpy as np
+
+from arignote.errors import ArignoteTypeError, describe
+from arignote.graph.basic import Apply
+from arignote.graph.op import Op
+from arignote.graph.type import TensorType
+from arignote.ops import elemwise as E
+from arignote.ops.reduce import normalize_axis
+from arignote.ops.reduce import sum as _sum
+from arignote.tensor.basic import as_tensor_variable
+
+
+def _T():
+    import arignote.tensor as T
+    return T
+
+
+class Softmax(Op):
+    """``exp(x) / sum(exp(x))`` along ``axis``, with the maximum subtracted first."""
+
+    __props__ = ("axis",)
+    fusion_kind = "opaque"  # a reduction broadcast back against its own input: a row kernel
+
+    def __init__(self, axis=-1):
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+            raise ArignoteTypeError(f"{type(self).__name__.lower()}: axis must be an int, got {axis!r}")
+        self.axis = int(axis)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        name = type(self).__name__.lower()
+        if x.ndim == 0 or x.dtype.startswith("complex"):
+            raise ArignoteTypeError(f"{name} needs a real tensor with at least one dimension, got "
+                                    f"{describe(x)} of type {x.type}")
+        (axis,) = normalize_axis(x, self.axis, name, allow_tuple=False)
+        if axis != self.axis:
+            return type(self)(axis).make_node(x)
+        dtype = np.exp(np.zeros(0, x.dtype)).dtype  # NumPy's float type for exp of x
+        return Apply(self, [x], [TensorType(dtype, x.type.shape)])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        dtype = node.outputs[0].dtype
+        if x.size == 0:
+            return [np.zeros(x.shape, dtype)]
+        x = x.astype(dtype, copy=False)
+        with np.errstate(all="ignore"):
+            shift = np.max(x, axis=self.axis, keepdims=True)
+            shifted = x - np.where(np.isfinite(shift), shift, 0)
+            return [np.asarray(self._forward(shifted), dtype=dtype)]
+
+    def _forward(self, shifted):
+        e = np.exp(shifted)
+        return e / np.sum(e, axis=self.axis, keepdims=True)
+
+    def L_op(self, inputs, outputs, output_grads):
+        (x,), (out,), (gz,) = inputs, outputs, output_grads
+        if not x.type.is_float:
+            return [None]
+        return [self._grad(out, gz)]
+
+    def _grad(self, sm, gz):
+        return sm * (gz - _sum(gz * sm, axis=self.axis, keepdims=True))
+
+    def infer_shape(self, node, input_shapes):
+        return [tuple(input_shapes[0])]
+
+
+class LogSoftmax(Softmax):
+    """``x - logsumexp(x)`` along ``axis``: finite where softmax underflows to 0."""
+
+    def _forward(self, shifted):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=self.axis, keepdims=True))
+
+    def _grad(self, out, gz):
+        return gz - E.exp(out) * _sum(gz, axis=self.axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    """Softmax along ``axis`` (default: the last, i.e. each row of a matrix)."""
+    return Softmax(axis)(x)
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` computed without forming the softmax."""
+    return LogSoftmax(axis)(x)
+
+
+logsoftmax = log_softmax  # Theano's name
+
+
+# ------------------------------------------------------------ activations
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def relu(x, alpha=0):
+    """``max(x, 0)``; with ``alpha``, the leaky version ``x if x > 0 else alpha * x``."""
+    x = as_tensor_variable(x)
+    if isinstance(alpha, (int, float)) and alpha == 0:
+        return E.maximum(x, 0)
+    return E.switch(E.gt(x, 0), x, alpha * x)
+
+
+def elu(x, alpha=1.0):
+    """``x if x > 0 else alpha * (exp(x) - 1)``."""
+    x = as_tensor_variable(x)
+    # expm1 of min(x, 0): the unused branch never overflows, so its gradient stays finite
+    return E.switch(E.gt(x, 0), x, alpha * E.expm1(E.minimum(x, 0)))
+
+
+def selu(x):
+    """Self-normalizing ELU (Klambauer et al. 2017)."""
+    return SELU_SCALE * elu(x, SELU_ALPHA)
+
+
+def hard_sigmoid(x):
+    """Theano's piecewise-linear sigmoid: ``clip(0.2 * x + 0.5, 0, 1)``."""
+    return E.clip(0.2 * as_tensor_variable(x) + 0.5, 0, 1)
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    x = as_tensor_variable(x)
+    return x / (1 + E.abs(x))
+
+
+# ------------------------------------------------------------ losses
+
+def _pick(dist, labels, fn):
+    """``dist[i, labels[i]]`` for each row i: the entry of each row's true class."""
+    T = _T()
+    if dist.ndim != 2 or labels.ndim != 1 or not labels.type.is_integer or labels.dtype == "bool":
+        raise ArignoteTypeError(
+            f"{fn}: class labels must be an integer vector with one entry per row of a matrix of "
+            f"class scores, got {describe(labels)} ({labels.type}) for {describe(dist)} ({dist.type}); "
+            f"a distribution over classes must have the rank of the scores")
+    return dist[T.arange(dist.shape[0]), labels]
+
+
+def categorical_crossentropy(coding_dist, true_dist):
+    """``-sum(true_dist * log(coding_dist), axis=-1)``.
+
+    ``true_dist`` is a distribution per row (one-hot or not) of the shape of
+    ``coding_dist``, or (Theano's 1-hot form) an integer vector of class labels,
+    one per row of the matrix ``coding_dist``.
+    """
+    p, t = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
+    if t.ndim == p.ndim:
+        return -_sum(t * E.log(p), axis=-1)
+    return -E.log(_pick(p, t, "categorical_crossentropy"))
+
+
+def binary_crossentropy(output, target):
+    """``-(target * log(output) + (1 - target) * log(1 - output))``, elementwise."""
+    p, t = as_tensor_variable(output), as_tensor_variable(target)
+    return -(t * E.log(p) + (1 - t) * E.log1p(-p))
+
+
+def sigmoid_binary_crossentropy(logits, target):
+    """``binary_crossentropy(sigmoid(logits), target)`` computed stably from the logits."""
+    x, t = as_tensor_variable(logits), as_tensor_variable(target)
+    return E.softplus(x) - t * x
+
+
+def softmax_cross_entropy_with_logits(logits, labels):
+    """``categorical_crossentropy(softmax(logits), labels)`` computed stably from the logits;
+    ``labels`` is a distribution per row or an integer vector of classes."""
+    x, t = as_tensor_variable(logits), as_tensor_variable(labels)
+    logp = log_softmax(x, axis=-1)
+    if t.ndim == x.ndim:
+        return -_sum(t * logp, axis=-1)
+    return -_pick(logp, t, "softmax_cross_entropy_with_logits")
+
+
+__all__ = ["Softmax", "LogSoftmax", "softmax", "log_softmax", "logsoftmax", "relu", "elu", "selu",
+           "hard_sigmoid", "softsign", "categorical_crossentropy", "binary_crossentropy",
+           "sigmoid_binary_crossentropy", "softmax_cross_entropy_with_logits",
+           "SELU_ALPHA", "SELU_SCALE"]
