@@ -3,15 +3,25 @@
 ``grad`` walks the graph from the cost back to the variables asked for and
 asks each op for its ``L_op``: the gradient is built from ordinary nodes, so
 it is optimized and compiled like any graph, and ``grad`` of a gradient works.
+On top of it: ``Lop`` (vector-Jacobian products), ``Rop`` (Jacobian-vector
+products, by two reverse passes), ``jacobian`` and ``hessian`` (one reverse
+pass per output element), and the gradient-shaping identities ``zero_grad``,
+``disconnected_grad``, ``grad_clip`` and ``consider_constant``.
 ``verify_grad`` checks an op's gradient against central finite differences.
+
+Conventions: integer and boolean variables carry no gradient. An op returns
+``None`` for an input its output does not differentiably depend on; when no
+path carrying a gradient joins the cost to a ``wrt``, that ``wrt`` is
+*disconnected* (``disconnected_inputs`` says what then happens).
 """
 import warnings
 
 import numpy as np
 
 from arignote.errors import (ArignoteTypeError, ArignoteValueError, DisconnectedInputError,
-                             GradientError, built_at, describe)
-from arignote.graph.basic import Variable, toposort
+                             GradientError, ShapeError, built_at, describe)
+from arignote.graph.basic import Apply, Variable, toposort
+from arignote.graph.op import Op
 from arignote.tensor.basic import as_tensor_variable, constant
 
 _DISCONNECTED = ("raise", "warn", "ignore")
@@ -27,38 +37,57 @@ def _is_differentiable(v):
     return v.type.is_float or v.dtype.startswith("complex")
 
 
+def _as_list(x):
+    """(list of items, how to format a result like ``x``): Theano's format_as."""
+    if isinstance(x, list):
+        return list(x), list
+    if isinstance(x, tuple):
+        return list(x), tuple
+    return [x], (lambda r: r[0])
+
+
+def _check_choice(fn, name, value, choices):
+    if str(value).lower() not in choices:
+        raise ArignoteValueError(f"{fn}(): {name} must be one of {choices}, got {value!r}")
+    return str(value).lower()
+
+
+# ------------------------------------------------------------ grad
+
 def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
          return_disconnected="zero"):
     """Symbolic gradient of the scalar ``cost`` with respect to ``wrt``.
 
-    ``wrt`` is a variable or a list (a list gives a list). ``known_grads``
-    maps variables to gradients already known (seeding the backward pass, so
-    ``cost`` may then be None); ``consider_constant`` lists variables treated
-    as constants. ``disconnected_inputs`` ('raise', 'warn', 'ignore') says
-    what happens when the cost does not depend on a ``wrt``, and
-    ``return_disconnected`` ('zero', 'none') what is returned for it.
+    ``wrt`` is a variable or a list/tuple (which gives a list/tuple back).
+    ``known_grads`` maps variables to gradients already known, seeding the
+    backward pass (``cost`` may then be None). Variables in
+    ``consider_constant`` pass no gradient back. ``disconnected_inputs``
+    ('raise', 'warn', 'ignore') says what happens when the cost does not
+    depend on a ``wrt``; ``return_disconnected`` what is returned for it:
+    'zero' (zeros like it) or 'none' ('disconnected' is read as 'none':
+    there is no disconnected type).
     """
-    if disconnected_inputs not in _DISCONNECTED:
-        raise ArignoteValueError(f"grad(): disconnected_inputs must be one of {_DISCONNECTED}, "
-                                 f"got {disconnected_inputs!r}")
-    if str(return_disconnected).lower() not in _RETURN_DISCONNECTED:
-        raise ArignoteValueError(f"grad(): return_disconnected must be one of "
-                                 f"{_RETURN_DISCONNECTED}, got {return_disconnected!r}")
-    single = not isinstance(wrt, (list, tuple))
-    wrt = [wrt] if single else list(wrt)
+    disconnected_inputs = _check_choice("grad", "disconnected_inputs", disconnected_inputs,
+                                        _DISCONNECTED)
+    return_disconnected = _check_choice("grad", "return_disconnected", return_disconnected,
+                                        _RETURN_DISCONNECTED)
+    wrt, fmt = _as_list(wrt)
     for w in wrt:
         if not isinstance(w, Variable):
             raise ArignoteTypeError(f"grad(): wrt must hold symbolic variables, got "
-                                    f"{type(w).__name__}")
+                                    f"{type(w).__name__} {w!r}")
         if not _is_differentiable(w):
             raise ArignoteTypeError(
                 f"grad(): cannot differentiate with respect to {describe(w)} of dtype {w.dtype}; "
                 f"gradients are defined for float variables only{built_at(w)}")
     seeds = _seeds(cost, known_grads)
     blocked = set(consider_constant or ())
+    for c in blocked:
+        if not isinstance(c, Variable):
+            raise ArignoteTypeError(f"grad(): consider_constant must hold symbolic variables, "
+                                    f"got {type(c).__name__}")
 
-    roots = list(seeds)
-    nodes = toposort(roots, blockers=blocked)
+    nodes = toposort(list(seeds), blockers=blocked)
     connected = set(wrt)
     for node in nodes:
         if any(i in connected and i not in blocked for i in node.inputs):
@@ -72,7 +101,10 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             continue
         out_grads = [_total(grads[o]) if o in grads else
                      (_T().zeros_like(o) if _is_differentiable(o) else None) for o in node.outputs]
-        input_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
+        try:
+            input_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
+        except NotImplementedError as e:
+            raise NotImplementedError(f"grad(): {e}{built_at(node)}") from None
         if len(input_grads) != len(node.inputs):
             raise ArignoteValueError(f"internal error: {node.op}.L_op returned {len(input_grads)} "
                                      f"gradients for {len(node.inputs)} inputs")
@@ -86,14 +118,15 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         if w in grads:
             result.append(_total(grads[w]))
             continue
-        msg = (f"grad(): the cost does not depend on {describe(w)}{built_at(w)}; pass "
-               f"disconnected_inputs='ignore' (or 'warn') if that is intended")
+        msg = (f"grad(): the cost does not depend on {describe(w)}{built_at(w)} (no path that "
+               f"carries a gradient joins them); pass disconnected_inputs='ignore' (or 'warn') "
+               f"if that is intended")
         if disconnected_inputs == "raise":
             raise DisconnectedInputError(msg)
         if disconnected_inputs == "warn":
             warnings.warn(msg, stacklevel=2)
-        result.append(_T().zeros_like(w) if str(return_disconnected).lower() == "zero" else None)
-    return result[0] if single else result
+        result.append(_T().zeros_like(w) if return_disconnected == "zero" else None)
+    return fmt(result)
 
 
 def _seeds(cost, known_grads):
@@ -108,13 +141,25 @@ def _seeds(cost, known_grads):
                 f"or pass known_grads")
         if not _is_differentiable(cost):
             raise ArignoteTypeError(f"grad(): cost {describe(cost)} has dtype {cost.dtype}; only "
-                                    f"float costs can be differentiated")
+                                    f"float costs can be differentiated{built_at(cost)}")
         seeds[cost] = constant(np.ones((), cost.dtype))
     for var, g in (known_grads or {}).items():
+        if not isinstance(var, Variable):
+            raise ArignoteTypeError(f"grad(): known_grads keys must be symbolic variables, got "
+                                    f"{type(var).__name__}")
+        if not _is_differentiable(var):
+            raise ArignoteTypeError(f"grad(): known_grads gives a gradient for {describe(var)} of "
+                                    f"dtype {var.dtype}; only float variables have gradients")
         g = as_tensor_variable(g)
         if g.ndim != var.ndim:
-            raise ArignoteTypeError(f"grad(): known gradient of {describe(var)} has {g.ndim} "
+            raise ArignoteTypeError(f"grad(): the known gradient of {describe(var)} has {g.ndim} "
                                     f"dimensions, the variable has {var.ndim}")
+        if not g.type.clone(dtype=var.dtype).compatible(var.type):
+            raise ShapeError(f"grad(): the known gradient of {describe(var)} has static shape "
+                             f"{g.type.shape}, the variable has {var.type.shape}")
+        if not _is_differentiable(g):
+            raise ArignoteTypeError(f"grad(): the known gradient of {describe(var)} has dtype "
+                                    f"{g.dtype}; give a float gradient")
         seeds[var] = _T().cast(g, var.dtype) if g.dtype != var.dtype else g
     if not seeds:
         raise ArignoteValueError("grad(): give a cost, or known_grads to start from")
@@ -140,6 +185,217 @@ def _conform(g, inp, node):
     return g
 
 
+# ------------------------------------------------------------ gradient-shaping identities
+
+class GradOverride(Op):
+    """The identity on values, with a chosen gradient.
+
+    ``kind`` is 'zero' (the gradient is zeros), 'disconnected' (no gradient:
+    inputs reached only through it are disconnected) or 'clip' (the gradient
+    flowing back is clipped to ``[lower, upper]``). A view: it costs nothing.
+    """
+
+    __props__ = ("kind", "lower", "upper")
+    fusion_kind = "view"
+    view_map = {0: [0]}
+    KINDS = ("zero", "disconnected", "clip")
+
+    def __init__(self, kind, lower=None, upper=None):
+        if kind not in self.KINDS:
+            raise ArignoteValueError(f"GradOverride: kind must be one of {self.KINDS}, got {kind!r}")
+        if (kind == "clip") != (lower is not None):
+            raise ArignoteValueError("GradOverride: bounds go with kind='clip' only")
+        if kind == "clip":
+            lower, upper = float(lower), float(upper)
+            if not lower <= upper:
+                raise ArignoteValueError(f"grad_clip(): the lower bound {lower} exceeds the upper "
+                                         f"bound {upper}")
+        self.kind, self.lower, self.upper = kind, lower, upper
+
+    def __str__(self):
+        bounds = f"{{{self.lower}, {self.upper}}}" if self.kind == "clip" else ""
+        return f"GradOverride{{{self.kind}}}{bounds}"
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [x.type])
+
+    def perform(self, node, inputs):
+        return [inputs[0]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (x,), (gz,) = inputs, output_grads
+        if self.kind == "zero":
+            return [_T().zeros_like(x)]
+        if self.kind == "disconnected":
+            return [None]
+        return [_T().clip(gz, self.lower, self.upper)]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+
+def zero_grad(x):
+    """``x`` itself, whose gradient is zero: what flows back through it is dropped."""
+    return GradOverride("zero")(x)
+
+
+def disconnected_grad(x):
+    """``x`` itself, with no gradient: a ``wrt`` reached only through it is disconnected."""
+    return GradOverride("disconnected")(x)
+
+
+def consider_constant(x):
+    """Theano's older name for :func:`zero_grad` (its gradient is truncated to zeros)."""
+    return GradOverride("zero")(x)
+
+
+def grad_clip(x, lower, upper):
+    """``x`` itself; the gradient flowing back through it is clipped to ``[lower, upper]``.
+
+    Reverse mode only: ``Rop`` sees the plain derivative (when the bounds hold 0).
+    """
+    for name, b in (("lower", lower), ("upper", upper)):
+        if isinstance(b, Variable) or np.ndim(b) != 0:
+            raise ArignoteTypeError(f"grad_clip(): {name} must be a number, got {b!r}")
+    return GradOverride("clip", lower, upper)(x)
+
+
+# ------------------------------------------------------------ products and derivatives
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """The vector-Jacobian product ``v^T (df/dwrt)``: ``eval_points`` are the ``v``, one per ``f``."""
+    fs, _ = _as_list(f)
+    points, _ = _as_list(eval_points)
+    if len(fs) != len(points):
+        raise ArignoteValueError(f"Lop(): {len(fs)} expressions but {len(points)} eval_points")
+    return grad(None, wrt, consider_constant=consider_constant,
+                disconnected_inputs=disconnected_inputs, known_grads=dict(zip(fs, points)))
+
+
+def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="zero"):
+    """The Jacobian-vector product ``(df/dwrt) v``: ``eval_points`` are the ``v``, one per ``wrt``.
+
+    Forward mode from two reverse passes: ``g(u) = J^T u`` is linear in the
+    cotangent ``u``, so the gradient of ``v . g(u)`` with respect to ``u`` is
+    ``J v`` whatever ``u`` is (zeros here: any value of the right shape).
+    """
+    disconnected_outputs = _check_choice("Rop", "disconnected_outputs", disconnected_outputs,
+                                         _DISCONNECTED)
+    return_disconnected = _check_choice("Rop", "return_disconnected", return_disconnected,
+                                        _RETURN_DISCONNECTED)
+    fs, fmt = _as_list(f)
+    wrt, _ = _as_list(wrt)
+    points, _ = _as_list(eval_points)
+    if len(wrt) != len(points):
+        raise ArignoteValueError(f"Rop(): {len(wrt)} wrt but {len(points)} eval_points")
+    fs = [as_tensor_variable(fi) for fi in fs]
+    points = [_eval_point(w, v) for w, v in zip(wrt, points)]
+    live = [fi for fi in fs if _is_differentiable(fi)]
+    u = {fi: _T().zeros_like(fi) for fi in live}
+    transposed = grad(None, wrt, disconnected_inputs="ignore", known_grads=u,
+                      return_disconnected="none") if live else [None] * len(wrt)
+    seeds = {}
+    for g, v in zip(transposed, points):
+        if g is not None:
+            seeds[g] = seeds[g] + v if g in seeds else v
+    forward = {}
+    if seeds:
+        forward = grad(None, [u[fi] for fi in live], disconnected_inputs="ignore",
+                       known_grads=seeds, return_disconnected="none")
+        forward = dict(zip(live, forward))
+    result = []
+    for fi in fs:
+        r = forward.get(fi)
+        if r is None:
+            msg = (f"Rop(): {describe(fi)}{built_at(fi)} does not depend on any of wrt; pass "
+                   f"disconnected_outputs='ignore' (or 'warn') if that is intended")
+            if disconnected_outputs == "raise":
+                raise DisconnectedInputError(msg)
+            if disconnected_outputs == "warn":
+                warnings.warn(msg, stacklevel=2)
+            r = _T().zeros_like(fi) if return_disconnected == "zero" else None
+        result.append(r)
+    return fmt(result)
+
+
+def _eval_point(w, v):
+    if not isinstance(w, Variable):
+        raise ArignoteTypeError(f"Rop(): wrt must hold symbolic variables, got {type(w).__name__}")
+    v = as_tensor_variable(v)
+    if v.ndim != w.ndim or not v.type.clone(dtype=w.dtype).compatible(w.type):
+        raise ShapeError(f"Rop(): the eval point for {describe(w)} ({w.type}) has type {v.type}; "
+                         f"it must have the shape of the variable")
+    return _T().cast(v, w.dtype) if v.dtype != w.dtype else v
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Jacobian of a vector ``expression``: for each ``wrt``, a tensor of shape
+    ``(len(expression),) + wrt.shape`` whose row ``i`` is the gradient of ``expression[i]``.
+
+    A scalar expression gives its gradient. One reverse pass per element,
+    seeded with a basis vector, so the length must be known statically
+    (a run-time length would need ``scan``).
+    """
+    expression = as_tensor_variable(expression)
+    wrt_list, fmt = _as_list(wrt)
+    if expression.ndim == 0:
+        return fmt(grad(expression, wrt_list, consider_constant=consider_constant,
+                        disconnected_inputs=disconnected_inputs))
+    if expression.ndim > 1:
+        raise ArignoteTypeError(f"jacobian(): the expression must be a vector, got "
+                                f"{describe(expression)} with {expression.ndim} dimensions; "
+                                f"flatten it first{built_at(expression)}")
+    return fmt(_jacobian(expression, expression.type.shape[0], wrt_list, consider_constant,
+                         disconnected_inputs))
+
+
+def _jacobian(expression, n, wrt, consider_constant, disconnected_inputs):
+    T = _T()
+    if n is None:
+        raise NotImplementedError(
+            f"jacobian(): the length of {describe(expression)} ({expression.type}) is only known "
+            f"at run time; building one gradient per element would need scan. Give it a static "
+            f"length (e.g. T.tensor('float64', (3,))){built_at(expression)}")
+    if not _is_differentiable(expression):
+        raise ArignoteTypeError(f"jacobian(): {describe(expression)} has dtype {expression.dtype}; "
+                                f"only float expressions can be differentiated")
+    rows = [[] for _ in wrt]
+    for i in range(n):
+        basis = np.zeros(n, expression.dtype)
+        basis[i] = 1
+        gs = grad(None, wrt, consider_constant=consider_constant,
+                  disconnected_inputs=disconnected_inputs if i == 0 else "ignore",
+                  known_grads={expression: constant(basis)}, return_disconnected="none")
+        for r, g in zip(rows, gs):
+            r.append(g)
+    out = []
+    for w, r in zip(wrt, rows):
+        if n == 0 or all(g is None for g in r):
+            empty = constant(np.zeros((n,) + (1,) * w.ndim, w.dtype))
+            out.append(T.second(T.dimshuffle(T.zeros_like(w), ["x", *range(w.ndim)]), empty))
+        else:
+            out.append(T.stack(r))
+    return out
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The matrix of second derivatives of the scalar ``cost`` for each vector ``wrt``:
+    the Jacobian of its gradient."""
+    wrt_list, fmt = _as_list(wrt)
+    out = []
+    for w in wrt_list:
+        if not isinstance(w, Variable) or w.ndim != 1:
+            raise ArignoteTypeError(f"hessian(): wrt must be vectors, got {describe(w)} of type "
+                                    f"{getattr(w, 'type', type(w).__name__)}; flatten the "
+                                    f"parameters into one vector first")
+        g = grad(cost, w, consider_constant=consider_constant,
+                 disconnected_inputs=disconnected_inputs)
+        n = w.type.shape[0] if w.type.shape[0] is not None else g.type.shape[0]
+        out.append(_jacobian(g, n, [w], consider_constant, "ignore")[0])
+    return fmt(out)
+
+
 # ------------------------------------------------------------ checking
 
 _EPS = {"float64": 1e-7, "float32": 3e-4, "float16": 1e-1}
@@ -147,9 +403,12 @@ _TOL = {"float64": 1e-4, "float32": 1e-2, "float16": 5e-2}
 
 
 def numeric_grad(f, pt, eps):
-    """Central finite differences of the scalar function ``f`` at the arrays ``pt``."""
+    """Central finite differences of the scalar function ``f`` at the arrays ``pt``.
+
+    ``pt`` is perturbed in place (and restored): pass copies.
+    """
     grads = []
-    for k, x in enumerate(pt):
+    for x in pt:
         g = np.zeros(x.shape, dtype="float64")
         for idx in np.ndindex(*x.shape):
             orig = x[idx]
@@ -168,14 +427,19 @@ def verify_grad(fn, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=Non
 
     ``fn`` maps symbolic inputs (one per array of ``pt``) to one symbolic
     output. Its output is projected on a random direction to get a scalar;
-    the gradient of that scalar is compared with central differences.
+    the gradient of that scalar is compared with central differences,
+    ``n_tests`` times. ``rng`` is a NumPy Generator, RandomState or seed.
     Raises :class:`GradientError` naming the input and the element where the
-    two disagree beyond both tolerances (chosen per dtype unless given).
+    two disagree beyond both tolerances (chosen per dtype unless given: the
+    least precise input decides).
     """
     from arignote.runtime.function import function
     T = _T()
-    rng = rng if rng is not None else np.random.default_rng(42)
-    pt = [np.array(p, dtype=p.dtype if isinstance(p, np.ndarray) else "float64", copy=True) for p in pt]
+    rng = rng if hasattr(rng, "uniform") else np.random.default_rng(42 if rng is None else rng)
+    pt = [np.array(p, dtype=p.dtype if isinstance(p, np.ndarray) else "float64", copy=True)
+          for p in pt]
+    if not pt:
+        raise ArignoteValueError("verify_grad(): give at least one point")
     for k, p in enumerate(pt):
         if p.dtype.name not in _EPS:
             raise ArignoteTypeError(f"verify_grad(): point {k} has dtype {p.dtype}; float arrays only")
@@ -185,31 +449,44 @@ def verify_grad(fn, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=Non
     if isinstance(out, (list, tuple)):
         raise ArignoteTypeError("verify_grad(): fn must return one variable")
     out = as_tensor_variable(out)
-    dtype = max((p.dtype.name for p in pt), key=_EPS.get)  # the least precise input decides
+    if not _is_differentiable(out):
+        raise ArignoteTypeError(f"verify_grad(): fn returned {describe(out)} of dtype {out.dtype}; "
+                                f"only float outputs can be differentiated")
+    dtype = max((p.dtype.name for p in pt), key=_EPS.get)
     eps = eps if eps is not None else _EPS[dtype]
     abs_tol = abs_tol if abs_tol is not None else _TOL[dtype]
     rel_tol = rel_tol if rel_tol is not None else _TOL[dtype]
+
+    # the projection is an input, so each function compiles once for all n_tests
+    proj = T.tensor(out.dtype, out.type.shape, name="projection")
+    cost = T.sum(out * proj) if out.ndim else out * proj
+    sym = grad(cost, inputs, disconnected_inputs="ignore")
     f_out = function(inputs, out, mode=mode, on_unused_input="ignore")
+    f_cost = function(inputs + [proj], cost, mode=mode, on_unused_input="ignore")
+    f_grad = function(inputs + [proj], sym, mode=mode, on_unused_input="ignore")
     out_shape = np.shape(f_out(*pt))
     for _ in range(n_tests):
-        proj = T.constant(rng.uniform(0.5, 1.5, out_shape).astype(out.dtype) if out_shape else
-                          np.asarray(rng.uniform(0.5, 1.5), dtype=out.dtype))
-        cost = T.sum(out * proj) if out.ndim else out * proj
-        sym = grad(cost, inputs, disconnected_inputs="ignore")
-        f_cost = function(inputs, cost, mode=mode, on_unused_input="ignore")
-        f_grad = function(inputs, sym, mode=mode, on_unused_input="ignore")
-        analytic = f_grad(*pt)
-        numeric = numeric_grad(f_cost, [p.copy() for p in pt], eps)
+        p = np.asarray(rng.uniform(0.5, 1.5, out_shape), dtype=out.dtype)
+        analytic = f_grad(*pt, p)
+        numeric = numeric_grad(lambda *xs: f_cost(*xs, p), [x.copy() for x in pt], eps)
         for k, (a, n) in enumerate(zip(analytic, numeric)):
-            a = np.asarray(a, dtype="float64")
-            abs_err = np.abs(a - n)
-            rel_err = abs_err / np.maximum(np.abs(a) + np.abs(n), 1e-8)
-            bad = (abs_err > abs_tol) & (rel_err > rel_tol)
-            if bad.any():
-                idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise GradientError(
-                    f"verify_grad: the gradient with respect to input {k} (shape {pt[k].shape}) "
-                    f"disagrees with finite differences at index {idx}: symbolic {a[idx]!r}, "
-                    f"numeric {n[idx]!r} (abs error {abs_err[idx]:.3g} > {abs_tol}, rel error "
-                    f"{rel_err[idx]:.3g} > {rel_tol}); max abs error {abs_err.max():.3g}",
-                    arg=k, abs_err=float(abs_err.max()), rel_err=float(rel_err.max()))
+            _compare(k, pt[k].shape, np.asarray(a, dtype="float64"), n, abs_tol, rel_tol)
+
+
+def _compare(k, shape, a, n, abs_tol, rel_tol):
+    abs_err = np.abs(a - n)
+    rel_err = abs_err / np.maximum(np.abs(a) + np.abs(n), 1e-8)
+    bad = ((abs_err > abs_tol) & (rel_err > rel_tol)) | (np.isnan(a) != np.isnan(n))
+    if not bad.any():
+        return
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise GradientError(
+        f"verify_grad: the gradient with respect to input {k} (shape {shape}) disagrees with "
+        f"finite differences at index {idx}: symbolic {a[idx]!r}, numeric {n[idx]!r} (abs error "
+        f"{abs_err[idx]:.3g} > {abs_tol}, rel error {rel_err[idx]:.3g} > {rel_tol}); "
+        f"{int(bad.sum())} of {bad.size} entries disagree, max abs error {np.nanmax(abs_err):.3g}",
+        arg=k, abs_err=float(np.nanmax(abs_err)), rel_err=float(np.nanmax(rel_err)))
+
+
+__all__ = ["grad", "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad",
+           "consider_constant", "grad_clip", "GradOverride", "verify_grad", "numeric_grad"]

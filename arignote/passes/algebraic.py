@@ -11,6 +11,7 @@ integers, where no inf or NaN can make them wrong.
 """
 import numpy as np
 
+from arignote.gradient import GradOverride
 from arignote.graph.basic import Constant
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.reduce import Reduce
@@ -155,3 +156,11 @@ def switch_constant_condition(fgraph, node):
         return None
     new = _T().cast(a if value else b, node.outputs[0].dtype)
     return [new] if fits(node.outputs[0], new) else None
+
+
+@register("canonicalize", "algebraic")
+@node_rewriter([GradOverride], name="drop_grad_override")
+def drop_grad_override(fgraph, node):
+    """zero_grad / disconnected_grad / grad_clip only matter to ``grad``: once a
+    function is compiled they are the identity."""
+    return [node.inputs[0]]

@@ -17,3 +17,7 @@ from arignote.tensor import nnet  # noqa: F401,E402
 
 # builtins shadowed by the NumPy-like names above, kept under NumPy's names too
 from arignote.ops.elemwise import abs, pow, round  # noqa: F401,E402
+
+# differentiation, under the names Theano's tensor module gave it
+from arignote.gradient import (Lop, Rop, consider_constant, grad, hessian, jacobian,  # noqa: F401,E402
+                               numeric_grad, verify_grad)
