@@ -1,14 +1,21 @@
-"""Shape ops: reading shapes, reordering and broadcasting dimensions.
+"""Shape ops: reading shapes, and the views that reshape, reorder and re-type them.
 
-``DimShuffle`` is a view: it permutes dimensions, drops broadcastable ones and
-inserts new broadcastable ones ('x').
+``DimShuffle``, ``Reshape``, ``SpecifyShape`` and ``Unbroadcast`` re-describe
+their input's elements (views); the ops that build new arrays (join, repeat,
+alloc, arange) live in :mod:`arignote.ops.construct` and are re-exported here.
+Shape arguments may be Python ints, symbolic int scalars (``x.shape[0]``) or
+int vectors. What is known of them when the graph is built (constants, static
+sizes, which ``x.shape[j]`` an entry is) comes from :func:`static_entries`, so
+static shapes are as precise as possible and impossible shapes fail early.
 """
+import math
+
 import numpy as np
 
-from arignote.errors import ArignoteTypeError, ArignoteValueError, describe
-from arignote.graph.basic import Apply
+from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError, describe
+from arignote.graph.basic import Apply, Constant, Variable
 from arignote.graph.op import Op
-from arignote.graph.type import TensorType
+from arignote.graph.type import INT_DTYPES, TensorType, _fmt_shape
 from arignote.tensor.basic import as_tensor_variable, constant
 
 
@@ -16,6 +23,254 @@ def _T():
     import arignote.tensor as T
     return T
 
+
+def _i64(value):
+    return constant(np.int64(value))
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _fmt(entries):
+    return _fmt_shape([e if isinstance(e, int) else None for e in entries])
+
+
+# ------------------------------------------------------------ what is known at build time
+
+_MAX_ENTRIES = 64
+_SENTINEL = -(2 ** 30)  # stands for unknown entries when evaluating ops that only move elements
+
+
+def _obj(flat, shape):
+    arr = np.empty(len(flat), dtype=object)
+    for k, e in enumerate(flat):
+        arr[k] = e
+    return arr.reshape(shape)
+
+
+def _known(e):
+    return isinstance(e, (int, float, bool))
+
+
+def _dim_entry(x, j):
+    s = x.type.shape[j]
+    return s if s is not None else ("dim", x, j)
+
+
+def static_entries(v, _memo=None):
+    """What is known of each entry of the small numeric tensor ``v`` when the graph is built.
+
+    An object array of ``v``'s shape holding numbers (known), ``('dim', x, j)``
+    (the unknown size ``x.shape[j]``) or None (unknown); None when ``v`` has no
+    static shape or is large. Ops with every input known are evaluated; ops
+    that only move elements (views, ``Join``, ``Alloc``...) are evaluated on
+    placeholders, so ``stack([x.shape[0], 3])[0]`` is still ``x.shape[0]``.
+    """
+    memo = {} if _memo is None else _memo
+    if v not in memo:
+        memo[v] = None if len(memo) > 200 else _static_entries(v, memo)
+    return memo[v]
+
+
+def _static_entries(v, memo):
+    t = v.type
+    if isinstance(v, Constant):
+        ok = v.data.dtype.kind in "biuf" and v.data.size <= _MAX_ENTRIES
+        return _obj(v.data.ravel().tolist(), v.data.shape) if ok else None
+    if None in t.shape or math.prod(t.shape) > _MAX_ENTRIES or not t.is_integer:
+        return None
+    unknown = np.full(t.shape, None, dtype=object)
+    node = v.owner
+    if node is None:
+        return unknown
+    if isinstance(node.op, Shape):
+        x = node.inputs[0]
+        return _obj([_dim_entry(x, j) for j in range(x.ndim)], t.shape)
+    if isinstance(node.op, Shape_i):
+        return _obj([_dim_entry(node.inputs[0], node.op.i)], ())
+    movers = getattr(node.op, "element_inputs", (0,) if node.op.fusion_kind == "view" else None)
+    if movers is None and node.op.fusion_kind not in ("elemwise", "reduce"):
+        return unknown  # only ops known to be pure are evaluated (not random ones)
+    movers = range(len(node.inputs)) if movers == "all" else movers or ()
+    tokens, values = {}, []  # tokens: placeholder value -> what it stands for
+    for k, inp in enumerate(node.inputs):
+        e = static_entries(inp, memo)
+        if e is not None and all(_known(x) for x in e.flat):
+            values.append(e.astype(inp.dtype))
+        elif e is not None and k in movers and inp.dtype in ("int32", "int64"):
+            flat = []
+            for x in e.flat:
+                if not _known(x):
+                    x = _SENTINEL - len(tokens)
+                    tokens[x] = e.flat[len(flat)]
+                elif x <= _SENTINEL:
+                    return unknown
+                flat.append(x)
+            values.append(np.array(flat, dtype=inp.dtype).reshape(e.shape))
+        else:
+            return unknown
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(node.op.perform(node, values)[v.index])
+    except Exception:  # an op that cannot run on placeholders: nothing is known
+        return unknown
+    flat = out.ravel().tolist()
+    if out.shape != t.shape or any(_is_int(x) and x <= _SENTINEL and x not in tokens for x in flat):
+        return unknown
+    return _obj([tokens[x] if _is_int(x) and x <= _SENTINEL else x for x in flat], t.shape)
+
+
+def static_int(v):
+    """The value of the int scalar ``v`` if known when the graph is built, else None."""
+    if _is_int(v):
+        return int(v)
+    e = static_entries(v) if isinstance(v, Variable) and v.ndim == 0 else None
+    return e[()] if e is not None and _is_int(e[()]) else None
+
+
+# ------------------------------------------------------------ shape arguments
+
+def _int_scalar(v, fn, what):
+    """``v`` (an int or a symbolic int scalar) as an int64 scalar variable."""
+    if _is_int(v):
+        return _i64(v)
+    var = as_tensor_variable(v) if not isinstance(v, (bool, np.bool_)) else None
+    if var is None or var.ndim != 0 or var.dtype not in INT_DTYPES:
+        got = f"{describe(var)} ({var.type})" if var is not None else repr(v)
+        raise ArignoteTypeError(f"{fn}: {what} must be an int or a symbolic int scalar, got {got}")
+    if isinstance(var, Constant):
+        return _i64(var.data)
+    return var if var.dtype == "int64" else _T().cast(var, "int64")
+
+
+def _vector_entries(vec, fn):
+    """The entries of the int vector ``vec`` as int64 scalars, without indexing when possible."""
+    node = vec.owner
+    if isinstance(vec, Constant):
+        return [_i64(e) for e in vec.data.tolist()]
+    if node is not None and isinstance(node.op, Shape):
+        return [shape_i(node.inputs[0], j) for j in range(node.inputs[0].ndim)]
+    if node is not None and isinstance(node.op, Join) and node.op.axis == 0 and all(
+            i.owner is not None and i.owner.op == DimShuffle(0, ("x",)) for i in node.inputs):
+        return [_int_scalar(i.owner.inputs[0], fn, "a shape entry") for i in node.inputs]
+    if vec.type.shape[0] is None:
+        raise ArignoteValueError(f"{fn}: the length of the shape vector {describe(vec)} is not known "
+                                 f"when the graph is built; pass a tuple of scalars")
+    return [_int_scalar(_T().getitem(vec, j), fn, "a shape entry") for j in range(vec.type.shape[0])]
+
+
+def _shape_scalars(shape, fn):
+    """A user's shape (int, sequence of ints / int scalars, int vector) as int64 scalars."""
+    shape = shape.tolist() if isinstance(shape, np.ndarray) else shape
+    if isinstance(shape, Variable) and shape.ndim == 1:
+        if shape.dtype not in INT_DTYPES:
+            raise ArignoteTypeError(f"{fn}: a shape vector holds ints, got {describe(shape)} ({shape.type})")
+        return _vector_entries(shape, fn)
+    if not isinstance(shape, (list, tuple)):
+        shape = (shape,)
+    return [_int_scalar(s, fn, f"shape entry {k}") for k, s in enumerate(shape)]
+
+
+def _int_vector(scalars):
+    """int64 scalars as one vector: a constant when they all are."""
+    if all(isinstance(s, Constant) for s in scalars):
+        return constant(np.array([s.data for s in scalars], dtype="int64"))
+    return stack(scalars)
+
+
+def _shape_entry(x, j):
+    """x.shape[j]: an int when static, else a symbolic scalar."""
+    s = x.type.shape[j]
+    return s if s is not None else shape_i(x, j)
+
+
+def _prod(values):
+    ints = math.prod(v for v in values if _is_int(v))
+    syms = [v for v in values if not _is_int(v)]
+    out = ints if not syms or ints != 1 else syms.pop()
+    for s in syms:
+        out = _T().mul(out, s)
+    return out
+
+
+def _norm_axis(axis, ndim, fn, x):
+    if not _is_int(axis):
+        raise ArignoteTypeError(f"{fn}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ArignoteValueError(f"{fn}: axis {axis} is out of range for {describe(x)} ({x.type}); "
+                                 f"valid axes are {-ndim}..{ndim - 1}")
+    return int(axis) % ndim
+
+
+def _norm_axes(axis, ndim, fn, x):
+    axes = [_norm_axis(a, ndim, fn, x) for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+    if len(set(axes)) != len(axes):
+        raise ArignoteValueError(f"{fn}: axis {axis!r} repeats a dimension of {describe(x)}")
+    return axes
+
+
+def _static_shape(node, shape):
+    """``shape`` (symbolic scalars) with the output's static sizes as constants."""
+    return tuple(s if st is None else _i64(st) for s, st in zip(shape, node.outputs[0].type.shape))
+
+
+# ------------------------------------------------------------ reading shapes
+
+class Shape(Op):
+    """The shape of a tensor as an int64 vector."""
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [TensorType("int64", (x.ndim,))])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape, dtype="int64")]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None]
+
+    def infer_shape(self, node, input_shapes):
+        return [(_i64(node.inputs[0].ndim),)]
+
+
+class Shape_i(Op):
+    """``x.shape[i]`` as an int64 scalar (what shape arguments are built from)."""
+
+    __props__ = ("i",)
+
+    def __init__(self, i):
+        self.i = int(i)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if not 0 <= self.i < x.ndim:
+            raise ArignoteValueError(f"{self}: {describe(x)} has {x.ndim} dimension(s)")
+        return Apply(self, [x], [TensorType("int64", ())])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape[self.i], dtype="int64")]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None]
+
+    def infer_shape(self, node, input_shapes):
+        return [()]
+
+
+def shape(x):
+    """The symbolic shape of ``x`` (an int64 vector); ``x.shape[0]`` is a scalar."""
+    return Shape()(as_tensor_variable(x))
+
+
+def shape_i(x, i):
+    """``x.shape[i]`` as an int64 scalar: a constant when the size is static."""
+    x = as_tensor_variable(x)
+    i = _norm_axis(i, x.ndim, "shape_i", x)
+    return _i64(x.type.shape[i]) if x.type.shape[i] is not None else Shape_i(i)(x)
+
+
+# ------------------------------------------------------------ views
 
 class DimShuffle(Op):
     """Reorder dimensions: ``new_order`` lists input axes and 'x' (new size-1 axes).
@@ -49,7 +304,7 @@ class DimShuffle(Op):
             if x.type.shape[a] != 1:
                 raise ArignoteValueError(
                     f"{self}: cannot drop dimension {a} of {describe(x)} (static shape "
-                    f"{x.type.shape}): only dimensions of static size 1 can be dropped")
+                    f"{_fmt_shape(x.type.shape)}): only dimensions of static size 1 can be dropped")
         shape = tuple(1 if o == "x" else x.type.shape[o] for o in self.new_order)
         return Apply(self, [x], [TensorType(x.dtype, shape)])
 
@@ -72,8 +327,7 @@ class DimShuffle(Op):
 
     def infer_shape(self, node, input_shapes):
         (shape,) = input_shapes
-        one = constant(np.int64(1))
-        return [tuple(one if o == "x" else shape[o] for o in self.new_order)]
+        return [tuple(_i64(1) if o == "x" else shape[o] for o in self.new_order)]
 
 
 def dimshuffle(x, *pattern):
@@ -84,28 +338,304 @@ def dimshuffle(x, *pattern):
     return DimShuffle(x.ndim, pattern)(x)
 
 
-class Shape(Op):
-    """The shape of a tensor as an int64 vector."""
+class Reshape(Op):
+    """``x`` with the ``ndim``-d shape held by an int vector (one entry may be -1: inferred)."""
 
-    fusion_kind = "opaque"
+    __props__ = ("ndim",)
+    fusion_kind = "view"
+    view_map = {0: [0]}
+
+    def __init__(self, ndim):
+        self.ndim = int(ndim)
+
+    def make_node(self, x, shp):
+        x, shp = as_tensor_variable(x), as_tensor_variable(shp)
+        if shp.ndim != 1 or shp.dtype not in INT_DTYPES or shp.type.shape[0] not in (None, self.ndim):
+            raise ArignoteTypeError(f"{self}: the new shape must be an int vector of length {self.ndim}, "
+                                    f"got {describe(shp)} ({shp.type})")
+        if shp.dtype != "int64":
+            shp = _T().cast(shp, "int64")
+        entries = static_entries(shp)
+        entries = [None] * self.ndim if entries is None else list(entries)
+        return Apply(self, [x, shp], [TensorType(x.dtype, _reshape_static(x, entries))])
+
+    def perform(self, node, inputs):
+        x, shp = inputs
+        shp = tuple(int(s) for s in shp)
+        known = [s for s in shp if s != -1]
+        size = math.prod(known)
+        what = f"reshape: cannot reshape {describe(node.inputs[0])} of shape {x.shape} (size {x.size})"
+        if len(shp) != self.ndim:
+            raise ShapeError(f"{what} into shape {shp}: expected {self.ndim} entries")
+        if any(s < -1 for s in shp) or len(shp) - len(known) > 1:
+            raise ShapeError(f"{what} into shape {shp}: entries must be >= 0, with at most one -1")
+        if len(known) == len(shp) and size != x.size:
+            raise ShapeError(f"{what} into shape {shp} (size {size})")
+        if len(known) < len(shp) and (size == 0 or x.size % size):
+            raise ShapeError(f"{what} into shape {shp}: the -1 entry cannot be inferred "
+                             f"({x.size} is not a multiple of {size})")
+        return [x.reshape(shp)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [reshape(output_grads[0], shape(inputs[0])), None]
+
+    def infer_shape(self, node, input_shapes):
+        x, shp = node.inputs
+        entries = static_entries(shp)
+        entries = [None] * self.ndim if entries is None else list(entries)
+        dims = [_i64(e) if _is_int(e) and e >= 0 else shape_i(e[1], e[2]) if isinstance(e, tuple)
+                else _T().getitem(shp, i) for i, e in enumerate(entries)]
+        T, out = _T(), []
+        for i, (e, d) in enumerate(zip(entries, dims)):
+            if not (_is_int(e) and e >= 0) and not isinstance(e, tuple):  # may be -1
+                size, others = _prod(list(input_shapes[0])), _prod(dims[:i] + dims[i + 1:])
+                d = T.switch(T.eq(d, -1), T.floor_div(size, others), d)
+            out.append(d)
+        return [_static_shape(node, out)]
+
+
+def _reshape_static(x, entries):
+    """The static shape of ``x`` reshaped to ``entries``; raises when no size can fit."""
+    ints = [e for e in entries if _is_int(e)]
+    if any(e < -1 for e in ints) or ints.count(-1) > 1:
+        raise ShapeError(f"reshape: the new shape {tuple(entries)} of {describe(x)} must hold "
+                         f"sizes >= 0 and at most one -1")
+    rest = [("dim", x, j) for j, s in enumerate(x.type.shape) if s is None]
+    size = math.prod(s for s in x.type.shape if s is not None)
+    known, free, matched = 1, [], False
+    for i, e in enumerate(entries):
+        if _is_int(e) and e >= 0:
+            known *= e
+        elif isinstance(e, tuple) and e in rest:  # x.shape[j] cancels out of both sizes
+            rest.remove(e)
+            matched = True
+        else:
+            free.append(i)
+    shape = [e if _is_int(e) and e >= 0 else None for e in entries]
+    desc = f"reshape: cannot reshape {describe(x)} ({x.type}, size {size if not rest else '?'})"
+    if not rest and not free and size != known:
+        raise ShapeError(f"{desc} into shape {_fmt(entries)} (size {known})")
+    if not rest and len(free) == 1 and (entries[free[0]] == -1 or not matched):
+        if known == 0 and entries[free[0]] == -1:
+            raise ShapeError(f"{desc} into shape {_fmt(entries)}: -1 cannot be inferred when the "
+                             f"other sizes multiply to 0")
+        if known and size % known:
+            raise ShapeError(f"{desc} into shape {_fmt(entries)}: {size} is not a multiple of {known}")
+        if known:
+            shape[free[0]] = size // known
+    return tuple(shape)
+
+
+def reshape(x, newshape, *more, ndim=None):
+    """NumPy's reshape: ``newshape`` holds ints and symbolic int scalars (one may be -1),
+    or is a symbolic int vector (give ``ndim`` when its length is not static).
+    ``x.reshape(2, 3)`` works like NumPy; ``reshape(x, shp, 2)`` like Theano."""
+    x = as_tensor_variable(x)
+    if more and (len(more) > 1 or _is_int(newshape) or getattr(newshape, "ndim", 1) == 0):
+        newshape = (newshape, *more)
+    elif more:
+        ndim = more[0]
+    if isinstance(newshape, Variable) and newshape.ndim == 1:
+        shp = newshape
+    else:
+        shp = _int_vector(_shape_scalars(newshape, "reshape"))
+    length = shp.type.shape[0]
+    if ndim is None and length is None:
+        raise ArignoteValueError(f"reshape: the length of {describe(shp)} is not known when the graph "
+                                 f"is built; pass ndim=")
+    if ndim is not None and length is not None and ndim != length:
+        raise ArignoteValueError(f"reshape: ndim={ndim} but the new shape {describe(shp)} has "
+                                 f"{length} entries")
+    return Reshape(length if ndim is None else ndim)(x, shp)
+
+
+def flatten(x, ndim=1, outdim=None):
+    """Theano's flatten: keep the first ``ndim - 1`` dimensions, flatten the rest into one."""
+    x = as_tensor_variable(x)
+    ndim = ndim if outdim is None else outdim
+    if not _is_int(ndim) or ndim < 1 or (ndim > 1 and ndim > x.ndim):
+        raise ArignoteValueError(f"flatten: ndim must be in 1..{max(x.ndim, 1)} for {describe(x)} "
+                                 f"({x.type}), got {ndim!r}")
+    if ndim == 1:
+        return reshape(x, (-1,))
+    dims = [_shape_entry(x, j) for j in range(x.ndim)]
+    return reshape(x, dims[:ndim - 1] + [_prod(dims[ndim - 1:])])
+
+
+def transpose(x, axes=None, *more):
+    """Permute the axes of ``x`` (reversed when ``axes`` is None); ``x.T``."""
+    x = as_tensor_variable(x)
+    axes = (axes, *more) if more else (axes,) if _is_int(axes) else axes
+    if axes is None:
+        return DimShuffle(x.ndim, tuple(reversed(range(x.ndim))))(x)
+    perm = _norm_axes(axes, x.ndim, "transpose", x) if isinstance(axes, (list, tuple)) else None
+    if perm is None or len(perm) != x.ndim:
+        raise ArignoteValueError(f"transpose: axes {axes!r} are not a permutation of the "
+                                 f"{x.ndim} axes of {describe(x)}")
+    return DimShuffle(x.ndim, perm)(x)
+
+
+def swapaxes(x, axis1, axis2):
+    x = as_tensor_variable(x)
+    a, b = _norm_axis(axis1, x.ndim, "swapaxes", x), _norm_axis(axis2, x.ndim, "swapaxes", x)
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = b, a
+    return DimShuffle(x.ndim, perm)(x)
+
+
+def expand_dims(x, axis):
+    """NumPy's expand_dims: new size-1 axes at ``axis`` (an int or a tuple) of the result."""
+    x = as_tensor_variable(x)
+    n = len(axis) if isinstance(axis, (list, tuple)) else 1
+    axes = _norm_axes(axis, x.ndim + n, "expand_dims", x)
+    kept = iter(range(x.ndim))
+    return DimShuffle(x.ndim, ["x" if d in axes else next(kept) for d in range(x.ndim + n)])(x)
+
+
+def shape_padleft(x, n_ones=1):
+    return expand_dims(x, tuple(range(n_ones)))
+
+
+def shape_padright(x, n_ones=1):
+    return expand_dims(x, tuple(range(-n_ones, 0)))
+
+
+def shape_padaxis(x, axis):
+    return expand_dims(x, axis)
+
+
+def squeeze(x, axis=None):
+    """Drop size-1 axes: with ``axis`` None the statically size-1 ones (Theano); an
+    explicit axis must be size 1 (checked at run time when not static)."""
+    x = as_tensor_variable(x)
+    if axis is None:
+        axes = [d for d, s in enumerate(x.type.shape) if s == 1]
+    else:
+        axes = _norm_axes(axis, x.ndim, "squeeze", x)
+        for d in axes:
+            if x.type.shape[d] not in (1, None):
+                raise ShapeError(f"squeeze: cannot squeeze axis {d} of {describe(x)} ({x.type}): "
+                                 f"its size is {x.type.shape[d]}, not 1")
+        if any(x.type.shape[d] is None for d in axes):
+            x = specify_shape(x, [1 if d in axes else None for d in range(x.ndim)])
+    return DimShuffle(x.ndim, [d for d in range(x.ndim) if d not in axes])(x)
+
+
+class SpecifyShape(Op):
+    """``x`` unchanged, asserting at run time the sizes given for the dims where ``pattern``
+    is True; the output's static shape holds the sizes known when the graph is built."""
+
+    __props__ = ("pattern",)
+    fusion_kind = "view"
+    view_map = {0: [0]}
+
+    def __init__(self, pattern):
+        self.pattern = tuple(bool(p) for p in pattern)
+
+    def make_node(self, x, *dims):
+        x = as_tensor_variable(x)
+        if x.ndim != len(self.pattern) or len(dims) != sum(self.pattern):
+            raise ArignoteTypeError(f"{self}: expected a {len(self.pattern)}-d input and "
+                                    f"{sum(self.pattern)} sizes, got {describe(x)} ({x.type}), {len(dims)}")
+        dims = [_int_scalar(d, "specify_shape", "a size") for d in dims]
+        given = iter(static_int(d) for d in dims)
+        shape = [next(given) if p else None for p in self.pattern]
+        for d, (s, xs) in enumerate(zip(shape, x.type.shape)):
+            if s is not None and (s < 0 or xs not in (None, s)):
+                raise ShapeError(f"specify_shape: {describe(x)} has static shape {_fmt_shape(x.type.shape)} "
+                                 f"but shape {_fmt(shape)} was specified (dimension {d})")
+        out = tuple(xs if s is None else s for s, xs in zip(shape, x.type.shape))
+        return Apply(self, [x, *dims], [TensorType(x.dtype, out)])
+
+    def perform(self, node, inputs):
+        x, dims = inputs[0], iter(int(d) for d in inputs[1:])
+        expected = tuple(next(dims) if p else None for p in self.pattern)
+        if any(e is not None and e != s for e, s in zip(expected, x.shape)):
+            raise ShapeError(f"specify_shape: {describe(node.inputs[0])} has shape {x.shape}, "
+                             f"expected {_fmt_shape(expected)}")
+        return [x]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [output_grads[0]] + [None] * (len(inputs) - 1)
+
+    def infer_shape(self, node, input_shapes):
+        dims = iter(node.inputs[1:])
+        return [_static_shape(node, [next(dims) if p else s for p, s in zip(self.pattern, input_shapes[0])])]
+
+
+def specify_shape(x, shape):
+    """Assert ``x``'s shape (ints, symbolic scalars or None for any size) at run time."""
+    x = as_tensor_variable(x)
+    if isinstance(shape, Variable) and shape.ndim == 1:
+        shape = _shape_scalars(shape, "specify_shape")
+    shape = list(shape) if isinstance(shape, (list, tuple)) else [shape]
+    if len(shape) != x.ndim:
+        raise ArignoteValueError(f"specify_shape: {describe(x)} has {x.ndim} dimension(s), got a "
+                                 f"shape of length {len(shape)}")
+    if all(s is None for s in shape):
+        return x
+    return SpecifyShape([s is not None for s in shape])(x, *[s for s in shape if s is not None])
+
+
+class Unbroadcast(Op):
+    """``x`` unchanged, with the static size-1 dims in ``axes`` made unknown (not broadcastable)."""
+
+    __props__ = ("axes",)
+    fusion_kind = "view"
+    view_map = {0: [0]}
+
+    def __init__(self, axes):
+        self.axes = tuple(sorted(int(a) for a in axes))
 
     def make_node(self, x):
         x = as_tensor_variable(x)
-        return Apply(self, [x], [TensorType("int64", (x.ndim,))])
+        if any(not 0 <= a < x.ndim for a in self.axes):
+            raise ArignoteValueError(f"{self}: axes out of range for {describe(x)} ({x.type})")
+        shape = tuple(None if d in self.axes and s == 1 else s for d, s in enumerate(x.type.shape))
+        return Apply(self, [x], [TensorType(x.dtype, shape)])
 
     def perform(self, node, inputs):
-        return [np.asarray(inputs[0].shape, dtype="int64")]
+        return [inputs[0]]
 
     def L_op(self, inputs, outputs, output_grads):
-        return [None]
+        return [addbroadcast(output_grads[0], *[a for a in self.axes if inputs[0].type.shape[a] == 1])]
 
     def infer_shape(self, node, input_shapes):
-        return [(constant(np.int64(node.inputs[0].ndim)),)]
+        return [_static_shape(node, input_shapes[0])]
 
 
-def shape(x):
-    """The symbolic shape of ``x`` (an int64 vector); ``x.shape[0]`` is a scalar."""
-    return Shape()(as_tensor_variable(x))
+def addbroadcast(x, *axes):
+    """Make ``axes`` of ``x`` broadcastable (static size 1), checked at run time."""
+    x = as_tensor_variable(x)
+    axes = _norm_axes(list(axes), x.ndim, "addbroadcast", x)
+    if all(x.type.shape[a] == 1 for a in axes):
+        return x
+    return specify_shape(x, [1 if d in axes else None for d in range(x.ndim)])
 
 
-__all__ = ["DimShuffle", "dimshuffle", "Shape", "shape"]
+def unbroadcast(x, *axes):
+    """Make ``axes`` of ``x`` not broadcastable (their static size 1 becomes unknown)."""
+    x = as_tensor_variable(x)
+    axes = [a for a in _norm_axes(list(axes), x.ndim, "unbroadcast", x) if x.type.shape[a] == 1]
+    return Unbroadcast(axes)(x) if axes else x
+
+
+def patternbroadcast(x, broadcastable):
+    """Give ``x`` the broadcastable pattern ``broadcastable`` (a tuple of bools)."""
+    x = as_tensor_variable(x)
+    if len(broadcastable) != x.ndim:
+        raise ArignoteValueError(f"patternbroadcast: {describe(x)} has {x.ndim} dimension(s), got "
+                                 f"the pattern {tuple(broadcastable)}")
+    x = addbroadcast(x, *[d for d, b in enumerate(broadcastable) if b])
+    return unbroadcast(x, *[d for d, b in enumerate(broadcastable) if not b])
+
+
+# the ops that build arrays live next door; they are re-exported here (``T.stack`` ...)
+from arignote.ops.construct import *  # noqa: E402,F401,F403
+from arignote.ops.construct import Join, stack  # noqa: E402
+from arignote.ops import construct as _construct  # noqa: E402
+
+__all__ = ["DimShuffle", "dimshuffle", "Shape", "Shape_i", "shape", "shape_i", "Reshape", "reshape",
+           "flatten", "transpose", "swapaxes", "expand_dims", "shape_padleft", "shape_padright",
+           "shape_padaxis", "squeeze", "SpecifyShape", "specify_shape", "Unbroadcast", "addbroadcast",
+           "unbroadcast", "patternbroadcast", "static_int", *_construct.__all__]
