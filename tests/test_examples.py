@@ -1,0 +1,83 @@
+"""The examples users start from: each trains briefly and its cost falls."""
+import os
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+@pytest.fixture(scope="module")
+def examples():
+    """The example modules, imported the way `python examples/x.py` sees them."""
+    sys.path.insert(0, EXAMPLES)
+    try:
+        import linear_regression
+        import logistic_regression
+        import mlp
+        import quickstart
+        yield {"linear_regression": linear_regression, "logistic_regression": logistic_regression,
+               "mlp": mlp, "quickstart": quickstart}
+    finally:
+        sys.path.remove(EXAMPLES)
+        for name in ("linear_regression", "logistic_regression", "mlp", "quickstart", "_data"):
+            sys.modules.pop(name, None)
+
+
+def _falls(costs):
+    assert all(np.isfinite(costs)), costs
+    assert costs[-1] < 0.8 * costs[0], costs
+
+
+def test_linear_regression_cost_falls(examples):
+    result = examples["linear_regression"].main(epochs=30, verbose=False)
+    _falls(result["costs"])
+    assert set(result) >= {"costs", "w_error", "seconds"}
+
+
+def test_logistic_regression_learns_digits(examples):
+    result = examples["logistic_regression"].main(epochs=2, verbose=False)
+    _falls(result["costs"])
+    assert result["test_error"] < 0.2  # two epochs already beat guessing (90%) by far
+
+
+def test_mlp_learns_digits_and_reports_graph_sizes(examples):
+    result = examples["mlp"].main(epochs=2, n_hidden=32, verbose=False)
+    _falls(result["costs"])
+    assert result["test_error"] < 0.3
+    nodes = result["nodes"]
+    assert 0 < nodes["cost"] < nodes["with_gradients"]
+    assert nodes["compiled_step"] > 0
+
+
+def test_quickstart_snippets(examples, capsys):
+    qs = examples["quickstart"]
+    qs.add_scalars()
+    qs.linear_regression_cost()
+    out = capsys.readouterr().out
+    assert "f(1.5, 2.5) = 4.0" in out
+    assert "cost on random data" in out
+    assert "[id A]" in out  # the debugprint tree
+
+
+def test_fast_flag_runs_the_script(examples, monkeypatch, capsys):
+    """`python examples/linear_regression.py --fast`, run in this process."""
+    monkeypatch.setattr(sys, "argv", ["linear_regression.py", "--fast"])
+    runpy.run_path(os.path.join(EXAMPLES, "linear_regression.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "step  20" in out
+
+
+def test_readme_quick_start_runs(capsys):
+    """The README's quick start is real code: run it as written."""
+    readme = os.path.join(os.path.dirname(EXAMPLES), "README.md")
+    with open(readme) as f:
+        text = f.read()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.splitlines()
+    costs = [float(line) for line in lines[:10]]
+    assert costs[-1] < costs[0]
+    assert "[id A]" in lines[10]  # then the graph of predict
