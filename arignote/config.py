@@ -6,6 +6,8 @@ default and the values it accepts. ``ARIGNOTE_FLOATX`` sets ``config.floatX``
 """
 import os
 
+from arignote.errors import ArignoteValueError
+
 SETTINGS = {
     # name: (environment variable, default, allowed values)
     "floatX": ("ARIGNOTE_FLOATX", "float64", ("float16", "float32", "float64")),
@@ -24,7 +26,7 @@ class Config:
                 f"arignote.config has no setting {name!r}; known: {sorted(SETTINGS)}")
         env, _, allowed = SETTINGS[name]
         if value not in allowed:
-            raise ValueError(
+            raise ArignoteValueError(
                 f"config.{name} (environment {env}) must be one of {allowed}, got {value!r}")
         object.__setattr__(self, name, value)
 

@@ -165,7 +165,8 @@ def clone_graph(outputs, replace=None, keep=()):
     keep = set(keep)
     for v in graph_inputs(outputs, blockers=memo):
         if v not in memo:
-            memo[v] = v if (v in keep or isinstance(v, Constant) or getattr(v, "is_shared", False)) else v.clone()
+            reuse = v in keep or isinstance(v, Constant) or getattr(v, "is_shared", False)
+            memo[v] = v if reuse else v.clone()
     for node in toposort(outputs, blockers=memo):
         new_inputs = [memo[i] for i in node.inputs]
         if all(n is o for n, o in zip(new_inputs, node.inputs)):

@@ -19,12 +19,15 @@ class FunctionGraph:
         inputs, outputs = list(inputs), list(outputs)
         self.memo = {}
         if clone:
-            memo = {i: i.clone() for i in inputs}
+            roots = {i: i.clone() for i in inputs}
+            memo = dict(roots)
             if replace:  # the replacements are graphs too: clone them over the same inputs
                 news, memo = clone_graph(list(replace.values()), replace=memo)
                 memo.update(zip(replace, news))
             outputs, memo = clone_graph(outputs, replace=memo)
-            inputs = [memo[i] for i in inputs]
+            # an input stays a root even when givens replace it (it may appear in its own
+            # replacement, x -> 2 * x, or go unused)
+            inputs = [roots[i] for i in inputs]
             self.memo = memo
         self.inputs = inputs
         self.outputs = outputs

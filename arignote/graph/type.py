@@ -113,13 +113,16 @@ class TensorType:
 
     def _convert(self, value, what, allow_downcast):
         target = self.numpy_dtype
-        if isinstance(value, np.ndarray) and value.dtype == target:
+        if type(value) is np.ndarray and value.dtype == target:
             return value
+        if isinstance(value, np.ndarray):  # subclasses (matrix, masked) change what ops mean
+            value = np.asarray(value)
         if allow_downcast:
             try:
                 return np.asarray(value, dtype=target)
-            except (TypeError, ValueError) as e:
-                raise ArignoteTypeError(f"{what} expects {self.dtype} data, got {_describe_value(value)}: {e}") from None
+            except (TypeError, ValueError, OverflowError) as e:
+                raise ArignoteTypeError(
+                    f"{what} expects {self.dtype} data, got {_describe_value(value)}: {e}") from None
         if isinstance(value, (np.ndarray, np.generic)):
             if np.can_cast(value.dtype, target, "safe"):
                 return np.asarray(value, dtype=target)
@@ -130,12 +133,13 @@ class TensorType:
         try:
             raw = np.asarray(value)
         except (TypeError, ValueError) as e:
-            raise ArignoteTypeError(f"{what} expects {self.dtype} data, got {_describe_value(value)}: {e}") from None
+            raise ArignoteTypeError(
+                f"{what} expects {self.dtype} data, got {_describe_value(value)}: {e}") from None
         if raw.dtype.kind not in "biufc":
             raise ArignoteTypeError(f"{what} expects {self.dtype} data, got {_describe_value(value)}")
         # Python scalars and lists: accept when the conversion is exact and keeps the kind.
         if np.can_cast(raw.dtype, target, "safe") or (
-                raw.dtype.kind in "biu" and target.kind in "iuf" and _exact(raw, target)):
+                raw.dtype.kind in "biu" and target.kind in "iufc" and _exact(raw, target)):
             return np.asarray(raw, dtype=target)
         raise ArignoteTypeError(
             f"{what} expects {self.dtype} data, got {_describe_value(value)} "
@@ -149,7 +153,8 @@ def _exact(raw, target):
             converted = raw.astype(target)
         except OverflowError:
             return False
-        return bool(np.all(converted.astype(raw.dtype) == raw))
+        back = converted.real if target.kind == "c" else converted
+        return bool(np.all(back.astype(raw.dtype) == raw))
 
 
 def _describe_value(value):
@@ -157,8 +162,11 @@ def _describe_value(value):
         return f"array of shape {value.shape}"
     if isinstance(value, (list, tuple)):
         return f"a {type(value).__name__} of length {len(value)}"
+    if isinstance(value, np.generic):
+        return repr(value)
     return f"{type(value).__name__} {value!r}" if np.ndim(value) == 0 else type(value).__name__
 
 
 def _fmt_shape(shape):
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    dims = ", ".join("?" if s is None else str(s) for s in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"

@@ -236,9 +236,8 @@ class Elemwise(Op):
             raise ArignoteTypeError(f"{sop.name} takes {sop.nin} input(s), got {len(inputs)}")
         inputs = _resolve_weak([as_tensor_variable(i) for i in inputs], sop)
         ndim = max(i.ndim for i in inputs)
-        inputs = [i if i.ndim == ndim else _T().dimshuffle(i, ["x"] * (ndim - i.ndim) + list(range(i.ndim)))
-                  for i in inputs]
-        shape = _broadcast_static(sop.name, inputs)
+        shape = _broadcast_static(sop.name, inputs, ndim)
+        inputs = [_expand_rank(i, ndim) for i in inputs]
         try:
             with np.errstate(all="ignore"):
                 dtype = np.asarray(sop.impl(*[np.zeros((0,) * bool(ndim), i.dtype) for i in inputs])).dtype
@@ -279,6 +278,16 @@ def reduce_to_broadcast(g, x):
     return g
 
 
+def _expand_rank(x, ndim):
+    """``x`` with leading broadcastable dimensions up to ``ndim`` (constants stay constants)."""
+    missing = ndim - x.ndim
+    if not missing:
+        return x
+    if isinstance(x, Constant):
+        return _T().constant(x.data.reshape((1,) * missing + x.data.shape))
+    return _T().dimshuffle(x, ["x"] * missing + list(range(x.ndim)))
+
+
 def _resolve_weak(inputs, sop):
     """Give weak (Python scalar) constants the dtype NumPy 2 would give them."""
     weak = [isinstance(i, Constant) and getattr(i, "weak", False) for i in inputs]
@@ -289,28 +298,37 @@ def _resolve_weak(inputs, sop):
     try:
         dtype = np.result_type(*strong, *values)
     except (OverflowError, TypeError, ValueError) as e:
-        raise ArignoteTypeError(f"{sop.name}: cannot combine {values} with {strong}: {e}") from None
+        others = ", ".join(f"{describe(v)} ({v.dtype})" for v, w in zip(inputs, weak) if not w)
+        raise ArignoteTypeError(f"{sop.name}: cannot combine the Python value(s) {values} with "
+                                f"{others}: {e}") from None
     out = []
     for i, w in zip(inputs, weak):
         if w:
-            with np.errstate(all="ignore"):
-                data = np.asarray(i.data.item(), dtype=dtype)
-            if data.dtype.kind in "iub" and data.item() != i.data.item():
+            try:
+                with np.errstate(all="ignore"):
+                    data = np.asarray(i.data.item(), dtype=dtype)
+            except OverflowError:  # NumPy 2 refuses out-of-range Python ints
+                data = None
+            if data is None or data.dtype.kind in "iub" and data.item() != i.data.item():
+                others = ", ".join(f"{describe(v)} ({v.dtype})" for v, w in zip(inputs, weak) if not w)
                 raise ArignoteTypeError(
-                    f"{sop.name}: the Python value {i.data.item()!r} does not fit in {dtype}")
+                    f"{sop.name}: the Python value {i.data.item()!r} does not fit in {dtype}, the "
+                    f"dtype NumPy 2 gives it next to {others}; cast one of them first")
             i = _T().constant(data)
         out.append(i)
     return out
 
 
-def _broadcast_static(name, inputs):
+def _broadcast_static(name, inputs, ndim):
+    """The output's static shape; lower-rank inputs count as padded with leading 1s."""
+    padded = [(1,) * (ndim - i.ndim) + i.type.shape for i in inputs]
     shape = []
-    for d in range(inputs[0].ndim):
-        sizes = {i.type.shape[d] for i in inputs} - {1}
+    for d in range(ndim):
+        sizes = {p[d] for p in padded} - {1}
         known = sizes - {None}
         if len(known) > 1:
-            shapes = ", ".join(str(i.type.shape) for i in inputs)
-            raise ShapeError(f"{name}: static shapes {shapes} cannot be broadcast together "
+            shapes = ", ".join(f"{describe(i)} of static shape {i.type.shape}" for i in inputs)
+            raise ShapeError(f"{name}: {shapes} cannot be broadcast together "
                              f"(dimension {d}: sizes {sorted(known)})")
         shape.append(known.pop() if known else (None if None in sizes else 1))
     return tuple(shape)
@@ -328,9 +346,10 @@ def _check_runtime_broadcast(node, inputs):
             if size is None:
                 size = val.shape[d]
             elif val.shape[d] != size:
-                shapes = ", ".join(str(v.shape) for v in inputs)
+                shapes = ", ".join(f"{describe(var)} of shape {v.shape}"
+                                   for var, v in zip(node.inputs, inputs))
                 raise ShapeError(
-                    f"{node.op}: input shapes {shapes} do not match in dimension {d} "
+                    f"{node.op}: inputs {shapes} do not match in dimension {d} "
                     f"({size} vs {val.shape[d]}). Only dimensions of static size 1 broadcast; "
                     f"declare them with T.row/T.col, shape=(.., 1, ..) or T.addbroadcast")
 

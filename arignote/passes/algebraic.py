@@ -11,6 +11,7 @@ integers, where no inf or NaN can make them wrong.
 """
 import numpy as np
 
+from arignote.errors import ArignoteError
 from arignote.gradient import GradOverride
 from arignote.graph.basic import Constant
 from arignote.ops.elemwise import Elemwise
@@ -33,7 +34,10 @@ class SafePattern(PatternRewriter):
     """A pattern that declines (rather than fails) when its result would not fit."""
 
     def _apply(self, fgraph, node):
-        result = super()._apply(fgraph, node)
+        try:
+            result = super()._apply(fgraph, node)
+        except ArignoteError:  # the output pattern is not defined here (e.g. neg of a bool)
+            return None
         if result is None:
             return None
         new = _T().as_tensor_variable(result[0])
@@ -129,6 +133,7 @@ def sum_of_sum(fgraph, node):
     inner = x.owner
     if (op.combiner != "sum" or inner is None or not isinstance(inner.op, Reduce)
             or inner.op.combiner != "sum" or inner.op.keepdims or op.keepdims
+            or op.initial is not None or inner.op.initial is not None
             or inner.op.dtype != op.dtype or len(fgraph.clients.get(x, [])) != 1):
         return None
     remaining = [d for d in range(inner.inputs[0].ndim) if d not in inner.op.axis]
@@ -141,7 +146,7 @@ def sum_of_sum(fgraph, node):
 @node_rewriter([Reduce], name="reduce_nothing")
 def reduce_nothing(fgraph, node):
     """A reduction over no axis (``sum(x, axis=())``) is ``x`` (cast if needed)."""
-    if node.op.axis or node.op.combiner.startswith("arg"):
+    if node.op.axis or node.op.initial is not None or node.op.combiner.startswith("arg"):
         return None
     return [_T().cast(node.inputs[0], node.outputs[0].dtype)]
 

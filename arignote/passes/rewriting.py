@@ -209,7 +209,7 @@ class Equilibrium:
         pairs = [(old, new) for old, new in pairs if new is not None and new is not old]
         if not pairs:
             return False
-        for old, new in pairs:
+        for _, new in pairs:
             if not isinstance(new, Variable):
                 raise RewriteError(f"rewrite {rw.name} returned {type(new).__name__}, not a variable")
         fgraph.replace_all(pairs, reason=rw.name)

@@ -67,7 +67,13 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
                   on_unused_input, name, mode)
     if report:
         print(fn.compile_report())
+    for hook in COMPILE_HOOKS:
+        hook(fn)
     return fn
+
+
+#: callables run on every newly compiled Function (``arignote dump`` listens here)
+COMPILE_HOOKS = []
 
 
 class Function:
@@ -111,10 +117,13 @@ class Function:
         for v in self.fgraph.roots():
             if v not in provided and not isinstance(v, Constant):
                 user_var = next((k for k, c in self.fgraph.memo.items() if c is v), v)
+                twin = (f"; the input named {v.name!r} is a different variable (made by another "
+                        f"T.{v.type.rank_name()}(...) call)" if v.name and any(
+                            i.name == v.name for i in self.inputs) else "")
                 raise MissingInputError(
                     f"{self._label()}: the graph needs {describe(user_var)} ({user_var.type})"
                     f"{built_at(user_var)} but it is not among the inputs "
-                    f"{[i.name or str(i.variable) for i in self.inputs]}")
+                    f"{[i.name or str(i.variable) for i in self.inputs]}{twin}")
 
     def _compile(self):
         from arignote import passes
@@ -139,7 +148,8 @@ class Function:
         results = self.program.run(values + shared_values)
         outputs = results[:len(self.outs)]
         protected = values + shared_values
-        outputs = [r if out.borrow else _fresh(r, protected, outputs[:k])
+        # borrow spares copies between outputs, never exposes inputs or shared state
+        outputs = [_fresh(r, protected, [] if out.borrow else outputs[:k])
                    for k, (r, out) in enumerate(zip(outputs, self.outs))]
         new_values = []
         for sv, slot in self._update_slots:
@@ -192,7 +202,8 @@ class Function:
         swap = {sv: sv.copy_with_value() for sv in self.shared}
         new.updates = [(swap.get(sv, sv), u) for sv, u in self.updates]
         new.fgraph = FunctionGraph(self.fgraph.inputs, self.fgraph.outputs, clone=True, replace=swap)
-        new.inputs = [In(v, inp.name, inp.value, inp.borrow) for v, inp in zip(new.fgraph.inputs, self.inputs)]
+        new.inputs = [In(v, inp.name, inp.value, inp.borrow)
+                      for v, inp in zip(new.fgraph.inputs, self.inputs)]
         new.shared = [swap.get(sv, sv) for sv in self.shared]
         new.program = Program(new.fgraph, list(new.fgraph.inputs) + new.shared)
         new._update_slots = [(swap.get(sv, sv), slot) for sv, slot in self._update_slots]
@@ -304,7 +315,7 @@ def _normalize_updates(updates):
         if sv in seen:
             raise ArignoteValueError(f"updates: shared variable {describe(sv)} is updated twice")
         seen.add(sv)
-        new = as_tensor_variable(new)
+        new = _as_variable(new, f"updates: the new value of shared variable {describe(sv)}")
         if new.dtype != sv.dtype or new.ndim != sv.ndim or not sv.type.compatible(new.type):
             hint = (f"; cast it with T.cast(update, '{sv.dtype}')" if new.dtype != sv.dtype else "")
             raise ArignoteTypeError(
@@ -314,13 +325,20 @@ def _normalize_updates(updates):
     return result
 
 
+def _as_variable(value, what):
+    try:
+        return as_tensor_variable(value)
+    except ArignoteTypeError as e:
+        raise ArignoteTypeError(f"{what}: {e}") from None
+
+
 def _normalize_givens(givens):
     result = {}
     for old, new in _pairs(givens, "givens"):
         if not isinstance(old, Variable) or isinstance(old, Constant):
             raise ArignoteTypeError(f"givens: {old!r} cannot be replaced; keys must be symbolic "
                                     f"variables")
-        new = as_tensor_variable(new)
+        new = _as_variable(new, f"givens: the replacement of {describe(old)}")
         if new.dtype != old.dtype or new.ndim != old.ndim or not old.type.compatible(new.type):
             raise ArignoteTypeError(
                 f"givens: {describe(old)} of type {old.type} cannot be replaced by "

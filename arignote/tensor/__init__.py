@@ -3,7 +3,7 @@
 Every public function lives next to its op in ``arignote.ops``; this package
 gathers them under Theano's names.
 """
-from arignote.ops import blas, elemwise, indexing, reduce, shape
+from arignote.ops import blas, elemwise, indexing, reduce, shape  # noqa: F401  (T.elemwise...)
 from arignote.ops.blas import *  # noqa: F401,F403
 from arignote.ops.elemwise import *  # noqa: F401,F403
 from arignote.ops.indexing import *  # noqa: F401,F403

@@ -86,7 +86,9 @@ def constant(value, name=None, dtype=None):
     data = np.asarray(value, dtype=dtype)
     if data.dtype == object or data.dtype.kind not in "biufc":
         raise ArignoteTypeError(f"cannot make a tensor constant of {type(value).__name__} {value!r}")
-    data = np.ascontiguousarray(data)
+    # a private read-only copy: the user's array stays writable and later changes to it
+    # do not leak into the graph (np.ascontiguousarray would also turn 0-d into 1-d)
+    data = np.array(data, order="C", copy=True)
     data.setflags(write=False)
     return TensorConstant(TensorType(data.dtype, data.shape), data, name=name)
 

@@ -7,7 +7,7 @@ Values are copied in and out unless ``borrow=True`` is asked for.
 
 import numpy as np
 
-from arignote.errors import ArignoteTypeError
+from arignote.errors import ArignoteTypeError, describe
 from arignote.graph.basic import user_trace
 from arignote.graph.type import TensorType
 from arignote.tensor.variable import TensorVariable
@@ -29,7 +29,7 @@ class SharedVariable(TensorVariable):
 
     def set_value(self, value, borrow=False):
         """Replace the value; it must fit the variable's type."""
-        value = self.type.filter(value, what=f"shared variable {self.name or self}")
+        value = self.type.filter(value, what=f"shared variable {describe(self)}")
         if not borrow:
             value = np.array(value, copy=True)
         self._value = value

@@ -23,7 +23,8 @@ def _binary(name, reflected=False):
         try:
             return fn(other, self) if reflected else fn(self, other)
         except ArignoteTypeError:
-            if not isinstance(other, (Variable, np.ndarray, np.generic, int, float, bool, complex, list, tuple)):
+            if not isinstance(other, (Variable, np.ndarray, np.generic, int, float, bool, complex,
+                                      list, tuple)):
                 return NotImplemented
             raise
     method.__name__ = f"__{'r' if reflected else ''}{name}__"

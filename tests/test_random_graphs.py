@@ -1,0 +1,161 @@
+"""Random graphs of elementwise, reduction and shape ops, compiled and
+compared with NumPy evaluating the same expression.
+
+Every random expression is built twice in lockstep: symbolically and on
+NumPy arrays. Its shape always broadcasts against one random *base* shape
+(some dims replaced by 1, leading dims dropped), so any two subexpressions
+can be combined. Values stay bounded (bounded unary functions, small ints),
+so rewrites cannot turn a finite result into inf or nan.
+"""
+import warnings
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import arignote as ag
+import arignote.tensor as T
+from tests.util import symbolic_like
+
+DTYPES = ["float32", "float64", "int32", "int64", "bool"]
+TOL = {"float32": 2e-4, "float64": 1e-9}
+
+def _safe_div(a, b):
+    """Division by a value >= 1; Python's abs keeps a Python scalar weak on both sides."""
+    return a / (abs(b) + 1)
+
+
+# unary ops that are total and bounded on bounded inputs: (symbolic, NumPy, kinds accepted)
+UNARY = [
+    (T.neg, np.negative, "fi"), (abs, np.abs, "fi"), (T.tanh, np.tanh, "fib"),
+    (T.sin, np.sin, "fib"), (T.cos, np.cos, "fib"), (T.sqr, np.square, "fi"),
+    (T.sigmoid, lambda v: (1 / (1 + np.exp(-v.astype("float64")))).astype(
+        np.exp(np.zeros(0, v.dtype)).dtype), "fi"),
+    (T.floor, np.floor, "fi"), (T.sign, np.sign, "fi"), (T.invert, np.invert, "ib"),
+    (T.isfinite, np.isfinite, "fib"),
+]
+BINARY = [
+    (T.add, np.add, "fib"), (T.sub, np.subtract, "fi"), (T.mul, np.multiply, "fib"),
+    (T.maximum, np.maximum, "fib"), (T.minimum, np.minimum, "fib"), (T.lt, np.less, "fib"),
+    (T.ge, np.greater_equal, "fib"), (T.eq, np.equal, "fib"), (T.and_, np.bitwise_and, "ib"),
+    (_safe_div, _safe_div, "fi"),
+]
+REDUCE = [(T.sum, np.sum), (T.max, np.max), (T.min, np.min), (T.mean, np.mean)]
+
+
+def _kind(dtype):
+    return np.dtype(dtype).kind.replace("u", "i").replace("c", "f")
+
+
+def _compatible_shape(draw, base):
+    """``base`` with some dims set to 1 and some leading dims dropped."""
+    drop = draw(st.integers(0, len(base)))
+    return tuple(1 if draw(st.booleans()) and draw(st.booleans()) else s for s in base[drop:])
+
+
+@st.composite
+def leaf(draw, base, inputs):
+    if draw(st.integers(0, 5)) == 0:  # a Python scalar: weak in NumPy 2
+        value = draw(st.one_of(st.integers(-3, 3), st.floats(-2, 2, width=32), st.booleans()))
+        return value, value
+    dtype = draw(st.sampled_from(DTYPES))
+    shape = _compatible_shape(draw, base)
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    if dtype == "bool":
+        value = rng.integers(0, 2, shape).astype(bool)
+    elif dtype.startswith("int"):
+        value = rng.integers(-4, 5, shape).astype(dtype)
+    else:
+        value = rng.uniform(-2, 2, shape).astype(dtype)
+    sym = symbolic_like(value, f"in{len(inputs)}")
+    inputs.append((sym, value))
+    return sym, value
+
+
+def _np_kind(value):
+    return _kind(np.asarray(value).dtype)
+
+
+@st.composite
+def expression(draw, base, inputs, depth):
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(leaf(base, inputs))
+    choice = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "shape"]))
+    sym, val = draw(expression(base, inputs, depth - 1))
+    if isinstance(val, (bool, int, float)):
+        sym, val = T.constant(np.asarray(val)), np.asarray(val)
+    kind = _np_kind(val)
+    if choice == "unary":
+        options = [(s, n) for s, n, kinds in UNARY if kind in kinds]
+        s, n = draw(st.sampled_from(options))
+        return s(sym), n(val)
+    if choice == "binary":
+        sym2, val2 = draw(expression(base, inputs, depth - 1))
+        kinds = {kind, _np_kind(val2)}
+        options = [(s, n) for s, n, ks in BINARY if kinds <= set(ks)]
+        s, n = draw(st.sampled_from(options))
+        if draw(st.booleans()):
+            sym, val, sym2, val2 = sym2, val2, sym, val
+        return s(sym, sym2), n(val, val2)
+    if choice == "reduce":
+        s, n = draw(st.sampled_from(REDUCE))
+        ndim = np.ndim(val)
+        if ndim == 0 or (n in (np.max, np.min) and np.size(val) == 0):
+            return sym, val
+        if kind == "b" and n is np.mean:
+            return sym, val
+        axis = draw(st.one_of(st.none(), st.integers(0, ndim - 1)))
+        if axis is None:  # a full reduction is a scalar: broadcasts with anything
+            return s(sym), n(val)
+        if n in (np.max, np.min) and np.shape(val)[axis] == 0:
+            return sym, val
+        return s(sym, axis=axis, keepdims=True), n(val, axis=axis, keepdims=True)
+    # shape ops that give back a broadcast-compatible shape
+    ndim = np.ndim(val)
+    if ndim >= 2 and draw(st.booleans()):
+        perm = draw(st.permutations(range(ndim)))
+        inverse = list(np.argsort(perm))
+        return T.dimshuffle(T.dimshuffle(sym, perm), inverse), val
+    if ndim >= 1:
+        shape = np.shape(val)
+        return T.reshape(T.flatten(sym), shape), np.reshape(np.ravel(val), shape)
+    return sym, val
+
+
+@st.composite
+def graphs(draw):
+    rank = draw(st.integers(0, 3))
+    base = tuple(draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank)))
+    inputs = []
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # mean of an empty slice
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sym, val = draw(expression(base, inputs, depth=draw(st.integers(1, 4))))
+    if not isinstance(sym, T.TensorVariable):  # a lone Python scalar
+        sym, val = T.constant(np.asarray(val)), np.asarray(val)
+    mode = draw(st.sampled_from(["fast_run", "none"]))
+    return inputs, sym, np.asarray(val), mode
+
+
+@given(graphs())
+def test_random_graph_matches_numpy(case):
+    inputs, out, expected, mode = case
+    f = ag.function([s for s, _ in inputs], out, mode=mode, on_unused_input="ignore")
+    got = f(*[v for _, v in inputs])
+    assert out.dtype == expected.dtype.name, (out.dtype, expected.dtype)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    tol = TOL.get(expected.dtype.name, 0)
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+# ------------------------------------------------------------ regressions found by the search above
+
+def test_bool_times_minus_one():
+    # passes/algebraic.py rewrote mul(x, -1) -> neg(x), which NumPy refuses for bool
+    # (and which changes int8 * int64(-1) from int64 to int8)
+    b = T.tensor("bool", (None,), "b")
+    value = np.array([True, False])
+    for expr, expected in [(b * -1, value * -1), (0 - b, 0 - value)]:
+        np.testing.assert_array_equal(ag.function([b], expr)(value), expected)
+    i8 = T.bvector("i8")
+    expr = i8 * np.int64(-1)
+    assert ag.function([i8], expr)(np.array([3], "int8")).dtype == "int64"
