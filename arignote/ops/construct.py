@@ -284,6 +284,7 @@ class Alloc(Op):
     """``value`` broadcast to the shape given by int64 scalars, as a new array."""
 
     element_inputs = (0,)
+    constant_foldable = False  # a big zeros() stays a cheap node, not a big constant
 
     def make_node(self, value, *dims):
         value = as_tensor_variable(value)

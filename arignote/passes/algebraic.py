@@ -14,9 +14,11 @@ import numpy as np
 from arignote.errors import ArignoteError
 from arignote.gradient import GradOverride
 from arignote.graph.basic import Constant
+from arignote.ops.construct import Alloc, Join
+from arignote.ops.indexing import Subtensor
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.reduce import Reduce
-from arignote.ops.shape import DimShuffle
+from arignote.ops.shape import DimShuffle, Reshape
 from arignote.passes.rewriting import PatternRewriter, constant_value, node_rewriter, register
 
 
@@ -52,6 +54,11 @@ def _is_float(b, node):
     return node.outputs[0].type.is_float
 
 
+def _is_shape_entry(v):
+    """A dimension's size (``x.shape[i]``): never negative."""
+    return v.owner is not None and type(v.owner.op).__name__ == "Shape_i"
+
+
 # (input pattern, output pattern, condition)
 PATTERNS = [
     (("mul", "x", 1), "x", None),
@@ -73,6 +80,10 @@ PATTERNS = [
     (("exp", ("log", "x")), ("switch", ("ge", "x", 0), "x", float("nan")), _is_float),
     (("abs", ("neg", "x")), ("abs", "x"), None),
     (("abs", ("abs", "x")), ("abs", "x"), None),
+    (("floor_div", "x", 1), "x", _is_int),
+    (("switch", "c", "x", "x"), "x", None),
+    (("maximum", "x", 0), "x", lambda b, node: _is_shape_entry(b["x"])),
+    (("second", "a", "b"), "b", None),
     (("mul", "x", 0), lambda b: _T().zeros_like(b["x"]), _is_int),
     (("sub", "x", "x"), lambda b: _T().zeros_like(b["x"]), _is_int),
 ]
@@ -169,3 +180,78 @@ def drop_grad_override(fgraph, node):
     """zero_grad / disconnected_grad / grad_clip only matter to ``grad``: once a
     function is compiled they are the identity."""
     return [node.inputs[0]]
+
+
+@register("canonicalize", "algebraic", "reduce")
+@node_rewriter([Reduce], name="reduce_of_size_one")
+def reduce_of_size_one(fgraph, node):
+    """Summing (or multiplying, or taking the max of) one element is a copy of it:
+    a reduction over axes of static size 1 just drops them."""
+    op, (x,) = node.op, node.inputs
+    if op.combiner not in ("sum", "prod", "max", "min") or op.initial is not None or not op.axis:
+        return None
+    if any(x.type.shape[a] != 1 for a in op.axis):
+        return None
+    kept = x if op.keepdims else _T().dimshuffle(x, [d for d in range(x.ndim) if d not in op.axis])
+    new = _T().cast(kept, node.outputs[0].dtype)
+    return [new] if fits(node.outputs[0], new) else None
+
+
+@register("canonicalize", "algebraic")
+@node_rewriter([Join], name="join_of_one")
+def join_of_one(fgraph, node):
+    """Joining a single tensor is the tensor."""
+    return [node.inputs[0]] if len(node.inputs) == 1 and fits(node.outputs[0], node.inputs[0]) else None
+
+
+@register("canonicalize", "algebraic", "shape")
+@node_rewriter([Reshape], name="reshape_of_reshape")
+def reshape_of_reshape(fgraph, node):
+    """``reshape(reshape(x, s1), s2) -> reshape(x, s2)``."""
+    inner = node.inputs[0].owner
+    if inner is None or not isinstance(inner.op, Reshape):
+        return None
+    new = node.op(inner.inputs[0], node.inputs[1])
+    return [new] if fits(node.outputs[0], new) else None
+
+
+@register("canonicalize", "algebraic", "shape")
+@node_rewriter([Alloc], name="useless_alloc")
+def useless_alloc(fgraph, node):
+    """``alloc(v, *shape) -> v`` when ``v`` already has the output's broadcast
+    pattern: elementwise shape rules then make the sizes agree (as for ``fill``)."""
+    value = node.inputs[0]
+    return [value] if fits(node.outputs[0], value) else None
+
+
+@register("canonicalize", "algebraic", "shape")
+@node_rewriter([Subtensor], name="subtensor_of_alloc")
+def subtensor_of_alloc(fgraph, node):
+    """``alloc(c, *shape)[idx] -> alloc(c, *shape of the slice)`` for a scalar ``c``:
+    never fill memory that is about to be sliced away."""
+    src = node.inputs[0]
+    if type(node.op) is not Subtensor or src.owner is None or not isinstance(src.owner.op, Alloc):
+        return None
+    value, *dims = src.owner.inputs
+    if value.ndim != 0:
+        return None
+    shape = node.op.infer_shape(node, [tuple(dims)] + [() for _ in node.inputs[1:]])[0]
+    new = _T().alloc(value, *shape)
+    return [new] if fits(node.outputs[0], new) else None
+
+
+@register("canonicalize", "algebraic")
+@node_rewriter([Elemwise], name="fill_sink")
+def fill_sink(fgraph, node):
+    """``f(fill(a, b), c) -> f(b, c)`` when ``c`` already gives the output its
+    shape: the broadcast to ``a``'s shape was never needed (``zeros_like(x) + x``)."""
+    for k, inp in enumerate(node.inputs):
+        owner = inp.owner
+        if owner is None or not isinstance(owner.op, Elemwise) or owner.op.scalar_op.name != "second":
+            continue
+        inputs = list(node.inputs)
+        inputs[k] = owner.inputs[1]
+        new = node.op(*inputs)
+        if fits(node.outputs[0], new):
+            return [new]
+    return None

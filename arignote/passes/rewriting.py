@@ -164,10 +164,16 @@ class Stats:
 
 
 class Equilibrium:
-    """Apply ``rewriters`` to every node, again and again, until nothing changes."""
+    """Apply ``rewriters`` to every node, again and again, until nothing changes.
 
-    def __init__(self, rewriters, max_use_ratio=20):
+    ``between`` passes (merging, typically) run after every sweep that changed
+    the graph, so a rewrite waiting for two equal subgraphs to become one
+    node (``switch(c, x, x) -> x``) gets its chance in the same phase.
+    """
+
+    def __init__(self, rewriters, max_use_ratio=20, between=()):
         self.rewriters = list(rewriters)
+        self.between = list(between)
         self.max_use_ratio = max_use_ratio
         self.by_key, self.general = {}, []
         for rw in self.rewriters:
@@ -177,9 +183,9 @@ class Equilibrium:
                 self.by_key.setdefault(key, []).append(rw)
 
     def _candidates(self, op):
-        found = self.by_key.get(_track_key(op), [])
-        for cls in type(op).__mro__[1:]:
-            found = found + self.by_key.get(cls, [])
+        """Rewriters tracking the op's scalar name (if elementwise) or any of its classes."""
+        keys = [op.scalar_op.name] if getattr(op, "scalar_op", None) is not None else []
+        found = [rw for key in keys + list(type(op).__mro__) for rw in self.by_key.get(key, [])]
         return found + self.general
 
     def apply(self, fgraph, stats):
@@ -199,6 +205,9 @@ class Equilibrium:
                                 f"of {len(fgraph.nodes)} nodes: it probably undoes itself or another "
                                 f"rewrite")
                         break
+            if changed:
+                for gp in self.between:
+                    gp.apply(fgraph, stats)
 
     @staticmethod
     def _try(rw, fgraph, node, stats):
@@ -275,6 +284,6 @@ def run_phases(fgraph, phases, exclude=(), stats=None):
             gp.apply(fgraph, stats)
         rws = rewriters(phase, exclude)
         if rws:
-            Equilibrium(rws).apply(fgraph, stats)
+            Equilibrium(rws, between=_GRAPH_PASSES["merge"]).apply(fgraph, stats)
         stats.phases.append((phase, before, len(fgraph.nodes), time.perf_counter() - start))
     return stats

@@ -40,8 +40,21 @@ FLOAT_CASES = [
     ("merge_dimshuffles", lambda x: x.dimshuffle(1, "x", 0).dimshuffle(2, 0, 1),
      lambda x: x[:, :, None]),
     ("sum_of_sum", lambda x: T.sum(T.sum(x, axis=0)), np.sum),
-    ("sum_of_sum", lambda x: T.sum(T.sum(x.dimshuffle(0, "x", 1), axis=1), axis=1),
-     lambda x: x.sum(axis=1)),
+    ("sum_of_sum", lambda x: T.sum(T.sum(x, axis=1), axis=0), np.sum),
+    ("reduce_of_size_one", lambda x: T.max(x.dimshuffle(0, "x", 1), axis=1), lambda x: x),
+    ("reduce_of_size_one", lambda x: T.sum(x.dimshuffle(0, "x", 1), axis=1, keepdims=True),
+     lambda x: x[:, None, :]),
+    ("reshape_of_reshape", lambda x: x.reshape((12,)).reshape((4, 3)), lambda x: x.reshape(4, 3)),
+    ("useless_alloc", lambda x: T.alloc(x, 3, 4), lambda x: x),
+    ("subtensor_of_alloc", lambda x: x[:2] + T.alloc(2.0, 5, 4)[1:3], lambda x: x[:2] + 2),
+    ("fill_sink", lambda x: T.zeros_like(x) + T.exp(x), np.exp),
+    ("second(a, b) -> b", lambda x: T.fill(x, T.exp(x)), np.exp),
+    ("join_of_one", lambda x: T.concatenate([x], axis=1), lambda x: x),
+    ("switch(c, x, x) -> x", lambda x: T.switch(x > 0.5, T.exp(x), T.exp(x)), np.exp),
+    ("shape_subscript", lambda x: x * T.cast(x.shape[1], "float64"), lambda x: x * 4),
+    ("shape_i_from_inputs", lambda x: x * T.cast(T.exp(x).shape[0], "float64"), lambda x: x * 3),
+    ("shape_of_intermediate", lambda x: x * T.cast(T.prod(T.tanh(x).shape), "float64"),
+     lambda x: x * 12),
     ("reduce_nothing", lambda x: T.sum(x, axis=()), lambda x: x),
     ("merge", lambda x: T.exp(x) + T.exp(x), lambda x: 2 * np.exp(x)),
     ("constant_folding", lambda x: x + T.exp(T.constant(np.ones((3, 4)))),
@@ -171,3 +184,12 @@ def test_sum_of_product_of_vectors_is_a_dot():
     f = ag.function([x, y], T.sum(x * y))
     assert f.stats.fired["sum_mul_to_dot"] == 1
     np.testing.assert_allclose(f([1.0, 2.0], [3.0, 4.0]), 11.0)
+
+
+def test_shape_of_an_intermediate_is_computed_from_the_inputs():
+    x = T.dmatrix("x")
+    y = T.exp(T.dot(x, x.T)) + 1
+    f = ag.function([x], y.shape)
+    ops = {type(n.op).__name__ for n in f.fgraph.toposort()}
+    assert "MatMul" not in ops and "Elemwise" not in ops, ops
+    np.testing.assert_array_equal(f(np.ones((5, 2))), [5, 5])

@@ -1,8 +1,8 @@
 """Property: for random graphs, the optimized ('fast_run') and unoptimized
 ('none') functions compute the same values. Expressions are drawn to hit the
 rewrites (neutral constants, powers, double negations, exp/log pairs, sums of
-sums, dimshuffles). Counterexamples hypothesis finds are pinned below as
-regression tests."""
+sums, dimshuffles, reshapes, slices of allocs, fills, shapes of
+intermediates). Counterexamples hypothesis finds become regression tests."""
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +20,14 @@ UNARY = {
     "log_1p": lambda a: T.log(1 + abs(a)),
     "sum_rows": lambda a: T.sum(a, axis=1, keepdims=True) + a,
     "max_cols": lambda a: T.max(a, axis=0, keepdims=True) * a,
+    # shape ops and indexing (3x3 in, 3x3 out)
+    "reshape2": lambda a: a.reshape((9,)).reshape((3, 3)), "flip": lambda a: a[::-1],
+    "roll": lambda a: T.concatenate([a[1:], a[:1]]), "set0": lambda a: T.set_subtensor(a[0], 0.0),
+    "inc_col": lambda a: T.inc_subtensor(a[:, 1], 1.0), "gather": lambda a: a[[2, 0, 1]],
+    "alloc_slice": lambda a: a + T.alloc(1.0, 4, 3)[1:], "fill": lambda a: T.zeros_like(a) + a,
+    "shape_scale": lambda a: a * T.cast(T.exp(a).shape[0], "float64"),
+    "stack_sum": lambda a: T.stack([a, a]).sum(axis=0),
+    "mean_rows": lambda a: a - a.mean(axis=1, keepdims=True),
 }
 BINARY = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
