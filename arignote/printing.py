@@ -1,4 +1,5 @@
-"""What users read: ``debugprint`` (an indented tree) and ``pprint`` (one line of math).
+"""What users read: ``debugprint`` (an indented tree), ``pprint`` (one line of
+math), ``to_dot`` (a Graphviz drawing) and ``to_networkx`` (for analysis).
 
 ``debugprint`` follows Theano's layout, so its output reads the way Theano
 users expect::
@@ -10,18 +11,21 @@ users expect::
        |TensorConstant{2.0} [id E] <float64>
 
 A node used twice is expanded once and later shown as its line alone (same
-id). Both printers walk the graph with explicit stacks, never recursion, so
+id). Every printer walks the graph with explicit stacks, never recursion, so
 graphs of thousands of nodes (deep nets and their gradients) print fine.
 """
+import os
 import re
+import shutil
+import subprocess
 import sys
 
 import numpy as np
 
-from arignote.errors import ArignoteTypeError
-from arignote.graph.basic import Apply, Constant, Variable, toposort
+from arignote.errors import ArignoteError, ArignoteTypeError, ArignoteValueError, built_at
+from arignote.graph.basic import Apply, Constant, Variable, graph_inputs, toposort
 
-__all__ = ["debugprint", "pprint"]
+__all__ = ["debugprint", "pprint", "to_dot", "to_networkx"]
 
 
 # ------------------------------------------------------------ debugprint
@@ -49,21 +53,37 @@ def debugprint(obj, file=None, print_type=True, ids=True, depth=-1):
 
 def _printable_roots(obj):
     """(variable, label) pairs: what the top-level trees of ``obj`` are."""
+    outputs, updates = _graph_parts(obj, "debugprint")
+    return [(o, None) for o in outputs] + [
+        (expr, f"update of {_root_name(sv)}") for sv, expr in updates]
+
+
+def _is_function(obj):
+    """A compiled Function, or anything shaped like one (``arignote dump``'s raw view)."""
+    return all(hasattr(obj, a) for a in ("fgraph", "outs", "updates"))
+
+
+def _graph_parts(obj, who):
+    """(outputs, [(shared variable, update expression)]): what the graph of ``obj`` computes."""
     if isinstance(obj, Variable):
-        return [(obj, None)]
+        return [obj], []
     if isinstance(obj, Apply):
-        return [(o, None) for o in obj.outputs]
+        return list(obj.outputs), []
     if isinstance(obj, (list, tuple)):
-        return [pair for item in obj for pair in _printable_roots(item)]
-    fgraph = getattr(obj, "fgraph", None)
-    if fgraph is not None and hasattr(obj, "outs") and hasattr(obj, "updates"):  # a Function
-        n_out = len(obj.outs)
-        labels = [None] * n_out + [f"update of {_root_name(sv)}" for sv, _ in obj.updates]
-        return list(zip(fgraph.outputs, labels))
+        outputs, updates = [], []
+        for item in obj:
+            more, more_updates = _graph_parts(item, who)
+            outputs += more
+            updates += more_updates
+        return outputs, updates
+    if _is_function(obj):  # its graph computes the outputs, then one expression per update
+        n_out, graph_outputs = len(obj.outs), obj.fgraph.outputs
+        return list(graph_outputs[:n_out]), [
+            (sv, expr) for (sv, _), expr in zip(obj.updates, graph_outputs[n_out:])]
     if hasattr(obj, "outputs") and hasattr(obj, "clients"):  # a FunctionGraph
-        return [(o, None) for o in obj.outputs]
+        return list(obj.outputs), []
     raise ArignoteTypeError(
-        f"debugprint() takes a variable, a list of variables, a FunctionGraph or a compiled "
+        f"{who}() takes a variable, a list of variables, a FunctionGraph or a compiled "
         f"function, got {type(obj).__name__}")
 
 
@@ -291,3 +311,233 @@ def _format(node, out, args):
 def _op_name(op):
     """CrossEntropy -> cross_entropy: how the tensor API spells its functions."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(op).__name__).lower()
+
+
+# ------------------------------------------------------------ Graphviz DOT
+
+#: fill styles of the variable ellipses, by role (outputs also get a double border)
+_VAR_STYLE = {
+    "input": 'style=filled, fillcolor="#c7e9c0"',
+    "shared": 'style=filled, fillcolor="#bdd7ee"',
+    "constant": 'style=filled, fillcolor="#e5e5e5", fontsize=9',
+    "output": 'style=filled, fillcolor="#fdd49e"',
+    "intermediate": "",
+}
+#: output formats that need the ``dot`` program (any other suffix gets the DOT text)
+_RENDERED = ("svg", "png", "pdf", "ps", "eps", "jpg", "jpeg", "gif", "json")
+
+
+def to_dot(obj, path=None, format=None):
+    """The graph of ``obj`` as Graphviz DOT text, optionally written or rendered.
+
+    ``obj`` is what :func:`debugprint` takes; for a compiled function this is
+    the optimized graph, with a dashed edge from each update expression to
+    its shared variable. Ops are boxes, variables ellipses coloured by role
+    (inputs green, shared variables blue, constants grey, outputs orange with
+    a double border). The text depends only on the graph's structure, so the
+    same graph always gives the same text.
+
+    With ``path`` the text is written there, or, when ``path`` ends in
+    ``.svg``/``.png``/``.pdf`` (or ``format`` names one), written next to it as
+    ``.dot`` and rendered by Graphviz's ``dot`` program.
+    """
+    outputs, updates = _graph_parts(obj, "to_dot")
+    title = _title(obj)
+    text = _DotWriter(outputs, updates).text(title)
+    if path is not None:
+        _write_dot(text, path, format)
+    elif format is not None:
+        raise ArignoteValueError(f"to_dot(format={format!r}) needs a path to write the file to")
+    return text
+
+
+def _title(obj):
+    if _is_function(obj):
+        return f"function {obj.name!r}" if getattr(obj, "name", None) else "function"
+    return None
+
+
+def _quote(text):
+    """A DOT double-quoted string that reads back as ``text``.
+
+    Quoted labels on box and ellipse nodes are literal, so braces, ``|`` and
+    angle brackets need no escape there (they only mean something in record
+    shapes and ``<...>`` HTML labels, which are never used here). Backslashes
+    are doubled, otherwise Graphviz would expand ``\\N``, ``\\G``, ``\\l``...
+    """
+    text = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + re.sub(r"\r\n|\r|\n", r"\\n", text) + '"'
+
+
+def _op_label(op):
+    """``exp`` for elementwise ops (what the user wrote), the op's own str otherwise."""
+    scalar = getattr(op, "scalar_op", None)
+    if type(op).__name__ == "Elemwise" and scalar is not None:
+        return str(getattr(scalar, "name", scalar)).rstrip("_")
+    return str(op)
+
+
+def _var_label(var):
+    if isinstance(var, Constant):
+        head = var.name or _value_str(var.data)
+    else:
+        head = var.name or ("<shared>" if getattr(var, "is_shared", False) else "")
+    return f"{head} {var.type}" if head else str(var.type)
+
+
+def _var_role(var, outputs):
+    if isinstance(var, Constant):
+        return "constant"
+    if getattr(var, "is_shared", False):
+        return "shared"
+    if var.owner is None:
+        return "input"
+    return "output" if var in outputs else "intermediate"
+
+
+class _DotWriter:
+    """Numbers nodes in the order a topological walk meets them (never by
+    memory address or creation counter), which makes the text reproducible."""
+
+    def __init__(self, outputs, updates):
+        self.outputs = list(outputs)
+        self.updates = list(updates)
+        self.out_index = {}
+        for k, var in enumerate(self.outputs):
+            self.out_index.setdefault(var, k)
+        self.update_of = {expr: sv for sv, expr in self.updates}
+        self.ids = {}
+        self.lines = []
+
+    def text(self, title):
+        lines = self.lines
+        lines.append("digraph arignote {")
+        if title:
+            lines.append(f"  graph [label={_quote(title)}, labelloc=t];")
+        lines.append('  node [fontname="Helvetica", fontsize=11];')
+        lines.append('  edge [fontname="Helvetica", fontsize=9];')
+        exprs = [expr for _, expr in self.updates]
+        for k, node in enumerate(toposort(self.outputs + exprs)):
+            for var in node.inputs:
+                self.declare(var)
+            ident = f"a{k}"
+            tooltip = f"{node.op}{built_at(node)}"
+            lines.append(f"  {ident} [label={_quote(_op_label(node.op))}, shape=box, "
+                         f"tooltip={_quote(tooltip)}];")
+            many_in, many_out = len(node.inputs) > 1, len(node.outputs) > 1
+            for i, var in enumerate(node.inputs):
+                lines.append(f"  {self.ids[var]} -> {ident}" + (f" [label={i}]" if many_in else "") + ";")
+            for i, var in enumerate(node.outputs):
+                self.declare(var)
+                lines.append(f"  {ident} -> {self.ids[var]}" + (f" [label={i}]" if many_out else "") + ";")
+        for var in self.outputs + exprs:  # roots computed by no node still show
+            self.declare(var)
+        for sv, expr in self.updates:
+            self.declare(sv)
+            lines.append(f"  {self.ids[expr]} -> {self.ids[sv]} [style=dashed, color=\"#3a75c4\", "
+                         f"fontcolor=\"#3a75c4\", label={_quote('update')}, constraint=false];")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def declare(self, var):
+        if var in self.ids:
+            return
+        ident = self.ids[var] = f"v{len(self.ids)}"
+        role = _var_role(var, self.out_index)
+        attrs = [f"label={_quote(_var_label(var))}"]
+        style = _VAR_STYLE[role]
+        tooltip = f"update of {_root_name(self.update_of[var])}" if var in self.update_of else role
+        if var in self.out_index:
+            style = style or _VAR_STYLE["output"]
+            attrs.append("peripheries=2")
+            tooltip = f"output {self.out_index[var]}" + ("" if role == "output" else f" ({role})")
+        if style:
+            attrs.append(style)
+        attrs.append(f"tooltip={_quote(tooltip)}")
+        self.lines.append(f"  {ident} [{', '.join(attrs)}];")
+
+
+def _write_dot(text, path, format):
+    """Write ``text`` at ``path``, or render it with ``dot`` (see :func:`to_dot`)."""
+    path = os.fspath(path)
+    stem, ext = os.path.splitext(path)
+    ext = ext[1:].lower()
+    if format is not None:
+        format = str(format).lower()
+        if not format.isalnum():
+            raise ArignoteValueError(f"to_dot(format={format!r}): expected a Graphviz output "
+                                     f"format such as 'svg', 'png' or 'pdf'")
+    fmt = format or ext
+    if fmt in ("dot", "gv") or (format is None and fmt not in _RENDERED):
+        _write_text(path, text)
+        return
+    if ext in ("", "dot", "gv"):  # to_dot(f, "graph.dot", format="svg") -> graph.svg too
+        dot_path, target = (path if ext else stem + ".dot"), f"{stem}.{fmt}"
+    else:
+        dot_path, target = stem + ".dot", path
+    _write_text(dot_path, text)
+    exe = shutil.which("dot")
+    if exe is None:
+        raise ArignoteError(
+            f"to_dot: rendering {target!r} needs the 'dot' program of Graphviz, which is not "
+            f"installed (not found on PATH). The DOT text was written to {dot_path!r}. Install "
+            f"Graphviz (apt-get install graphviz, brew install graphviz, conda install graphviz, "
+            f"or https://graphviz.org/download/), or render it elsewhere with: "
+            f"dot -T{fmt} {dot_path} -o {target}")
+    done = subprocess.run([exe, f"-T{fmt}", dot_path, "-o", target], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise ArignoteError(f"to_dot: 'dot -T{fmt}' failed (exit status {done.returncode}) while "
+                            f"rendering {dot_path!r} to {target!r}: "
+                            f"{done.stderr.strip()[-2000:] or 'no message'}")
+
+
+def _write_text(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------ networkx
+
+def to_networkx(obj):
+    """The graph of ``obj`` as a networkx DiGraph, for programmatic analysis.
+
+    Nodes are Apply nodes and variables (keyed by ``id()`` of the object,
+    which ``obj`` attribute holds); every node has ``kind`` ('apply' or
+    'variable'), ``op``, ``type``, ``name`` (None where they do not apply),
+    ``label`` (as in :func:`to_dot`), and variables a ``role`` (input, shared,
+    constant, output, intermediate). Edges follow data flow (``kind='data'``);
+    a compiled function adds an edge from each update expression to its
+    shared variable (``kind='update'``).
+    """
+    outputs, updates = _graph_parts(obj, "to_networkx")
+    exprs = [expr for _, expr in updates]
+    fgraph = getattr(obj, "fgraph", None) if _is_function(obj) else (
+        obj if hasattr(obj, "outputs") and hasattr(obj, "clients") else None)
+    if fgraph is None:  # a view over the caller's graph: no copy, nothing in it changes
+        from arignote.graph.fg import FunctionGraph
+        roots = [v for v in graph_inputs(outputs + exprs)
+                 if not isinstance(v, Constant) and not getattr(v, "is_shared", False)]
+        fgraph = FunctionGraph(roots, outputs + exprs, clone=False)
+    g = fgraph.to_networkx()
+    out_set = set(outputs)
+    objects = {}
+    for node in fgraph.toposort():
+        objects[id(node)] = node
+        for var in node.inputs + node.outputs:
+            objects[id(var)] = var
+    for var in outputs + exprs + [sv for sv, _ in updates]:
+        objects[id(var)] = var
+    for key, item in objects.items():
+        if isinstance(item, Apply):
+            attrs = dict(kind="apply", op=str(item.op), type=None, name=None,
+                         label=_op_label(item.op))
+        else:
+            attrs = dict(kind="variable", op=None, type=str(item.type), name=item.name,
+                         label=_var_label(item), role=_var_role(item, out_set))
+        g.add_node(key, obj=item, **attrs)
+    for u, v in g.edges:
+        g.edges[u, v].setdefault("kind", "data")
+    for sv, expr in updates:
+        g.add_edge(id(expr), id(sv), kind="update")
+    return g

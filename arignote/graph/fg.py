@@ -118,18 +118,29 @@ class FunctionGraph:
         return graph_inputs(self.outputs)
 
     def to_networkx(self):
-        """A networkx DiGraph: variable and apply nodes, edges along data flow."""
+        """A networkx DiGraph keyed by ``id()``: apply and variable nodes (``kind``,
+        ``op``, ``type``, ``name``), edges along data flow; an edge's
+        ``positions`` lists the input slots it feeds (``x * x`` feeds two)."""
         import networkx as nx
 
         g = nx.DiGraph()
+
+        def add_var(v):
+            g.add_node(id(v), kind="variable", op=None, type=str(v.type), name=v.name)
+
         for node in self.toposort():
-            g.add_node(id(node), kind="apply", op=str(node.op))
-            for v in node.inputs:
-                g.add_node(id(v), kind="variable", name=repr(v), type=str(v.type))
-                g.add_edge(id(v), id(node))
+            g.add_node(id(node), kind="apply", op=str(node.op), type=None, name=None)
+            for k, v in enumerate(node.inputs):
+                add_var(v)
+                if g.has_edge(id(v), id(node)):
+                    g.edges[id(v), id(node)]["positions"].append(k)
+                else:
+                    g.add_edge(id(v), id(node), positions=[k])
             for v in node.outputs:
-                g.add_node(id(v), kind="variable", name=repr(v), type=str(v.type))
-                g.add_edge(id(node), id(v))
+                add_var(v)
+                g.add_edge(id(node), id(v), positions=[v.index])
+        for v in self.outputs:
+            add_var(v)
         return g
 
     def __repr__(self):

@@ -1,0 +1,126 @@
+"""``arignote dump SCRIPT``: runs a script and prints the functions it compiles."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from arignote.cli import main
+from arignote.runtime.function import COMPILE_HOOKS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = """
+import sys
+import numpy as np
+import arignote as ag
+import arignote.tensor as T
+
+x = T.dvector("x")
+w = ag.shared(np.ones(3), name="W")
+y = (x * 1.0) * w
+step = ag.function([x], T.log(1.0 + T.exp(y)), updates={w: w - 0.1 * x}, name="step")
+double = ag.function([x], x + x)
+print("script ran with", sys.argv[1:])
+"""
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    return str(path)
+
+
+def _dot_graphs(text):
+    """The digraphs of a ``--format dot`` output, checking every other line is a comment."""
+    graphs, current = [], None
+    for line in text.splitlines():
+        if current is not None:
+            current.append(line)
+            if line == "}":
+                graphs.append("\n".join(current))
+                current = None
+        elif line == "digraph arignote {":
+            current = [line]
+        else:
+            assert line == "" or line.startswith("// "), line
+    assert current is None
+    return graphs
+
+
+def test_dump_raw_text(script, capsys):
+    assert main(["dump", script, "--stage", "raw", "--format", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "=== function 'step' (raw) ===" in out and "=== function #2 (raw) ===" in out
+    step = out.split("=== function #2")[0]
+    # as the user wrote it: the multiplication by 1.0 and log(1 + exp) are still there
+    assert "TensorConstant{1.0}" in step and "Elemwise{log}" in step and "Elemwise{exp}" in step
+    assert "(update of W)" in step
+    assert "compile report" not in out
+    assert "script ran with []" in out
+
+
+def test_dump_optimized_text_has_rewritten_graph_and_report(script, capsys):
+    main(["dump", script])  # optimized text is the default
+    out = capsys.readouterr().out
+    step = out.split("=== function #2")[0]
+    assert "=== function 'step' (optimized) ===" in step
+    assert "Elemwise{softplus}" in step and "Elemwise{log}" not in step
+    assert "compile report for function 'step'" in step and "rewrites fired" in step
+
+
+@pytest.mark.parametrize("stage", ["raw", "optimized"])
+def test_dump_dot_output_is_pure_dot(script, stage, capsys):
+    main(["dump", script, "--stage", stage, "--format", "dot", "--", "--lr", "0.1"])
+    captured = capsys.readouterr()
+    graphs = _dot_graphs(captured.out)
+    assert len(graphs) == 2
+    assert 'graph [label="function \'step\'", labelloc=t];' in graphs[0]
+    assert "style=dashed" in graphs[0] and "style=dashed" not in graphs[1]
+    ops = re.findall(r'label="(\w+)", shape=box', graphs[0])
+    assert ("softplus" in ops) == (stage == "optimized") and ("log" in ops) == (stage == "raw")
+    assert f"// === function 'step' ({stage}) ===" in captured.out
+    # the script's own prints go to stderr, so stdout can be piped to `dot`
+    assert "script ran with ['--lr', '0.1']" in captured.err
+
+
+def test_dump_restores_state_and_handles_failures(tmp_path, script, capsys):
+    hooks, argv, path = list(COMPILE_HOOKS), list(sys.argv), list(sys.path)
+    main(["dump", script, "--", "a"])
+    assert COMPILE_HOOKS == hooks and sys.argv == argv and sys.path == path
+    failing = tmp_path / "fails.py"
+    failing.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["dump", str(failing)])
+    assert COMPILE_HOOKS == hooks and sys.argv == argv and sys.path == path
+    empty = tmp_path / "empty.py"
+    empty.write_text("import _cli_test_helper\nprint(_cli_test_helper.VALUE)\n")
+    (tmp_path / "_cli_test_helper.py").write_text("VALUE = 42\n")  # the script's folder is importable
+    try:
+        main(["dump", str(empty)])
+    finally:
+        sys.modules.pop("_cli_test_helper", None)
+    captured = capsys.readouterr()
+    assert "42" in captured.out and "compiled no functions" in captured.err
+
+
+def test_dump_bad_arguments(tmp_path, script, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["dump", str(tmp_path / "missing.py")])
+    assert info.value.code == 2 and "no such script" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["dump", script, "--stage", "final"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_dump_as_a_subprocess(script):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-m", "arignote.cli", "dump", script, "--format", "dot"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    graphs = _dot_graphs(done.stdout)
+    assert len(graphs) == 2 and "softplus" in graphs[0]
+    assert "script ran with []" in done.stderr
