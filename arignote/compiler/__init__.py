@@ -1,0 +1,1 @@
+"""The compiler: kernel IR, lowering of fused groups, renderers, compilation and its cache."""
