@@ -12,20 +12,34 @@ SETTINGS = {
     # name: (environment variable, default, allowed values)
     "floatX": ("ARIGNOTE_FLOATX", "float64", ("float16", "float32", "float64")),
     "mode": ("ARIGNOTE_MODE", "fast_run", ("fast_run", "fast_compile", "none")),
+    "backend": ("ARIGNOTE_BACKEND", "numpy", ("numpy", "cpu")),
+    "fusion": ("ARIGNOTE_FUSION", True, (True, False)),
 }
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _from_env(env, default, allowed):
+    """The environment's value for a setting; booleans accept 1/0, true/false, yes/no, on/off."""
+    raw = os.environ.get(env)
+    if raw is None:
+        return default
+    if allowed == (True, False):
+        word = raw.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else raw
+    return raw
 
 
 class Config:
     def __init__(self):
-        for name, (env, default, _) in SETTINGS.items():
-            setattr(self, name, os.environ.get(env, default))
+        for name, (env, default, allowed) in SETTINGS.items():
+            setattr(self, name, _from_env(env, default, allowed))
 
     def __setattr__(self, name, value):
         if name not in SETTINGS:
             raise AttributeError(
                 f"arignote.config has no setting {name!r}; known: {sorted(SETTINGS)}")
         env, _, allowed = SETTINGS[name]
-        if value not in allowed:
+        if value not in allowed or (allowed == (True, False) and not isinstance(value, bool)):
             raise ArignoteValueError(
                 f"config.{name} (environment {env}) must be one of {allowed}, got {value!r}")
         object.__setattr__(self, name, value)

@@ -81,13 +81,14 @@ class Fused(Op):
         return [next(grads) if i.type.is_float else None for i in inputs]
 
     def infer_shape(self, node, input_shapes):
+        from arignote.tensor.basic import constant
         shapes = dict(zip(self.inputs, input_shapes))
         for inner in self.nodes:
             for v in inner.inputs:
                 if v not in shapes:  # a constant
-                    from arignote.tensor.basic import constant
                     shapes[v] = tuple(constant(s) for s in v.type.shape)
-            for out, shp in zip(inner.outputs, inner.op.infer_shape(inner, [shapes[v] for v in inner.inputs])):
+            out_shapes = inner.op.infer_shape(inner, [shapes[v] for v in inner.inputs])
+            for out, shp in zip(inner.outputs, out_shapes):
                 shapes[out] = tuple(shp)
         return [shapes[o] for o in self.outputs]
 

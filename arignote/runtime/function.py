@@ -49,22 +49,26 @@ class Out:
 
 
 def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=False,
-             on_unused_input="raise", name=None, mode=None, report=False, **kwargs):
+             on_unused_input="raise", name=None, mode=None, report=False, backend=None,
+             fusion=None, **kwargs):
     """Compile ``outputs`` (a variable or a list) as a function of ``inputs``.
 
     ``updates`` (pairs or a dict) gives new values for shared variables,
     computed from the values before the call and written together after it;
     ``givens`` replaces variables of the graph (e.g. an input by a slice of a
     shared dataset). ``report=True`` prints what the rewrites did (see
-    ``Function.compile_report``). Call the result by position or by input name.
+    ``Function.compile_report``). ``backend`` ('numpy' or 'cpu') and
+    ``fusion`` default to ``config.backend`` and ``config.fusion``; with
+    ``fusion=False`` the cpu backend compiles one kernel per op, the unfused
+    baseline. Call the result by position or by input name.
     """
     if kwargs:
         raise ArignoteTypeError(
             f"function() got unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; "
             f"accepted: inputs, outputs, updates, givens, allow_input_downcast, "
-            f"on_unused_input, name, mode, report")
+            f"on_unused_input, name, mode, report, backend, fusion")
     fn = Function(inputs, outputs, updates, givens, allow_input_downcast,
-                  on_unused_input, name, mode)
+                  on_unused_input, name, mode, backend, fusion)
     if report:
         print(fn.compile_report())
     for hook in COMPILE_HOOKS:
@@ -78,10 +82,12 @@ COMPILE_HOOKS = []
 
 class Function:
     def __init__(self, inputs, outputs, updates, givens, allow_input_downcast,
-                 on_unused_input, name, mode):
+                 on_unused_input, name, mode, backend=None, fusion=None):
         self.name = name
         self.allow_input_downcast = allow_input_downcast
-        self.mode = _check_mode(mode)
+        self.mode = _option("mode", mode.lower() if isinstance(mode, str) else mode)
+        self.backend = _option("backend", backend)
+        self.fusion = _option("fusion", fusion)
         if on_unused_input not in _ON_UNUSED:
             raise ArignoteValueError(f"on_unused_input must be one of {_ON_UNUSED}, got {on_unused_input!r}")
         self.inputs = _normalize_inputs(inputs)
@@ -127,8 +133,13 @@ class Function:
 
     def _compile(self):
         from arignote import passes
+        from arignote.runtime.backends import BACKENDS
+        # the fuse phase groups nodes into kernels for compiling backends: whole
+        # groups with fusion, one node per group without (the unfused baseline)
+        self.fgraph.fusion = self.fusion if BACKENDS[self.backend].compiles else None
         self.stats = passes.optimize(self.fgraph, self.mode)
-        self.program = Program(self.fgraph, list(self.fgraph.inputs) + self.shared)
+        self.program = Program(self.fgraph, list(self.fgraph.inputs) + self.shared,
+                               BACKENDS[self.backend])
         n_out = len(self.outs)
         self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
 
@@ -205,7 +216,8 @@ class Function:
         new.inputs = [In(v, inp.name, inp.value, inp.borrow)
                       for v, inp in zip(new.fgraph.inputs, self.inputs)]
         new.shared = [swap.get(sv, sv) for sv in self.shared]
-        new.program = Program(new.fgraph, list(new.fgraph.inputs) + new.shared)
+        new.program = Program(new.fgraph, list(new.fgraph.inputs) + new.shared,
+                              self.program.backend)
         new._update_slots = [(swap.get(sv, sv), slot) for sv, slot in self._update_slots]
         return new
 
@@ -224,17 +236,15 @@ def _fresh(value, protected, others):
     return value
 
 
-def _check_mode(mode):
-    mode = config.mode if mode is None else mode
-    if isinstance(mode, str) and mode.lower() in config_modes():
-        return mode.lower()
-    raise ArignoteValueError(f"mode must be one of {config_modes()} (or None for config.mode), "
-                             f"got {mode!r}")
-
-
-def config_modes():
+def _option(name, value):
+    """A compile option (mode, backend, fusion): the given value or config's, checked."""
     from arignote.config import SETTINGS
-    return SETTINGS["mode"][2]
+    value = getattr(config, name) if value is None else value
+    allowed = SETTINGS[name][2]
+    if value in allowed and (allowed != (True, False) or isinstance(value, bool)):
+        return value
+    raise ArignoteValueError(f"{name} must be one of {allowed} (or None for config.{name}), "
+                             f"got {value!r}")
 
 
 def _normalize_inputs(inputs):

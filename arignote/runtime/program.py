@@ -1,9 +1,11 @@
 """Program: a function graph laid out as ordered steps over storage slots.
 
-Each step runs one node's ``perform`` (the NumPy reference executor). Slots
-hold values by index; a value is dropped right after its last reader, so
-peak memory follows liveness rather than graph size. The runtime sees only
-steps and slots: which op a step runs matters to it only for error messages.
+Each step is a callable the backend made for one node: ``perform`` on the
+NumPy reference backend, a compiled kernel launch, a library call or a view
+on the cpu backend. Slots hold values by index; a value is dropped right
+after its last reader, so peak memory follows liveness rather than graph
+size. The runtime sees only steps and slots: which op a step came from
+matters to it only for error messages.
 """
 import numpy as np
 
@@ -12,15 +14,18 @@ from arignote.graph.basic import Constant
 
 
 class Program:
-    def __init__(self, fgraph, roots):
-        """``roots``: the variables whose values each run is given, in order."""
+    def __init__(self, fgraph, roots, backend=None):
+        """``roots``: the variables whose values each run is given, in order;
+        ``backend`` makes each node's step (default: the reference backend)."""
+        from arignote.runtime.backends import BACKENDS
+        self.backend = backend or BACKENDS["numpy"]
         self.slot = {}
         for v in roots:
             self._slot_of(v)
         self.nodes = fgraph.toposort()
         steps = []
         for node in self.nodes:
-            steps.append((node, [self._slot_of(v) for v in node.inputs],
+            steps.append((node, self.backend.step(node), [self._slot_of(v) for v in node.inputs],
                           [self._slot_of(v) for v in node.outputs]))
         self.output_slots = [self._slot_of(v) for v in fgraph.outputs]
         self.n_roots = len(roots)
@@ -29,14 +34,14 @@ class Program:
         # liveness: free each intermediate slot after the last step that reads it
         keep = set(self.output_slots) | set(range(self.n_roots)) | {i for i, _ in self.constants}
         last = {}
-        for k, (_, ins, _) in enumerate(steps):
+        for k, (_, _, ins, _) in enumerate(steps):
             for i in ins:
                 last[i] = k
         frees = [[] for _ in steps]
         for i, k in last.items():
             if i not in keep:
                 frees[k].append(i)
-        self.steps = [(node, ins, outs, free) for (node, ins, outs), free in zip(steps, frees)]
+        self.steps = [(node, run, ins, outs, free) for (node, run, ins, outs), free in zip(steps, frees)]
 
     def _slot_of(self, v):
         if v not in self.slot:
@@ -48,10 +53,10 @@ class Program:
         storage[:self.n_roots] = root_values
         for i, data in self.constants:
             storage[i] = data
-        for node, ins, outs, free in self.steps:
+        for node, run, ins, outs, free in self.steps:
             args = [storage[i] for i in ins]
             try:
-                results = node.op.perform(node, args)
+                results = run(args)
             except ArignoteError as e:
                 if e.args and isinstance(e.args[0], str) and "(built at" not in e.args[0]:
                     e.args = (e.args[0] + built_at(node),) + e.args[1:]

@@ -1,0 +1,62 @@
+"""A persistent pool of worker threads for kernels that split into chunks.
+
+A compiled kernel takes ``[start, end)`` on its outermost parallel axis and
+releases the GIL while it runs (ctypes calls do), so Python threads run
+chunks truly in parallel. Small calls stay on the calling thread. The chunks
+depend only on the problem size, never on the number of threads, so results
+are the same bit for bit whatever the machine.
+"""
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+#: below this many elements of work a kernel runs on the calling thread
+MIN_PARALLEL_WORK = 1 << 16
+#: chunks are at least this much work, so scheduling stays cheap
+MIN_CHUNK_WORK = 1 << 15
+MAX_CHUNKS = 64
+
+_lock = threading.Lock()
+_pool = None
+
+
+def n_threads():
+    """Worker threads: ``ARIGNOTE_NUM_THREADS`` or the CPUs this process may use."""
+    env = os.environ.get("ARIGNOTE_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _get_pool():
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=n_threads(), thread_name_prefix="arignote")
+        return _pool
+
+
+def chunks(extent, work_per_item):
+    """Split ``range(extent)`` into ``[start, end)`` chunks by problem size alone."""
+    total = extent * max(work_per_item, 1)
+    if extent <= 1 or total < MIN_PARALLEL_WORK:
+        return [(0, extent)]
+    n = min(MAX_CHUNKS, extent, max(1, total // MIN_CHUNK_WORK))
+    bounds = [extent * k // n for k in range(n + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(n) if bounds[k] < bounds[k + 1]]
+
+
+def parallel_for(run, extent, work_per_item):
+    """Call ``run(start, end)`` over chunks of ``range(extent)``, in parallel when large."""
+    parts = chunks(extent, work_per_item)
+    if len(parts) == 1 or n_threads() == 1:
+        for start, end in parts:
+            run(start, end)
+        return
+    futures = [_get_pool().submit(run, s, e) for s, e in parts[1:]]
+    run(*parts[0])
+    for f in futures:
+        f.result()
