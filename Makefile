@@ -22,6 +22,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/compile_time.py
 
 lint: $(STAMP)
