@@ -3,9 +3,9 @@
 A :class:`Variable` is a typed value in the graph. It is produced by an
 :class:`Apply` (its ``owner``) or is a root: an input, a :class:`Constant` or a
 shared variable. Every Apply records where the user built it so errors can
-point at the user's own line. All traversals are iterative: graphs of
-thousands of nodes (deep nets and their gradients) must not hit Python's
-recursion limit.
+point at the user's own line. All traversals are iterative, pickling
+included: graphs of thousands of nodes (deep nets and their gradients) must
+not hit Python's recursion limit.
 """
 import itertools
 import os
@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from arignote.errors import ArignoteTypeError
+from arignote.graph import pickling
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ids = itertools.count()
@@ -47,6 +48,9 @@ class Variable:
     def clone(self):
         """A new root variable of the same type and name (no owner)."""
         return type(self)(self.type, name=self.name)
+
+    def __reduce_ex__(self, protocol):  # iterative at any depth: see graph/pickling.py
+        return pickling.reduce_variable(self, protocol)
 
     def __repr__(self):
         return self.name or (f"{self.owner.op}.{self.index}" if self.owner is not None
@@ -104,6 +108,12 @@ class Apply:
         node = self.op.make_node(*inputs)
         node.trace = self.trace
         return node
+
+    def __reduce_ex__(self, protocol):  # ancestors first, so depth never matters
+        return pickling.reduce_apply(self)
+
+    def __setstate__(self, state):
+        pickling.setstate_apply(self, state)
 
     def __repr__(self):
         return f"{self.op}({', '.join(map(repr, self.inputs))})"

@@ -143,5 +143,11 @@ class FunctionGraph:
             add_var(v)
         return g
 
+    def __getstate__(self):
+        """Pickles hold the graph, not the user's original (``memo`` is for compiling)."""
+        state = dict(self.__dict__)
+        state["memo"] = {}
+        return state
+
     def __repr__(self):
         return f"FunctionGraph({self.inputs} -> {self.outputs}, {len(self.nodes)} nodes)"
