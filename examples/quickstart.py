@@ -34,8 +34,8 @@ def linear_regression_cost(seed=0):
     assert np.isclose(value, expected), (value, expected)
     print("\ncost = ((T.dot(W.T, inputs) - targets) ** 2).mean()")
     print(f"cost on random data: {value:.6f} (NumPy: {expected:.6f})")
-    print("\ndebugprint(cost):")
-    debugprint(cost)
+    print("\ndebugprint(f): the compiled graph, after the rewrites")
+    debugprint(f)
 
 
 def train_mlp(epochs=10):

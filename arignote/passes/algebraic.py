@@ -255,3 +255,29 @@ def fill_sink(fgraph, node):
         if fits(node.outputs[0], new):
             return [new]
     return None
+
+
+_COMBINE = {"sum": "add", "prod": "mul", "max": "maximum", "min": "minimum"}
+
+
+@register("canonicalize", "algebraic", "shape")
+@node_rewriter([Reduce], name="reduce_of_stacked_scalars")
+def reduce_of_stacked_scalars(fgraph, node):
+    """``prod(stack([a, b]))`` -> ``a * b`` (how a mean's element count reads)."""
+    op, (v,) = node.op, node.inputs
+    join = v.owner
+    if (op.combiner not in _COMBINE or op.axis != (0,) or op.keepdims or op.initial is not None
+            or join is None or not isinstance(join.op, Join) or v.ndim != 1):
+        return None
+    scalars = []
+    for part in join.inputs:
+        ds = part.owner
+        if ds is None or not isinstance(ds.op, DimShuffle) or ds.op.new_order != ("x",):
+            return None
+        scalars.append(ds.inputs[0])
+    fn = getattr(_T(), _COMBINE[op.combiner])
+    result = scalars[0]
+    for s in scalars[1:]:
+        result = fn(result, s)
+    new = _T().cast(result, node.outputs[0].dtype)
+    return [new] if fits(node.outputs[0], new) else None

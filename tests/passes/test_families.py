@@ -49,6 +49,8 @@ FLOAT_CASES = [
     ("subtensor_of_alloc", lambda x: x[:2] + T.alloc(2.0, 5, 4)[1:3], lambda x: x[:2] + 2),
     ("fill_sink", lambda x: T.zeros_like(x) + T.exp(x), np.exp),
     ("second(a, b) -> b", lambda x: T.fill(x, T.exp(x)), np.exp),
+    ("reduce_of_stacked_scalars", lambda x: x / T.cast(T.prod(T.exp(x).shape), "float64"),
+     lambda x: x / 12),
     ("join_of_one", lambda x: T.concatenate([x], axis=1), lambda x: x),
     ("switch(c, x, x) -> x", lambda x: T.switch(x > 0.5, T.exp(x), T.exp(x)), np.exp),
     ("shape_subscript", lambda x: x * T.cast(x.shape[1], "float64"), lambda x: x * 4),
