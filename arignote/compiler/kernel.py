@@ -67,12 +67,15 @@ class Cast:
 @dataclass(frozen=True)
 class Reduce:
     """Accumulate ``arg`` with ``combiner`` over the reduced axes, starting at
-    ``init``; the value is the result, usable at level 2."""
+    ``init``; the value is the result, usable at level 2. ``needs_elements``:
+    reducing an empty axis is an error (max and min without an initial value,
+    as in NumPy)."""
     dtype: str
     combiner: str
     arg: int
     init: object
     level: int = 1
+    needs_elements: bool = False
 
 
 @dataclass(frozen=True)

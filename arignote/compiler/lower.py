@@ -109,7 +109,8 @@ class _Builder:
             if x.dtype != var.dtype:
                 arg = self.add(K.Cast(var.dtype, arg, self.levels[arg]), self.levels[arg])
             init = reduce_init(op.combiner, var.dtype, op.initial)
-            return self.add(K.Reduce(var.dtype, op.combiner, arg, init), 2)
+            strict = op.combiner in ("max", "min") and op.initial is None
+            return self.add(K.Reduce(var.dtype, op.combiner, arg, init, needs_elements=strict), 2)
         raise LoweringError(f"{self.fused}: {op} cannot be lowered into a kernel")
 
     def natural_axes(self, var):

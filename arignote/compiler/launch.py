@@ -1,0 +1,165 @@
+"""Calling a compiled kernel on NumPy arrays.
+
+A :class:`Launcher` binds a Kernel to its compiled code. Each call finds the
+index-space extents from the input arrays through the loads' axis maps
+(every axis must get the same size from every load that follows it), checks
+what NumPy would refuse (a max/min over an empty axis, an integer power to a
+negative exponent), allocates the outputs unless given, and passes data
+pointers and strides in *elements* (negative and zero strides included, so
+views such as ``x[::-1]`` and ``x.T`` are never copied).
+
+``prepare`` does everything but the call and returns a :class:`Call`, whose
+``run(start, end)`` executes a chunk of the outermost parallel axis; a thread
+pool can split ``[0, call.end)`` among threads.
+"""
+import numpy as np
+
+from arignote.compiler import kernel as K
+from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
+
+_NO_IDENTITY = {"max": "maximum", "min": "minimum"}
+
+
+class Call:
+    """A prepared launch: arguments kept alive while chunks run."""
+
+    __slots__ = ("fn", "args", "outputs", "end", "_keep")
+
+    def __init__(self, fn, args, outputs, end, keep):
+        self.fn, self.args, self.outputs, self.end, self._keep = fn, args, outputs, end, keep
+
+    def run(self, start=0, end=None):
+        """Execute ``[start, end)`` of the outermost parallel axis (all of it by default)."""
+        self.fn(*self.args, start, self.end if end is None else end)
+
+
+class Launcher:
+    """``kernel`` with its compiled code: ``launcher(*inputs, outputs=None)`` -> outputs."""
+
+    def __init__(self, kernel, compiled=None, **compile_options):
+        if compiled is None:
+            from arignote.compiler.jit import compile_kernel
+            compiled = compile_kernel(kernel, **compile_options)
+        self.kernel, self.compiled = kernel, compiled
+        params = kernel.params
+        self.n_user = len(kernel.inputs) - len(kernel.constants)
+        self.constants = [np.asarray(c, dtype=params[self.n_user + j].dtype)
+                          for j, c in enumerate(kernel.constants)]
+        self.loads = sorted({(ins.param, ins.axes) for ins in kernel.body if isinstance(ins, K.Load)})
+        self.stores = {ins.param: ins.axes for ins in kernel.body if isinstance(ins, K.Store)}
+        self.out_params = [j for j, p in enumerate(params) if p.role == "out"]
+        self.parallel = [a for a in range(kernel.ndim) if a not in kernel.reduce_axes]
+        self.no_identity = sorted({_NO_IDENTITY[ins.combiner] for ins in kernel.body
+                                   if isinstance(ins, K.Reduce) and ins.needs_elements})
+        # one int64 buffer per call: [shape | data pointers | stride pointers | strides]
+        self._n_shape, n = max(kernel.ndim, 1), len(params)
+        self._strides_at = self._n_shape + 2 * n
+        offsets = np.cumsum([0] + [p.ndim for p in params])[:-1]
+        self._stride_ptr_offsets = [8 * (self._strides_at + int(o)) for o in offsets]
+        self._buf_len = self._strides_at + max(sum(p.ndim for p in params), 1)
+
+    def extents(self, arrays, outputs=None):
+        """The index-space extents, checked against every load (and given output)."""
+        k = self.kernel
+        ext, source = [None] * k.ndim, [None] * k.ndim
+        maps = [(j, axes, arrays[j]) for j, axes in self.loads]
+        if outputs is not None:
+            maps += [(j, self.stores[j], o) for j, o in zip(self.out_params, outputs)]
+        for j, axes, arr in maps:
+            for d, a in enumerate(axes):
+                size = arr.shape[d]
+                if a is None:
+                    if size != 1:
+                        raise ShapeError(f"{k.name}: {self._what(j)} has shape {arr.shape}, but its "
+                                         f"dimension {d} is broadcast and must have size 1")
+                elif ext[a] is None:
+                    ext[a], source[a] = size, (j, d, arr.shape)
+                elif ext[a] != size:
+                    j0, d0, shape0 = source[a]
+                    raise ShapeError(
+                        f"{k.name}: {self._what(j0)} of shape {shape0} and {self._what(j)} of shape "
+                        f"{arr.shape} do not match ({ext[a]} in dimension {d0} vs {size} in "
+                        f"dimension {d}, which both follow axis {a} of the kernel's index space)")
+        if None in ext:
+            raise ArignoteValueError(f"{k.name}: the extent of axis {ext.index(None)} follows from no "
+                                     "input; pass the outputs to give it")
+        return ext
+
+    def _what(self, j):
+        p = self.kernel.params[j]
+        if p.role == "out":
+            return f"output {j - self.out_params[0]}"
+        return f"input {j}" if j < self.n_user else f"constant {p.name}"
+
+    def prepare(self, inputs, outputs=None):
+        """Check, allocate and pack the arguments: a :class:`Call` (not yet run)."""
+        k = self.kernel
+        if len(inputs) != self.n_user:
+            raise ArignoteTypeError(f"{k.name} takes {self.n_user} inputs, got {len(inputs)}")
+        arrays = []
+        for j, x in enumerate(inputs):
+            x = np.asarray(x)
+            p = k.params[j]
+            if x.dtype != p.dtype or x.ndim != p.ndim:
+                raise ArignoteTypeError(f"{k.name}: input {j} must be a {p.ndim}-d {p.dtype} array, "
+                                        f"got a {x.ndim}-d {x.dtype} one")
+            arrays.append(x if x.flags.aligned else x.copy())
+        arrays += self.constants
+        if outputs is not None and len(outputs) != len(self.out_params):
+            raise ArignoteTypeError(f"{k.name} has {len(self.out_params)} outputs, got {len(outputs)}")
+        ext = self.extents(arrays, outputs)
+        if self.no_identity and any(ext[a] == 0 for a in k.reduce_axes):
+            raise ArignoteValueError(
+                f"{k.name}: zero-size array to reduction operation {self.no_identity[0]} which has "
+                f"no identity (reduced axes {k.reduce_axes} of extents {tuple(ext)})")
+        outs = []
+        for n, j in enumerate(self.out_params):
+            p = k.params[j]
+            shape = tuple(1 if a is None else ext[a] for a in self.stores[j])
+            if outputs is None:
+                outs.append(np.empty(shape, p.dtype))
+                continue
+            o = outputs[n]
+            if not isinstance(o, np.ndarray) or o.dtype != p.dtype or o.shape != shape \
+                    or not o.flags.writeable or not o.flags.aligned:
+                raise ArignoteValueError(f"{k.name}: output {n} must be a writeable aligned {p.dtype} "
+                                         f"array of shape {shape}, got {_describe_array(o)}")
+            outs.append(o)
+        arrays += outs
+        buf = np.empty(self._buf_len, np.int64)
+        base = buf.ctypes.data
+        values = list(ext) or [0]
+        values += [a.ctypes.data for a in arrays]
+        values += [base + o for o in self._stride_ptr_offsets]
+        for a in arrays:
+            values += [st // a.itemsize for st in a.strides]
+        buf[:len(values)] = values
+        end = ext[self.parallel[0]] if self.parallel else 1
+        args = (base, base + 8 * self._n_shape, base + 8 * (self._n_shape + len(arrays)))
+        return Call(self.compiled.fn, args, outs, end, (arrays, buf))
+
+    def __call__(self, *inputs, outputs=None, runner=None):
+        """Run on ``inputs``; ``runner(call)`` may split the call into chunks (threads)."""
+        call = self.prepare(inputs, outputs)
+        flag = self.compiled.error_flag
+        if flag is not None:
+            flag.value = 0
+        if runner is None:
+            call.run()
+        else:
+            runner(call)
+        if flag is not None and flag.value:
+            raise ArignoteValueError(f"{self.kernel.name}: integers to negative integer powers are "
+                                     "not allowed")
+        return call.outputs
+
+
+def _describe_array(o):
+    if isinstance(o, np.ndarray):
+        return f"a {o.dtype} array of shape {o.shape}"
+    return type(o).__name__
+
+
+def launch(kernel, inputs, outputs=None, **compile_options):
+    """Compile (cached) and run ``kernel`` on ``inputs``: the list of outputs."""
+    return Launcher(kernel, **compile_options)(*inputs, outputs=outputs)

@@ -1,0 +1,39 @@
+"""The cpu backend's kernel steps: a Fused group compiled to native code.
+
+Each :class:`~arignote.ops.fused.Fused` node is lowered to a Kernel and
+compiled (through the disk cache) when the function is compiled; a call
+runs it in chunks of its outermost parallel axis on the thread pool when the
+work is large enough.
+"""
+from functools import partial
+
+from arignote.compiler.launch import Launcher
+from arignote.compiler.lower import LoweringError, lower
+from arignote.runtime.threads import parallel_for
+
+
+def kernel_step(node):
+    """A step running ``node``'s Fused group as one compiled kernel."""
+    try:
+        kernel = lower(node.op, name=_kernel_name(node))
+    except LoweringError:  # the fusion pass only forms lowerable groups; stay correct anyway
+        return partial(node.op.perform, node)
+    launcher = Launcher(kernel)
+
+    def run(args):
+        return launcher(*args, runner=lambda call: _run_chunks(call, args))
+
+    run.kernel = kernel
+    run.launcher = launcher
+    return run
+
+
+def _run_chunks(call, args):
+    size = max((a.size for a in args), default=1)
+    size = max(size, max((o.size for o in call.outputs), default=1))
+    parallel_for(call.run, call.end, size // max(call.end, 1))
+
+
+def _kernel_name(node):
+    names = [getattr(n.op, "scalar_op", None) or type(n.op).__name__.lower() for n in node.op.nodes]
+    return "k_" + "_".join(str(n) for n in names[:6])

@@ -1,0 +1,57 @@
+"""Fixtures of the compiler tests: a per-session kernel cache and a helper that
+compiles a fused group and checks it against the group's own ``perform``."""
+import numpy as np
+import pytest
+
+from arignote.compiler.launch import Launcher
+from arignote.compiler.lower import lower
+from arignote.ops.fused import Fused
+from tests.util import assert_close
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """Every compiler test compiles into one fresh cache directory."""
+    import os
+    path = tmp_path_factory.mktemp("arignote-cache")
+    old = os.environ.get("ARIGNOTE_CACHE_DIR")
+    os.environ["ARIGNOTE_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("ARIGNOTE_CACHE_DIR", None)
+    else:
+        os.environ["ARIGNOTE_CACHE_DIR"] = old
+
+
+def compile_group(inputs, outputs):
+    """(Fused op, Launcher) for the group ``inputs`` -> ``outputs``."""
+    fused = Fused(inputs, outputs)
+    return fused, Launcher(lower(fused))
+
+
+def check_launch(fused, launcher, *values, names=None, rtol=None):
+    """Run the kernel and the reference on ``values``; compare every output."""
+    with np.errstate(all="ignore"):
+        expected = fused.perform(None, list(values))
+    got = launcher(*values)
+    assert len(got) == len(expected)
+    for n, (g, e) in enumerate(zip(got, expected)):
+        what = names[n] if names else f"output {n}"
+        try:
+            if rtol is None:
+                assert_close(g, e)
+            else:
+                assert g.dtype == e.dtype and g.shape == e.shape
+                np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol, equal_nan=True)
+        except AssertionError as err:
+            raise AssertionError(f"{what}: {err}") from None
+    return got
+
+
+@pytest.fixture
+def run_group():
+    """Compile inputs -> outputs and check them on the given values."""
+    def run(inputs, outputs, *values, **kw):
+        fused, launcher = compile_group(inputs, outputs)
+        return check_launch(fused, launcher, *values, **kw)
+    return run

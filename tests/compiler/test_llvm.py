@@ -1,0 +1,170 @@
+"""The LLVM renderer: every scalar op and cast against NumPy, and the shape of
+the IR it emits (vector code, fast-math flags, noalias)."""
+import re
+
+import numpy as np
+import pytest
+
+import arignote.tensor as T
+from arignote.compiler import jit
+from arignote.compiler import kernel as K
+from arignote.compiler.llvm import render
+from arignote.compiler.lower import lower
+from arignote.errors import ArignoteTypeError, ArignoteValueError
+from arignote.ops.elemwise import SCALAR_OPS, Elemwise
+from arignote.ops.fused import Fused
+from tests.compiler.conftest import check_launch, compile_group
+
+DTYPES = ("float32", "float64", "int32", "int64", "bool")
+OPS = {n: op for n, op in SCALAR_OPS.items() if not n.startswith("cast_")}
+#: NumPy raises for these inputs, or leaves the value undefined: fed separately
+SPECIAL_INPUT = {"pow": "e", "reciprocal": "nz"}
+
+
+def _values(dtype, rng):
+    """Edge cases first, then random values."""
+    if dtype == "bool":
+        return rng.integers(0, 2, 24).astype(bool)
+    if np.dtype(dtype).kind == "f":
+        edges = [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -2.5, 2.5, 3.0, -7.0, 100.0, 1e-3,
+                 np.nan, np.inf, -np.inf]
+        return np.array(edges + list(rng.uniform(-3, 3, 8)), dtype)
+    info = np.iinfo(dtype)
+    edges = [0, 1, -1, 2, -2, 3, 7, -7, 100, -100, info.min, info.max]
+    return np.array(edges + list(rng.integers(-50, 50, 12)), dtype)
+
+
+def _inputs(dtype, rng):
+    x = _values(dtype, rng)
+    y = np.roll(_values(dtype, np.random.default_rng(5)), 5)
+    if dtype.startswith("int"):
+        x[-1], y[-1] = np.iinfo(dtype).min, -1  # MIN // -1 and MIN % -1
+    z = np.roll(x, 3)
+    out = {"x": x, "y": y, "z": z}
+    if dtype.startswith("int"):
+        out.update(e=(np.abs(y.astype(np.int64)) % 6).astype(dtype), nz=np.where(x == 0, 1, x))
+    return out
+
+
+@pytest.mark.parametrize("nin", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_scalar_op(dtype, nin, rng):
+    """One multi-output kernel per (dtype, arity) holding every op NumPy defines there."""
+    values = _inputs(dtype, rng)
+    syms = {k: T.vector(k, dtype=dtype) for k in values}
+    outs, names = [], []
+    for name, sop in OPS.items():
+        if sop.nin != nin:
+            continue
+        args = [syms[a] for a in "xyz"[:nin]]
+        if name in SPECIAL_INPUT and dtype.startswith("int"):
+            args[-1] = syms[SPECIAL_INPUT[name]]
+        try:
+            outs.append(Elemwise(sop)(*args))
+        except ArignoteTypeError:
+            continue  # NumPy does not define it for this dtype
+        names.append(name)
+    assert names
+    used = [k for k in values if any(syms[k] in o.owner.inputs for o in outs)]
+    fused, launcher = compile_group([syms[k] for k in used], outs)
+    check_launch(fused, launcher, *[values[k] for k in used], names=names)
+
+
+CAST_DTYPES = ("bool", "int8", "int32", "int64", "uint8", "uint64", "float16", "float32", "float64")
+
+
+@pytest.mark.parametrize("src", CAST_DTYPES)
+def test_casts(src):
+    if np.dtype(src).kind == "f":
+        values = np.array([0, -0.0, 1, 2.7, 100.2, 127, -3.7, -1, 0.5], src)
+    elif src == "bool":
+        values = np.array([True, False, True])
+    else:
+        info = np.iinfo(src)
+        values = np.array([0, 1, 127, info.max, info.min, info.max // 3], src)
+    x = T.vector("x", dtype=src)
+    outs = [T.cast(x, d) for d in CAST_DTYPES if d != src]
+    fused, launcher = compile_group([x], outs)
+    check_launch(fused, launcher, values, names=[d for d in CAST_DTYPES if d != src])
+
+
+def test_float_to_int_of_nan_and_inf_does_not_crash():
+    x = T.vector("x")
+    fused, launcher = compile_group([x], [T.cast(x, d) for d in ("int8", "int64", "uint64", "bool")])
+    out = launcher(np.array([np.nan, np.inf, -np.inf, 1e30]))
+    assert [o.dtype.name for o in out] == ["int8", "int64", "uint64", "bool"]
+    assert out[3].tolist() == [True] * 4
+
+
+def test_float16_group():
+    x, y = T.vector("x", dtype="float16"), T.vector("y", dtype="float16")
+    vals = np.array([0.1, 1.5, -2.25, 60000, 3], "float16"), np.array([3, 0.7, 2, 10, -1], "float16")
+    fused, launcher = compile_group([x, y], [x * y + x, T.exp(x / 8) - y, T.sqrt(T.abs(x)), x > y])
+    check_launch(fused, launcher, *vals)
+
+
+def test_mixed_signed_unsigned_comparison_is_exact():
+    a, b = T.vector("a", dtype="uint64"), T.vector("b", dtype="int64")
+    av = np.array([2 ** 63 + 1, 5, 0], "uint64")
+    bv = np.array([-1, 5, -(2 ** 63)], "int64")
+    fused, launcher = compile_group([a, b], [T.lt(a, b), T.eq(a, b), T.ge(a, b), a + b])
+    check_launch(fused, launcher, av, bv)
+
+
+def test_integer_power_to_a_negative_exponent_raises():
+    x, y = T.vector("x", dtype="int32"), T.vector("y", dtype="int32")
+    fused, launcher = compile_group([x, y], [T.pow(x, y)])
+    with pytest.raises(ValueError):
+        fused.perform(None, [np.array([2], "int32"), np.array([-1], "int32")])
+    with pytest.raises(ArignoteValueError, match="negative integer powers"):
+        launcher(np.array([2, 3], "int32"), np.array([1, -1], "int32"))
+    assert launcher(np.array([2, 3], "int32"), np.array([3, 2], "int32"))[0].tolist() == [8, 9]
+
+
+# ------------------------------------------------------------ the IR itself
+
+def _kernel(*dtypes, fn=lambda x, y: x * y + x):
+    syms = [T.vector(f"v{k}", dtype=d) for k, d in enumerate(dtypes)]
+    return lower(Fused(syms, [fn(*syms)]))
+
+
+def test_float32_elementwise_kernel_vectorizes():
+    opt = jit.optimized_ir(render(_kernel("float32", "float32")))
+    widths = [int(w) for w in re.findall(r"<(\d+) x float>", opt)]
+    assert widths and max(widths) >= 8, opt
+
+
+def test_reduction_kernel_vectorizes():
+    x = T.matrix("x", dtype="float32")
+    opt = jit.optimized_ir(render(lower(Fused([x], [T.sum(x * x, axis=1)]))))
+    assert re.search(r"<(8|16|32) x float>", opt)
+
+
+def test_ir_flags():
+    x = T.matrix("x", dtype="float32")
+    ir = render(lower(Fused([x], [T.sum(x * 2.0, axis=1) + 1.0])))
+    assert "noalias" in ir and "getelementptr inbounds" in ir
+    assert "nnan" not in ir and "ninf" not in ir and " fast " not in ir
+    reassoc = [line for line in ir.splitlines() if "reassoc" in line]
+    assert len(reassoc) == 1 and "fadd" in reassoc[0]  # only the accumulator
+    assert re.search(r"fmul contract float", ir)
+    assert "define void @kernel(ptr noalias readonly %shape" in ir
+
+
+def test_unsupported_dtype_and_op_raise_naming_them():
+    k = K.Kernel("k", (K.Param("in0", "complex64", 1, "in"), K.Param("out0", "complex64", 1, "out")),
+                 1, (), (K.Load("complex64", 0, (0,)), K.Store("complex64", 1, (0,), 0)))
+    with pytest.raises(NotImplementedError, match="complex64"):
+        render(k)
+    k = K.Kernel("k", (K.Param("in0", "float32", 1, "in"), K.Param("out0", "float32", 1, "out")),
+                 1, (), (K.Load("float32", 0, (0,)), K.ScalarOp("float32", "frobnicate", (0,)),
+                         K.Store("float32", 1, (0,), 1)))
+    with pytest.raises(NotImplementedError, match="frobnicate"):
+        render(k)
+
+
+def test_any_kernel_name_is_a_valid_symbol():
+    k = _kernel("float64", "float64")
+    odd = K.Kernel('9 "odd" kernel', k.params, k.ndim, k.reduce_axes, k.body)
+    ck = jit.compile_kernel(odd)
+    assert ck.address
