@@ -43,6 +43,14 @@ def debugprint(obj, file=None, print_type=True, ids=True, depth=-1):
     lines = []
     for var, label in _printable_roots(obj):
         printer.tree(var, label, depth, lines)
+    k = 0
+    while k < len(printer.kernels):  # each fused group's inner graph (kernels inside included)
+        node = printer.kernels[k]
+        lines += ["", "Inner graphs:"] if k == 0 else []
+        lines += ["", f"{node.op} [id {printer.ids[node]}]"]
+        for out in node.op.outputs:
+            printer.tree(out, None, depth, lines, indent=" >")
+        k += 1
     text = "".join(line + "\n" for line in lines)
     if file == "str":
         return text
@@ -103,10 +111,11 @@ class _TreePrinter:
     def __init__(self, print_type, ids):
         self.print_type, self.show_ids = print_type, ids
         self.ids = {}
+        self.kernels = []  # Fused nodes met, whose inner graphs print after the trees
 
-    def tree(self, root, label, depth, lines):
+    def tree(self, root, label, depth, lines, indent=""):
         # (variable, line prefix, prefix of its children's lines, levels left, label)
-        stack = [(root, "", "", depth, label)]
+        stack = [(root, indent, indent, depth, label)]
         while stack:
             var, prefix, child_prefix, levels, label = stack.pop()
             node = var.owner
@@ -114,6 +123,8 @@ class _TreePrinter:
             seen = key in self.ids
             if not seen:
                 self.ids[key] = node_id(len(self.ids))
+                if node is not None and getattr(node.op, "fusion_kind", None) == "kernel":
+                    self.kernels.append(node)
             lines.append(prefix + self.line(var, self.ids[key], label))
             if node is None or seen or levels == 0:
                 continue

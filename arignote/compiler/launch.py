@@ -34,13 +34,16 @@ class Call:
 
 
 class Launcher:
-    """``kernel`` with its compiled code: ``launcher(*inputs, outputs=None)`` -> outputs."""
+    """``kernel`` with its compiled code: ``launcher(*inputs, outputs=None)`` -> outputs.
 
-    def __init__(self, kernel, compiled=None, **compile_options):
+    ``labels`` name the inputs in error messages (the user's variables)."""
+
+    def __init__(self, kernel, compiled=None, labels=None, **compile_options):
         if compiled is None:
             from arignote.compiler.jit import compile_kernel
             compiled = compile_kernel(kernel, **compile_options)
         self.kernel, self.compiled = kernel, compiled
+        self.labels = list(labels) if labels is not None else None
         params = kernel.params
         self.n_user = len(kernel.inputs) - len(kernel.constants)
         self.constants = [np.asarray(c, dtype=params[self.n_user + j].dtype)
@@ -76,20 +79,23 @@ class Launcher:
                     ext[a], source[a] = size, (j, d, arr.shape)
                 elif ext[a] != size:
                     j0, d0, shape0 = source[a]
+                    where = (f"in dimension {d} ({ext[a]} vs {size})" if d == d0 else
+                             f"(dimension {d0} of the first, {ext[a]}, and dimension {d} of the "
+                             f"second, {size}, follow the same axis)")
                     raise ShapeError(
-                        f"{k.name}: {self._what(j0)} of shape {shape0} and {self._what(j)} of shape "
-                        f"{arr.shape} do not match ({ext[a]} in dimension {d0} vs {size} in "
-                        f"dimension {d}, which both follow axis {a} of the kernel's index space)")
-        if None in ext:
-            raise ArignoteValueError(f"{k.name}: the extent of axis {ext.index(None)} follows from no "
-                                     "input; pass the outputs to give it")
-        return ext
+                        f"{k.name}: inputs {self._what(j0)} of shape {shape0}, {self._what(j)} of shape "
+                        f"{arr.shape} do not match {where}. Only dimensions of static size 1 "
+                        f"broadcast")
+        # an axis no load follows is one every input broadcasts along: it has extent 1
+        return [1 if e is None else e for e in ext]
 
     def _what(self, j):
         p = self.kernel.params[j]
         if p.role == "out":
             return f"output {j - self.out_params[0]}"
-        return f"input {j}" if j < self.n_user else f"constant {p.name}"
+        if j >= self.n_user:
+            return f"constant {p.name}"
+        return self.labels[j] if self.labels else f"input {j}"
 
     def prepare(self, inputs, outputs=None):
         """Check, allocate and pack the arguments: a :class:`Call` (not yet run)."""

@@ -72,12 +72,44 @@ class _Builder:
         return self.add(K.Load(dtype, param, axes, level), level)
 
     def emit(self, var, axes):
-        key = (var, axes)
-        if key not in self.memo:
-            self.memo[key] = self._emit(var, axes)
-        return self.memo[key]
+        """The value id of ``var`` under the axis map ``axes`` (iterative: groups can be deep)."""
+        stack = [(var, axes, False)]
+        while stack:
+            v, ax, ready = stack.pop()
+            if (v, ax) in self.memo:
+                continue
+            children = self._children(v, ax)
+            if not ready and any(c not in self.memo for c in children):
+                stack.append((v, ax, True))
+                stack.extend((c, cax, False) for c, cax in reversed(children))
+                continue
+            self.memo[(v, ax)] = self._emit(v, ax, [self.memo[c] for c in children])
+        return self.memo[(var, axes)]
 
-    def _emit(self, var, axes):
+    def _children(self, var, axes):
+        """The (variable, axis map) pairs ``var`` is computed from."""
+        for d, a in enumerate(axes):
+            if a is None and var.type.shape[d] != 1:
+                raise LoweringError(f"{self.fused}: {var} would be broadcast along dimension {d}, "
+                                    f"which is not of size 1")
+        node = var.owner
+        if var in self.inputs or isinstance(var, Constant):
+            return []
+        if isinstance(node.op, Elemwise):
+            return [(i, tuple(None if i.type.shape[d] == 1 and var.type.shape[d] != 1 else a
+                              for d, a in enumerate(axes))) for i in node.inputs]
+        if isinstance(node.op, DimShuffle):
+            op = node.op
+            return [(node.inputs[0], tuple(None if i in op.drop else axes[op.new_order.index(i)]
+                                           for i in range(op.input_ndim)))]
+        if isinstance(node.op, Reduce):
+            if axes != self.natural_axes(var):
+                raise LoweringError(f"{self.fused}: a reduction's result is used under another axis map")
+            return [(node.inputs[0], tuple(range(self.ndim)))]
+        raise LoweringError(f"{self.fused}: {node.op} cannot be lowered into a kernel")
+
+    def _emit(self, var, axes, args):
+        """Emit ``var``'s instruction, its children's values being ``args``."""
         if var in self.inputs:
             return self.load(self.inputs[var], var.dtype, axes)
         if isinstance(var, Constant):
@@ -86,32 +118,23 @@ class _Builder:
             self.constants.append(var.data)
             self.params.append(K.Param(f"const{len(self.constants) - 1}", var.dtype, var.ndim, "in"))
             return self.load(len(self.params) - 1, var.dtype, axes)
-        node = var.owner
-        op = node.op
+        op = var.owner.op
         if isinstance(op, Elemwise):
-            args = [self.emit(i, tuple(None if i.type.shape[d] == 1 else a for d, a in enumerate(axes)))
-                    for i in node.inputs]
             level = self.arg_level(args)
             if isinstance(op.scalar_op, CastScalar):
                 return self.add(K.Cast(var.dtype, args[0], level), level)
             return self.add(K.ScalarOp(var.dtype, op.scalar_op.name, tuple(args), level), level)
         if isinstance(op, DimShuffle):
-            inner = tuple(None if i in op.drop else axes[op.new_order.index(i)]
-                          for i in range(op.input_ndim))
-            return self.emit(node.inputs[0], inner)
-        if isinstance(op, Reduce):
-            if axes != self.natural_axes(var):
-                raise LoweringError(f"{self.fused}: a reduction's result is used under another axis map")
-            x = node.inputs[0]
-            arg = self.emit(x, tuple(range(self.ndim)))
-            if self.levels[arg] == 2:
-                raise LoweringError(f"{self.fused}: a reduction of a reduction")
-            if x.dtype != var.dtype:
-                arg = self.add(K.Cast(var.dtype, arg, self.levels[arg]), self.levels[arg])
-            init = reduce_init(op.combiner, var.dtype, op.initial)
-            strict = op.combiner in ("max", "min") and op.initial is None
-            return self.add(K.Reduce(var.dtype, op.combiner, arg, init, needs_elements=strict), 2)
-        raise LoweringError(f"{self.fused}: {op} cannot be lowered into a kernel")
+            return args[0]
+        (arg,) = args  # a reduction
+        if self.levels[arg] == 2:
+            raise LoweringError(f"{self.fused}: a reduction of a reduction")
+        x = var.owner.inputs[0]
+        if x.dtype != var.dtype:
+            arg = self.add(K.Cast(var.dtype, arg, self.levels[arg]), self.levels[arg])
+        init = reduce_init(op.combiner, var.dtype, op.initial)
+        strict = op.combiner in ("max", "min") and op.initial is None
+        return self.add(K.Reduce(var.dtype, op.combiner, arg, init, needs_elements=strict), 2)
 
     def natural_axes(self, var):
         """The axis map of a group output: the whole index space, or its kept part

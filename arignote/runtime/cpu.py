@@ -9,6 +9,7 @@ from functools import partial
 
 from arignote.compiler.launch import Launcher
 from arignote.compiler.lower import LoweringError, lower
+from arignote.errors import describe
 from arignote.runtime.threads import parallel_for
 
 
@@ -18,7 +19,7 @@ def kernel_step(node):
         kernel = lower(node.op, name=_kernel_name(node))
     except LoweringError:  # the fusion pass only forms lowerable groups; stay correct anyway
         return partial(node.op.perform, node)
-    launcher = Launcher(kernel)
+    launcher = Launcher(kernel, labels=[describe(v) for v in node.inputs])
 
     def run(args):
         return launcher(*args, runner=lambda call: _run_chunks(call, args))

@@ -43,6 +43,10 @@ def check_launch(fused, launcher, *values, names=None, rtol=None):
             else:
                 assert g.dtype == e.dtype and g.shape == e.shape
                 np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol, equal_nan=True)
+            if e.dtype.kind == "f":  # the sign of zero too (assert_allclose has 0.0 == -0.0)
+                zero = e == 0
+                np.testing.assert_array_equal(np.signbit(g[zero]), np.signbit(e[zero]),
+                                              err_msg=f"the sign of zero at {np.flatnonzero(zero)}")
         except AssertionError as err:
             raise AssertionError(f"{what}: {err}") from None
     return got

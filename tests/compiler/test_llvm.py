@@ -27,7 +27,8 @@ def _values(dtype, rng):
         return rng.integers(0, 2, 24).astype(bool)
     if np.dtype(dtype).kind == "f":
         edges = [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -2.5, 2.5, 3.0, -7.0, 100.0, 1e-3,
-                 np.nan, np.inf, -np.inf]
+                 np.nan, np.inf, -np.inf, 9.223372036854775807e18, -9.223372036854775808e18,
+                 2147483647.0, -2147483648.0, 1e-40, 88.8, -104.0, 710.0]
         return np.array(edges + list(rng.uniform(-3, 3, 8)), dtype)
     info = np.iinfo(dtype)
     edges = [0, 1, -1, 2, -2, 3, 7, -7, 100, -100, info.min, info.max]
@@ -168,3 +169,60 @@ def test_any_kernel_name_is_a_valid_symbol():
     odd = K.Kernel('9 "odd" kernel', k.params, k.ndim, k.reduce_axes, k.body)
     ck = jit.compile_kernel(odd)
     assert ck.address
+
+
+def _w1(a, b, c):
+    return T.tanh(a * b + c) * T.sigmoid(a - c) + 0.5 * T.exp(-T.abs(b))
+
+
+def test_transcendentals_come_from_llvm_math_once_per_module():
+    x = T.vector("x", dtype="float32")
+    ir = render(lower(Fused([x], [T.tanh(x) + T.tanh(2 * x), T.arcsin(x) * T.arctan(x),
+                                  T.softplus(x), T.sigmoid(x)])))
+    defined = re.findall(r"define internal float @(ag_\w+)\(", ir)
+    assert sorted(defined) == ["ag_arcsin_f32", "ag_arctan_f32", "ag_sigmoid_f32", "ag_softplus_f32",
+                               "ag_tanh_f32"]
+    calls = re.findall(r"= call (.*?)@(ag_\w+)\(", ir)
+    assert {"ag_tanh_f32", "ag_arctan_f32"} <= {name for _, name in calls}
+    assert all(flags.split() == ["float"] for flags, _ in calls), calls  # no fast-math flags
+    assert not re.search(r"declare .*@(tanhf|asinf|atanf|log1pf|expf)\b", ir)
+
+
+def test_sin_cos_tan_pow_arctan2_stay_on_libm():
+    """NumPy's sin/cos/tan are exact for huge arguments; llvm_math's reduction is not."""
+    x, y = T.vector("x"), T.vector("y")
+    ir = render(lower(Fused([x, y], [T.sin(x) + T.cos(x) + T.tan(x), T.pow(x, y), T.arctan2(x, y)])))
+    for name in ("llvm.sin.f64", "llvm.cos.f64", "tan", "llvm.pow.f64", "atan2"):
+        assert f"declare double @{name}(" in ir
+    assert "@ag_" not in ir
+    values = np.array([9.223372036854775807e18, -2147483648.0, 1e300, 0.5]), np.ones(4)
+    fused, launcher = compile_group([x, y], [T.sin(x), T.cos(x), T.tan(x)])
+    got = check_launch(fused, launcher, *values)
+    assert got[0][0] == np.sin(9.223372036854775807e18)
+
+
+def test_float16_math_computes_in_float32(run_group):
+    x = T.vector("x", dtype="float16")
+    ir = render(lower(Fused([x], [T.tanh(x), T.erf(x)])))
+    assert "call float @ag_tanh_f32(" in ir and "call float @ag_erf_f32(" in ir
+    run_group([x], [T.tanh(x), T.erf(x), T.log1p(x)],
+              np.array([0, -0.0, 0.1, -2.5, 60000, -60000, np.inf, np.nan, -1], "float16"))
+
+
+def test_transcendental_chain_vectorizes_without_calls():
+    """The W1 chain: one vector loop, every math function inlined (only intrinsics called)."""
+    a, b, c = (T.vector(n, dtype="float32") for n in "abc")
+    opt = jit.optimized_ir(render(lower(Fused([a, b, c], [_w1(a, b, c)]))))
+    body = opt[opt.index("vector.body:"):]
+    body = body[:body.index("middle.block")]
+    assert re.search(r"<(8|16) x float>", body)
+    assert not re.search(r"call [^@]*@(?!llvm\.)", body), "a call survived in the vector loop"
+
+
+def test_w1_chain_matches_numpy():
+    a, b, c = (T.vector(n, dtype="float32") for n in "abc")
+    rng = np.random.default_rng(3)
+    vals = [rng.uniform(-5, 5, 1000).astype("float32") for _ in range(3)]
+    vals[0][:4] = [np.inf, -np.inf, np.nan, 0.0]
+    fused, launcher = compile_group([a, b, c], [_w1(a, b, c)])
+    check_launch(fused, launcher, *vals)

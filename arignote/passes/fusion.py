@@ -1,0 +1,526 @@
+"""Fusion (``fuse`` phase): group elementwise ops, dimshuffles and reductions
+into :class:`~arignote.ops.fused.Fused` nodes, one kernel each.
+
+What a group may hold is what :func:`~arignote.compiler.lower.lower` can
+express: one index space, optionally with reduced axes. Before the reduction
+runs an elementwise *prologue* over the whole space; after it an *epilogue*
+over the kept axes. The rules:
+
+* Nodes are visited consumers first (reverse topological order); a producer
+  joins the group(s) of its consumers when that stays one index space, so
+  chains fuse, a prologue joins its reduction, and a reduction joins its
+  epilogue. Producers read by several groups merge those groups (one kernel,
+  several outputs) when they can.
+* A value read outside its group (by an opaque op, another group or as a
+  graph output) becomes an output of the group: it must span the group's
+  space (full space, or kept space for what a reduction computed).
+* Cuts: opaque ops (MatMul, Gemm, Softmax, indexing, shape ops) are never in
+  a group; a reduction whose result is read in full space inside what would
+  be one group (``x - max(x, axis=1, keepdims=True)``: softmax, layer norm)
+  ends its kernel, and the consumer starts another.
+* Recompute, not store: a DimShuffle is never a kernel of its own; it is
+  copied into every group that reads it (and stays a view for other readers).
+  A *cheap* elementwise value -- its op is not transcendental (see
+  :data:`EXPENSIVE`) -- read only by nodes of several groups that cannot merge
+  is copied into each of them, up to :data:`RECOMPUTE_DEPTH` nodes deep.
+  Reductions are never recomputed.
+* No cycles: a merge that would make a group both feed and need another one
+  is refused (a bounded search over the group graph; refused when unsure).
+* Every group is lowered before it replaces its nodes; the index space must
+  also be consistent (each index axis follows dimensions known to be equal,
+  by a union-find of the dimension equalities the ops guarantee, and at least
+  one load: the launcher takes extents from the inputs). A group that fails
+  is split into one group per node; a node that fails alone stays unfused.
+* Not fused: complex dtypes, argmax/argmin, reductions over size-1 axes only
+  (a copy), and groups of views only (views stay views).
+
+``fuse(fgraph, stats, max_group=1)`` wraps each node alone: the unfused
+baseline of a compiling backend. The registered pass runs only when the
+FunctionGraph asks for it (``fgraph.fusion``, set by ``function`` for compiling
+backends): True fuses, False wraps each node alone, an int is ``max_group``;
+None or absent leaves the graph alone.
+"""
+import itertools
+import math
+
+from arignote.compiler import kernel as K
+from arignote.compiler.lower import LoweringError, lower
+from arignote.graph.basic import Apply, Constant, toposort
+from arignote.graph.fg import OUTPUT
+from arignote.ops.elemwise import Elemwise
+from arignote.ops.fused import Fused
+from arignote.ops.reduce import Reduce
+from arignote.ops.shape import DimShuffle
+from arignote.passes.rewriting import Stats, register_pass
+
+__all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "RECOMPUTE_DEPTH"]
+
+#: scalar ops worth storing rather than recomputing (polynomial code, many cycles)
+EXPENSIVE = frozenset({
+    "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "arcsin",
+    "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "erf", "erfc",
+    "sigmoid", "softplus", "pow", "arctan2"})
+#: how deep a chain of recomputed elementwise nodes may go
+RECOMPUTE_DEPTH = 3
+#: group-graph nodes the cycle search may visit before it gives up (and refuses the merge)
+SEARCH_BUDGET = 4096
+REDUCE_COMBINERS = frozenset({"sum", "prod", "max", "min", "all", "any"})
+
+
+def fusible_kind(node):
+    """'elemwise', 'view' (DimShuffle), 'reduce' or None (opaque to fusion)."""
+    op = node.op
+    if any(v.dtype.startswith("complex") for v in node.inputs + node.outputs):
+        return None
+    if isinstance(op, Elemwise):
+        return "elemwise"
+    if isinstance(op, DimShuffle):
+        return "view"
+    if (isinstance(op, Reduce) and op.combiner in REDUCE_COMBINERS
+            and any(node.inputs[0].type.shape[a] != 1 for a in op.axis)):
+        return "reduce"  # (folding only size-1 axes is a copy: left to the reference)
+    return None
+
+
+class _Dims:
+    """Union-find over dimensions ``(variable, d)`` the graph makes equal at run time:
+    elementwise inputs and output (no run-time broadcasting), dimshuffle and reduction
+    axes, and equal static sizes."""
+
+    def __init__(self, nodes):
+        self.parent = {}
+        for node in nodes:
+            self._relate(node)
+
+    def key(self, v, d):
+        k = (v, d)
+        if k not in self.parent:
+            self.parent[k] = k
+            size = v.type.shape[d]
+            if size is not None:
+                self.union(k, ("static", size))
+        return k
+
+    def find(self, k):
+        self.parent.setdefault(k, k)
+        root = k
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[k] != root:
+            self.parent[k], k = root, self.parent[k]
+        return root
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+    def cls(self, v):
+        return tuple(self.find(self.key(v, d)) for d in range(v.ndim))
+
+    def alias(self, new, old):
+        for d in range(old.ndim):
+            self.union(self.key(new, d), self.key(old, d))
+
+    def _relate(self, node):
+        op = node.op
+        if isinstance(op, Elemwise):
+            out = node.outputs[0]
+            for i in node.inputs:
+                for d in range(min(i.ndim, out.ndim)):
+                    if i.type.shape[d] != 1:
+                        self.union(self.key(i, d), self.key(out, d))
+        elif isinstance(op, DimShuffle):
+            for k, o in enumerate(op.new_order):
+                if o != "x":
+                    self.union(self.key(node.inputs[0], o), self.key(node.outputs[0], k))
+        elif isinstance(op, Reduce):
+            x, out = node.inputs[0], node.outputs[0]
+            kept = [d for d in range(x.ndim) if op.keepdims or d not in op.axis]
+            for k, d in enumerate(kept):
+                if d not in op.axis:
+                    self.union(self.key(x, d), self.key(out, k))
+
+
+class _Group:
+    """A kernel being formed. ``role`` maps each member to 'full' (full index space),
+    'kept' (kept space of the reductions) or 'reduce'; ``copies`` are members
+    recomputed here (other groups may hold them too); ``succ`` are nodes that
+    may read the group's outputs."""
+
+    __slots__ = ("gid", "role", "space", "raxes", "kept_members", "copies", "succ", "lo", "hi")
+
+    def __init__(self, gid, space, index):
+        self.gid, self.space, self.raxes = gid, space, None
+        self.role, self.kept_members, self.copies, self.succ = {}, set(), set(), set()
+        self.lo = self.hi = index
+
+
+class _Partitioner:
+    def __init__(self, fgraph, max_group=None):
+        self.fg = fgraph
+        self.order = fgraph.toposort()
+        self.index = {n: k for k, n in enumerate(self.order)}
+        self.dims = _Dims(self.order)
+        self.max_group = max_group or math.inf
+        self.groups, self.merged, self.ids = {}, {}, itertools.count()
+        self.node_groups = {}     # fusible node -> gids of the groups computing it
+        self.standalone = set()   # views also left in the graph for readers outside groups
+        self.depth = {}           # recompute depth of copied nodes
+        self.recomputed = 0
+
+    # ---------------------------------------------------------- queries
+
+    def find(self, gid):
+        while gid in self.merged:
+            gid = self.merged[gid]
+        return gid
+
+    def clients(self, node):
+        seen = {}
+        for c, _ in self.fg.clients.get(node.outputs[0], []):
+            if c != OUTPUT:
+                seen[c] = None
+        return list(seen)
+
+    def is_output(self, var):
+        return any(c == OUTPUT for c, _ in self.fg.clients.get(var, []))
+
+    def units(self, node):
+        """Where ``node`` runs: ('g', gid) per group holding it, ('n', node) if it runs on its own."""
+        gids = self.node_groups.get(node)
+        if gids is None:
+            return {("n", node)}
+        units = {("g", self.find(g)) for g in gids}
+        if node in self.standalone:
+            units.add(("n", node))
+        return units
+
+    def external(self, node, gids):
+        """Does ``node``'s value have a reader outside the groups ``gids``?"""
+        inside = {("g", g) for g in gids}
+        return self.is_output(node.outputs[0]) or any(
+            not self.units(c) <= inside for c in self.clients(node))
+
+    # ---------------------------------------------------------- partition
+
+    def partition(self):
+        """(members, copies) per group: node lists in topological order."""
+        for node in reversed(self.order):
+            kind = fusible_kind(node)
+            if kind is None:
+                continue
+            if self.max_group == 1:
+                if kind != "view":
+                    self.new_group(node)
+                continue
+            self.place(node, kind)
+        groups = sorted(self.groups.values(), key=lambda g: g.hi)
+        return [(sorted(g.role, key=self.index.__getitem__), g.copies) for g in groups]
+
+    def place(self, p, kind):
+        cs = self.clients(p)
+        units = set().union(*(self.units(c) for c in cs)) if cs else set()
+        gids = sorted({u[1] for u in units if u[0] == "g"},
+                      key=lambda g: (self.groups[g].raxes is None, -len(self.groups[g].role)))
+        outside = self.is_output(p.outputs[0]) or any(u[0] == "n" for u in units)
+        if kind == "view":
+            self.copy_into(p, gids, cs, outside)
+            return
+        if gids and self.try_join(p, kind, gids, cs):
+            return
+        if (kind == "elemwise" and len(gids) > 1 and not outside
+                and p.op.scalar_op.name not in EXPENSIVE
+                and 1 + max((self.depth.get(c, 0) for c in cs), default=0) <= RECOMPUTE_DEPTH
+                and all(len(self.groups[g].role) < self.max_group for g in gids)):
+            self.depth[p] = 1 + max((self.depth.get(c, 0) for c in cs), default=0)
+            self.recomputed += 1
+            self.copy_into(p, gids, cs, False)
+            return
+        for g in gids if len(gids) > 1 else ():
+            if self.try_join(p, kind, [g], cs):
+                return
+        self.new_group(p)
+
+    def new_group(self, p):
+        kind = fusible_kind(p)
+        x = p.inputs[0] if kind == "reduce" else p.outputs[0]
+        g = _Group(next(self.ids), self.dims.cls(x), self.index[p])
+        self.groups[g.gid] = g
+        if kind == "reduce":
+            g.raxes = p.op.axis
+            g.kept_members.add(p)
+        g.role[p] = "reduce" if kind == "reduce" else "full"
+        g.succ.update(self.clients(p))
+        self.node_groups[p] = [g.gid]
+
+    def _role(self, p, group, cs):
+        roles = [group.role[c] for c in cs if c in group.role]
+        return "full" if group.raxes is None or any(r != "kept" for r in roles) else "kept"
+
+    def copy_into(self, p, gids, cs, outside):
+        """Recompute ``p`` in each group of ``gids`` (a view is always copied)."""
+        placed = []
+        for gid in gids:
+            g = self.groups[gid]
+            if len(g.role) >= self.max_group:
+                outside = True
+                continue
+            role = self._role(p, g, cs)
+            g.role[p] = role
+            g.copies.add(p)
+            if role != "full":
+                g.kept_members.add(p)
+            g.lo = min(g.lo, self.index[p])
+            placed.append(gid)
+        self.depth.setdefault(p, max((self.depth.get(c, 0) for c in cs), default=0))
+        self.node_groups[p] = placed
+        if outside:
+            self.standalone.add(p)
+
+    def try_join(self, p, kind, gids, cs):
+        groups = [self.groups[g] for g in gids]
+        if sum(len(g.role) for g in groups) + 1 > self.max_group:
+            return False
+        out = p.outputs[0]
+        external = self.external(p, gids)
+        if kind == "reduce":
+            if len(groups) != 1:
+                return False
+            g = groups[0]
+            x_cls = self.dims.cls(p.inputs[0])
+            if g.raxes is None:
+                # the group becomes p's epilogue: all of it in p's kept space
+                if g.space != self.dims.cls(out):
+                    return False
+                post = self.downstream(p, g)
+                if any(m not in g.copies and m not in post and self.external(m, [g.gid])
+                       for m in g.role):
+                    return False  # a kept-space output that no reduction computed
+            elif g.space != x_cls or g.raxes != p.op.axis or self._role(p, g, cs) != "kept":
+                return False  # another index space, or a reduction read in full space
+            if external and not self.acyclic(p, groups):
+                return False
+            if g.raxes is None:
+                g.space, g.raxes = x_cls, p.op.axis
+                for m in g.role:
+                    g.role[m] = "kept"
+                g.kept_members.update(g.role)
+            self._add(p, g, "reduce", cs)
+            return True
+        reductions = [g for g in groups if g.raxes is not None]
+        space = (reductions or groups)[0].space
+        if any(g.space != space for g in groups):
+            return False
+        if reductions and (any(g.raxes != reductions[0].raxes for g in reductions)
+                           or (len(groups) > 1 and self.reads_back(groups))):
+            return False
+        role = "full" if not reductions else (
+            "kept" if all(self._role(p, g, cs) == "kept" for g in groups) else "full")
+        if external and (role == "kept" or self.dims.cls(out) != space):
+            return False
+        if (external or len(groups) > 1) and not self.acyclic(p, groups):
+            return False
+        base = self.merge(groups)
+        base.space, base.raxes = space, reductions[0].raxes if reductions else None
+        self._add(p, base, role, cs)
+        return True
+
+    def _add(self, p, g, role, cs):
+        g.role[p] = role
+        if role != "full":
+            g.kept_members.add(p)
+        g.succ.update(cs)
+        g.lo = min(g.lo, self.index[p])
+        self.node_groups[p] = [g.gid]
+
+    def merge(self, groups):
+        base = max(groups, key=lambda g: len(g.role))
+        for g in groups:
+            if g is base:
+                continue
+            for m, r in g.role.items():  # a copy held by both stays one copy
+                r = "full" if "full" in (r, base.role.get(m)) else r
+                base.role[m] = r
+                (base.kept_members.discard if r == "full" else base.kept_members.add)(m)
+            base.copies |= g.copies
+            base.succ |= g.succ
+            base.lo, base.hi = min(base.lo, g.lo), max(base.hi, g.hi)
+            self.merged[g.gid] = base.gid
+            del self.groups[g.gid]
+        return base
+
+    def downstream(self, p, g):
+        """Members of ``g`` computed from ``p``'s value."""
+        seen, stack = set(), [c for c in self.clients(p) if c in g.role]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack.extend(c for c in self.clients(n) if c in g.role)
+        return seen
+
+    def reads_back(self, groups):
+        """Would merging read a reduction's result in full space?"""
+        for g in groups:
+            for m in g.kept_members - g.copies:
+                for c in self.clients(m):
+                    for h in groups:
+                        if h is not g and c in h.role and (h.raxes is None or h.role[c] != "kept"):
+                            return True
+        return False
+
+    def acyclic(self, p, groups):
+        """Can ``p`` and ``groups`` become one kernel without a path leaving it and coming back?"""
+        inside = {("g", g.gid) for g in groups}
+        hi = max(g.hi for g in groups)
+        starts = set(self.clients(p)).union(*(g.succ for g in groups))
+        seen, frontier = set(), []
+        for c in starts:
+            for u in self.units(c) - inside:
+                if u not in seen:
+                    seen.add(u)
+                    frontier.append(u)
+        budget = SEARCH_BUDGET
+        while frontier:
+            kind, ref = frontier.pop()
+            budget -= 1
+            if budget < 0:
+                return False
+            if kind == "g":
+                g = self.groups[self.find(ref)]
+                if g.lo > hi:
+                    continue
+                succ = g.succ
+            else:
+                if self.index[ref] > hi:
+                    continue
+                succ = self.clients(ref)
+            for c in succ:
+                for u in self.units(c):
+                    if u in inside:
+                        return False
+                    if u not in seen:
+                        seen.add(u)
+                        frontier.append(u)
+        return True
+
+
+# ------------------------------------------------------------ building Fused nodes
+
+def _group_io(fgraph, members, copies):
+    """(inputs, outputs) of the group ``members``: outer variables, in a deterministic order.
+    A value read outside is an output, unless it is a copy (its other readers have theirs)."""
+    mset = set(members)
+    produced = {m.outputs[0] for m in members}
+    outputs = [m.outputs[0] for m in members if m not in copies and any(
+        c == OUTPUT or c not in mset for c, _ in fgraph.clients.get(m.outputs[0], []))]
+    outer = {i for m in members for i in m.inputs if i not in produced}
+    inputs, seen = [], set()
+    for node in toposort(outputs, blockers=outer):
+        for i in node.inputs:
+            if i in outer and i not in seen and not (isinstance(i, Constant) and i.data.size == 1):
+                seen.add(i)
+                inputs.append(i)
+    return inputs, outputs
+
+
+def _consistent(kernel, inputs, outputs, dims):
+    """Does every index axis follow dimensions known to be equal, and some load (the
+    launcher takes the extents from the inputs)? Does every store sit inside the
+    reduction loop exactly when it writes along reduced axes?"""
+    n_in = len(kernel.inputs)
+    axis_class, loaded = {}, set()
+    for ins in kernel.body:
+        if isinstance(ins, K.Load):
+            var = inputs[ins.param] if ins.param < len(inputs) else None
+            shape = var.type.shape if var is not None else kernel.constants[ins.param - len(inputs)].shape
+            loaded.update(a for a in ins.axes if a is not None)
+        elif isinstance(ins, K.Store):
+            var = outputs[ins.param - n_in]
+            shape = var.type.shape
+            if any(a in kernel.reduce_axes for a in ins.axes if a is not None) != (ins.level == 1):
+                return False
+        else:
+            continue
+        for d, a in enumerate(ins.axes):
+            if a is None:
+                if shape[d] != 1:
+                    return False
+                continue
+            c = dims.find(dims.key(var, d)) if var is not None else dims.find(("static", shape[d]))
+            if axis_class.setdefault(a, c) != c:
+                return False
+    return loaded == set(range(kernel.ndim))
+
+
+def _clone(outputs, memo):
+    """The group's nodes re-applied over ``memo``'s variables (same ops, same types: no
+    type inference to redo, unlike clone_graph)."""
+    for node in toposort(outputs, blockers=memo):
+        new = Apply.__new__(Apply)
+        new.op, new.trace = node.op, node.trace
+        new.inputs = [memo.get(i, i) for i in node.inputs]
+        new.outputs = [o.type.make_variable(o.name) for o in node.outputs]
+        for k, (o, n) in enumerate(zip(node.outputs, new.outputs)):
+            n.owner, n.index = new, k
+            memo[o] = n
+    return [memo[o] for o in outputs]
+
+
+def _wrap(fgraph, members, copies, dims):
+    """Replace ``members`` by one Fused node; its Apply, or None if it cannot be lowered."""
+    members = [m for m in members if m in fgraph.nodes]
+    if not members or all(fusible_kind(m) == "view" for m in members):
+        return None
+    inputs, outputs = _group_io(fgraph, members, copies)
+    if not outputs:
+        return None
+    fresh = [v.type.make_variable(v.name) for v in inputs]
+    fused = Fused(fresh, _clone(outputs, dict(zip(inputs, fresh))))
+    try:
+        kernel = lower(fused)
+    except LoweringError:
+        return None
+    if not _consistent(kernel, inputs, outputs, dims):
+        return None
+    node = fused.make_node(*inputs)
+    node.trace = members[-1].trace
+    fgraph.replace_all(list(zip(outputs, node.outputs)), reason="fusion")
+    for old, new in zip(outputs, node.outputs):
+        dims.alias(new, old)
+    return node
+
+
+def fuse(fgraph, stats=None, max_group=None):
+    """Group ``fgraph``'s fusible nodes into Fused nodes, in place; returns the new Apply nodes.
+
+    ``max_group`` bounds the nodes of a group (1: each node its own kernel)."""
+    stats = stats if stats is not None else Stats()
+    part = _Partitioner(fgraph, max_group)
+    made = []
+    for members, copies in part.partition():
+        node = _wrap(fgraph, members, copies, part.dims)
+        if node is None and len(members) > 1:
+            stats.fired["fusion: group split (not lowerable)"] += 1
+            for m in members:
+                single = _wrap(fgraph, [m], (), part.dims)
+                if single is not None:
+                    made.append(single)
+        elif node is not None:
+            made.append(node)
+    stats.fired["fusion: kernels"] += len(made)
+    stats.fired["fusion: nodes fused"] += sum(len(n.op.nodes) for n in made)
+    stats.fired["fusion: recomputed"] += part.recomputed
+    return made
+
+
+@register_pass("fuse")
+def fusion_pass(fgraph, stats):
+    """Group for a compiling backend, as ``fgraph.fusion`` says: True fuses, False
+    wraps each node alone (the unfused baseline), an int bounds the group size;
+    None or absent (the reference backend) leaves the graph alone."""
+    flag = getattr(fgraph, "fusion", None)
+    if flag is None:
+        return
+    fuse(fgraph, stats, max_group=None if flag is True else 1 if flag is False else int(flag))
