@@ -16,6 +16,13 @@ from arignote.graph.type import TensorType
 from arignote.printing import debugprint, node_id, pprint, to_dot, to_networkx
 
 
+@pytest.fixture(autouse=True)
+def _unfused_graphs(monkeypatch):
+    """These tests read op names of compiled graphs: the numpy backend keeps them unfused."""
+    monkeypatch.setattr(ag.config, "backend", "numpy")
+
+
+
 def _xy():
     return T.dvector("x"), T.dvector("y")
 
@@ -547,3 +554,13 @@ def test_to_networkx_leaves_the_users_graph_alone():
     g = to_networkx([z, x])
     assert debugprint(z, file="str") == before and z.owner.inputs[1] is x
     assert g.nodes[id(x)]["role"] == "input" and g.number_of_nodes() == 6
+
+
+def test_debugprint_shows_the_inner_graph_of_each_fused_group(monkeypatch):
+    monkeypatch.setattr(ag.config, "backend", "cpu")
+    x = T.fmatrix("x")
+    f = ag.function([x], T.tanh(x * 2).sum(axis=1) + 1)
+    text = debugprint(f, file="str")
+    head, inner = text.split("Inner graphs:")
+    assert head.startswith("Fused{") and "|x [id" in head
+    assert " >Elemwise{add}" in inner and "Reduce{sum" in inner and "Elemwise{tanh}" in inner

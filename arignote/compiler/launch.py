@@ -48,7 +48,8 @@ class Launcher:
         self.n_user = len(kernel.inputs) - len(kernel.constants)
         self.constants = [np.asarray(c, dtype=params[self.n_user + j].dtype)
                           for j, c in enumerate(kernel.constants)]
-        self.loads = sorted({(ins.param, ins.axes) for ins in kernel.body if isinstance(ins, K.Load)})
+        self.loads = sorted({(ins.param, ins.axes) for ins in kernel.body if isinstance(ins, K.Load)},
+                            key=lambda load: (load[0], tuple(-1 if a is None else a for a in load[1])))
         self.stores = {ins.param: ins.axes for ins in kernel.body if isinstance(ins, K.Store)}
         self.out_params = [j for j, p in enumerate(params) if p.role == "out"]
         self.parallel = [a for a in range(kernel.ndim) if a not in kernel.reduce_axes]
@@ -116,8 +117,8 @@ class Launcher:
         ext = self.extents(arrays, outputs)
         if self.no_identity and any(ext[a] == 0 for a in k.reduce_axes):
             raise ArignoteValueError(
-                f"{k.name}: zero-size array to reduction operation {self.no_identity[0]} which has "
-                f"no identity (reduced axes {k.reduce_axes} of extents {tuple(ext)})")
+                f"{k.name}: reduced axes {k.reduce_axes} have size 0 (extents {tuple(ext)}) and "
+                f"{self.no_identity[0]} of nothing is undefined")
         outs = []
         for n, j in enumerate(self.out_params):
             p = k.params[j]

@@ -3,13 +3,15 @@
 Each :class:`~arignote.ops.fused.Fused` node is lowered to a Kernel and
 compiled (through the disk cache) when the function is compiled; a call
 runs it in chunks of its outermost parallel axis on the thread pool when the
-work is large enough.
+work is large enough. When a kernel refuses its inputs, the group is rerun
+node by node on the reference implementation, whose error names the exact
+op and the user's line that built it.
 """
 from functools import partial
 
 from arignote.compiler.launch import Launcher
 from arignote.compiler.lower import LoweringError, lower
-from arignote.errors import describe
+from arignote.errors import ArignoteError, describe
 from arignote.runtime.threads import parallel_for
 
 
@@ -22,7 +24,12 @@ def kernel_step(node):
     launcher = Launcher(kernel, labels=[describe(v) for v in node.inputs])
 
     def run(args):
-        return launcher(*args, runner=lambda call: _run_chunks(call, args))
+        try:
+            return launcher(*args, runner=lambda call: _run_chunks(call, args))
+        except ArignoteError as kernel_error:
+            # Rerun the group node by node: its error names the very op and line at fault.
+            node.op.perform(node, args)
+            raise kernel_error
 
     run.kernel = kernel
     run.launcher = launcher

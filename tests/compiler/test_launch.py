@@ -98,7 +98,7 @@ def test_empty_reduced_axis(rng):
     fused, launcher = compile_group([x], [T.max(x, axis=0)])
     check_launch(fused, launcher, np.zeros((3, 0)))  # nothing reduced over an empty output
     for shape in [(0, 3), (0, 0)]:
-        with pytest.raises(ArignoteValueError, match="maximum which has no identity"):
+        with pytest.raises(ArignoteValueError, match="have size 0.*maximum of nothing"):
             launcher(np.zeros(shape))
     fused, launcher = compile_group([x], [T.max(x, axis=0, initial=5.0)])
     check_launch(fused, launcher, np.zeros((0, 3)))
