@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,examples]'
 	touch $(STAMP)
 
+# The whole suite runs on the reference backend, then on the cpu backend fused
+# and unfused (one kernel per op): every backend must match the oracle.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	ARIGNOTE_BACKEND=numpy $(BIN)/python -m pytest -n 2 tests
+	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
+	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py

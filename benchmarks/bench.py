@@ -204,6 +204,8 @@ def compile_times():
     saved = os.environ.get("ARIGNOTE_CACHE_DIR")
     with tempfile.TemporaryDirectory() as d:
         os.environ["ARIGNOTE_CACHE_DIR"] = d
+        from arignote.compiler.jit import clear_memory_cache
+        clear_memory_cache()  # cold: no kernel compiled in this process or on disk
         for attempt in ("cold", "warm"):
             w = _sgd_model([784, 512, 512, 10], 256, T.tanh)
             start = time.perf_counter()
