@@ -11,7 +11,14 @@ views such as ``x[::-1]`` and ``x.T`` are never copied).
 ``prepare`` does everything but the call and returns a :class:`Call`, whose
 ``run(start, end)`` executes a chunk of the outermost parallel axis; a thread
 pool can split ``[0, call.end)`` among threads.
+
+Per-call cost matters for small arrays, so the packed argument buffers are
+kept in a per-launcher free list (their stride pointers written once) and
+data pointers are read straight from the array object when that layout
+checks out at import (``ndarray.ctypes`` costs microseconds).
 """
+import ctypes
+
 import numpy as np
 
 from arignote.compiler import kernel as K
@@ -20,13 +27,40 @@ from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
 _NO_IDENTITY = {"max": "maximum", "min": "minimum"}
 
 
+def _slow_data_pointer(a):
+    return a.ctypes.data
+
+
+def _fast_pointer_reader():
+    """``a -> address of a's data``, read from the PyArrayObject (``data``
+    follows the object header); None unless it agrees with ``ndarray.ctypes``."""
+    offset = object.__basicsize__
+    read = ctypes.c_void_p.from_address
+
+    def data_pointer(a):
+        return read(id(a) + offset).value or 0
+
+    base = np.arange(24.0).reshape(4, 6)
+    samples = [base, base[1:, 2:], base.T[::-1], np.asarray(1.5), np.empty(0), base[2, 3:4]]
+    try:
+        ok = all(data_pointer(a) == a.ctypes.data for a in samples)
+    except Exception:  # pragma: no cover - exotic interpreters
+        ok = False
+    return data_pointer if ok else None
+
+
+_data_pointer = _fast_pointer_reader() or _slow_data_pointer
+
+
 class Call:
     """A prepared launch: arguments kept alive while chunks run."""
 
-    __slots__ = ("fn", "args", "outputs", "end", "_keep")
+    __slots__ = ("fn", "args", "outputs", "end", "work", "_keep")
 
-    def __init__(self, fn, args, outputs, end, keep):
+    def __init__(self, fn, args, outputs, end, keep, work=0):
         self.fn, self.args, self.outputs, self.end, self._keep = fn, args, outputs, end, keep
+        #: the most elements in any input or output (how a runner sizes its chunks)
+        self.work = work
 
     def run(self, start=0, end=None):
         """Execute ``[start, end)`` of the outermost parallel axis (all of it by default)."""
@@ -61,6 +95,25 @@ class Launcher:
         offsets = np.cumsum([0] + [p.ndim for p in params])[:-1]
         self._stride_ptr_offsets = [8 * (self._strides_at + int(o)) for o in offsets]
         self._buf_len = self._strides_at + max(sum(p.ndim for p in params), 1)
+        self._in_specs = [(p.dtype, p.ndim) for p in params[:self.n_user]]
+        self._out_specs = [(np.dtype(params[j].dtype), self.stores[j]) for j in self.out_params]
+        self._const_ptrs = [_data_pointer(c) for c in self.constants]
+        self._const_strides = [st // c.itemsize for c in self.constants for st in c.strides]
+        self._buffers = []  # free list of (ctypes buffer, its address)
+        # a 0-d index space whose loads are all 0-d: nothing to find or check
+        self._no_extents = kernel.ndim == 0 and all(not axes for _, axes in self.loads)
+
+    def _take_buffer(self):
+        """A packed-argument buffer whose stride pointers are already written."""
+        try:
+            return self._buffers.pop()
+        except IndexError:
+            buf = (ctypes.c_int64 * self._buf_len)()
+            base = ctypes.addressof(buf)
+            start = self._n_shape + len(self.kernel.params)
+            buf[start:start + len(self._stride_ptr_offsets)] = [
+                base + o for o in self._stride_ptr_offsets]
+            return buf, base
 
     def extents(self, arrays, outputs=None):
         """The index-space extents, checked against every load (and given output)."""
@@ -103,47 +156,68 @@ class Launcher:
         k = self.kernel
         if len(inputs) != self.n_user:
             raise ArignoteTypeError(f"{k.name} takes {self.n_user} inputs, got {len(inputs)}")
-        arrays = []
-        for j, x in enumerate(inputs):
-            x = np.asarray(x)
-            p = k.params[j]
-            if x.dtype != p.dtype or x.ndim != p.ndim:
-                raise ArignoteTypeError(f"{k.name}: input {j} must be a {p.ndim}-d {p.dtype} array, "
+        arrays, ptrs, strides = [], [], []
+        work = 0
+        for j, (x, (dtype, ndim)) in enumerate(zip(inputs, self._in_specs)):
+            if type(x) is not np.ndarray:
+                x = np.asarray(x)
+            if x.dtype != dtype or x.ndim != ndim:
+                raise ArignoteTypeError(f"{k.name}: input {j} must be a {ndim}-d {dtype} array, "
                                         f"got a {x.ndim}-d {x.dtype} one")
-            arrays.append(x if x.flags.aligned else x.copy())
+            if not x.flags.aligned:
+                x = x.copy()
+            if x.size > work:
+                work = x.size
+            arrays.append(x)
+            ptrs.append(_data_pointer(x))
+            if ndim:
+                size = x.itemsize
+                strides += [st // size for st in x.strides]
         arrays += self.constants
+        ptrs += self._const_ptrs
+        strides += self._const_strides
         if outputs is not None and len(outputs) != len(self.out_params):
             raise ArignoteTypeError(f"{k.name} has {len(self.out_params)} outputs, got {len(outputs)}")
-        ext = self.extents(arrays, outputs)
+        ext = [] if self._no_extents and outputs is None else self.extents(arrays, outputs)
         if self.no_identity and any(ext[a] == 0 for a in k.reduce_axes):
             raise ArignoteValueError(
                 f"{k.name}: reduced axes {k.reduce_axes} have size 0 (extents {tuple(ext)}) and "
                 f"{self.no_identity[0]} of nothing is undefined")
         outs = []
-        for n, j in enumerate(self.out_params):
-            p = k.params[j]
-            shape = tuple(1 if a is None else ext[a] for a in self.stores[j])
+        for n, (dtype, axes) in enumerate(self._out_specs):
+            shape = tuple([1 if a is None else ext[a] for a in axes]) if axes else ()
             if outputs is None:
-                outs.append(np.empty(shape, p.dtype))
-                continue
-            o = outputs[n]
-            if not isinstance(o, np.ndarray) or o.dtype != p.dtype or o.shape != shape \
-                    or not o.flags.writeable or not o.flags.aligned:
-                raise ArignoteValueError(f"{k.name}: output {n} must be a writeable aligned {p.dtype} "
-                                         f"array of shape {shape}, got {_describe_array(o)}")
+                o = np.empty(shape, dtype)
+            else:
+                o = outputs[n]
+                if not isinstance(o, np.ndarray) or o.dtype != dtype or o.shape != shape \
+                        or not o.flags.writeable or not o.flags.aligned:
+                    raise ArignoteValueError(f"{k.name}: output {n} must be a writeable aligned "
+                                             f"{dtype} array of shape {shape}, got "
+                                             f"{_describe_array(o)}")
+            if o.size > work:
+                work = o.size
             outs.append(o)
+            ptrs.append(_data_pointer(o))
+            if axes:
+                size = o.itemsize
+                strides += [st // size for st in o.strides]
         arrays += outs
-        buf = np.empty(self._buf_len, np.int64)
-        base = buf.ctypes.data
-        values = list(ext) or [0]
-        values += [a.ctypes.data for a in arrays]
-        values += [base + o for o in self._stride_ptr_offsets]
-        for a in arrays:
-            values += [st // a.itemsize for st in a.strides]
-        buf[:len(values)] = values
+        buf, base = self._take_buffer()
+        n_shape = self._n_shape
+        buf[:n_shape] = ext or [0]
+        buf[n_shape:n_shape + len(ptrs)] = ptrs
+        if strides:
+            buf[self._strides_at:self._strides_at + len(strides)] = strides
         end = ext[self.parallel[0]] if self.parallel else 1
-        args = (base, base + 8 * self._n_shape, base + 8 * (self._n_shape + len(arrays)))
-        return Call(self.compiled.fn, args, outs, end, (arrays, buf))
+        args = (base, base + 8 * n_shape, base + 8 * (n_shape + len(arrays)))
+        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work)
+
+    def _release(self, call):
+        """Give ``call``'s argument buffer back to the free list (the call is over)."""
+        _, buf, base = call._keep
+        call._keep = None
+        self._buffers.append((buf, base))
 
     def __call__(self, *inputs, outputs=None, runner=None):
         """Run on ``inputs``; ``runner(call)`` may split the call into chunks (threads)."""
@@ -151,10 +225,13 @@ class Launcher:
         flag = self.compiled.error_flag
         if flag is not None:
             flag.value = 0
-        if runner is None:
-            call.run()
-        else:
-            runner(call)
+        try:
+            if runner is None:
+                call.fn(*call.args, 0, call.end)
+            else:
+                runner(call)
+        finally:
+            self._release(call)
         if flag is not None and flag.value:
             raise ArignoteValueError(f"{self.kernel.name}: integers to negative integer powers are "
                                      "not allowed")

@@ -12,7 +12,7 @@ from functools import partial
 from arignote.compiler.launch import Launcher
 from arignote.compiler.lower import LoweringError, lower
 from arignote.errors import ArignoteError, describe
-from arignote.runtime.threads import parallel_for
+from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
 
 
 def kernel_step(node):
@@ -25,7 +25,7 @@ def kernel_step(node):
 
     def run(args):
         try:
-            return launcher(*args, runner=lambda call: _run_chunks(call, args))
+            return launcher(*args, runner=_run_chunks)
         except ArignoteError as kernel_error:
             # Rerun the group node by node: its error names the very op and line at fault.
             node.op.perform(node, args)
@@ -36,10 +36,13 @@ def kernel_step(node):
     return run
 
 
-def _run_chunks(call, args):
-    size = max((a.size for a in args), default=1)
-    size = max(size, max((o.size for o in call.outputs), default=1))
-    parallel_for(call.run, call.end, size // max(call.end, 1))
+def _run_chunks(call):
+    end = call.end
+    per_item = max(call.work, 1) // max(end, 1)
+    if end <= 1 or end * max(per_item, 1) < MIN_PARALLEL_WORK:  # one chunk: skip the pool
+        call.fn(*call.args, 0, end)
+        return
+    parallel_for(call.run, end, per_item)
 
 
 def _kernel_name(node):

@@ -142,6 +142,7 @@ class Function:
                                BACKENDS[self.backend])
         n_out = len(self.outs)
         self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
+        self._fast_inputs = [_fast_check(inp.variable.type) for inp in self.inputs]
 
     def compile_report(self):
         """Node counts before and after each rewrite phase, the time each took,
@@ -154,23 +155,47 @@ class Function:
     # ---------------------------------------------------------- calling
 
     def __call__(self, *args, **kwargs):
-        values = self._bind(args, kwargs)
-        shared_values = [sv._value for sv in self.shared]
-        results = self.program.run(values + shared_values)
-        outputs = results[:len(self.outs)]
-        protected = values + shared_values
+        if kwargs or len(args) != len(self._fast_inputs):
+            values = self._bind(args, kwargs)
+        else:  # the common case: every input by position, mostly exact arrays or floats
+            values = []
+            for k, (value, (dtype, ndim, exact, scalar)) in enumerate(zip(args, self._fast_inputs)):
+                cls = value.__class__
+                if cls is np.ndarray and exact and value.dtype == dtype and value.ndim == ndim:
+                    values.append(value)
+                elif cls is float and scalar:
+                    values.append(np.asarray(value))
+                else:
+                    values.append(self._filter(k, value))
+        shared = self.shared
+        if shared:
+            protected = values + [sv._value for sv in shared]
+        else:
+            protected = values
+        results = self.program.run(protected)
+        outs = self.outs
         # borrow spares copies between outputs, never exposes inputs or shared state
-        outputs = [_fresh(r, protected, [] if out.borrow else outputs[:k])
-                   for k, (r, out) in enumerate(zip(outputs, self.outs))]
-        new_values = []
-        for sv, slot in self._update_slots:
-            value = sv.type.filter(results[slot], what=f"the update of shared variable {describe(sv)}")
-            if value is not sv._value:
-                value = _fresh(value, protected + outputs, new_values)
-            new_values.append(value)
-        for (sv, _), value in zip(self._update_slots, new_values):
-            sv._value = value
+        outputs = []
+        for r, out in zip(results, outs):
+            outputs.append(_fresh(r, protected, () if out.borrow else outputs))
+        if self._update_slots:
+            new_values = []
+            for sv, slot in self._update_slots:
+                value = sv.type.filter(results[slot],
+                                       what=f"the update of shared variable {describe(sv)}")
+                if value is not sv._value:
+                    value = _fresh(value, protected + outputs, new_values)
+                new_values.append(value)
+            for (sv, _), value in zip(self._update_slots, new_values):
+                sv._value = value
         return outputs[0] if self.single_output else outputs
+
+    def _filter(self, k, value):
+        """Input ``k``'s ``value`` checked and converted by its type."""
+        inp = self.inputs[k]
+        what = f"input {inp.name!r}" if inp.name else f"input {k}"
+        return inp.variable.type.filter(value, what=f"{what} of {self._label()}",
+                                        allow_downcast=self.allow_input_downcast)
 
     def _bind(self, args, kwargs):
         n = len(self.inputs)
@@ -193,9 +218,7 @@ class Function:
                     raise ArignoteTypeError(f"{self._label()} is missing input "
                                             f"{inp.name or k!r} ({self._signature()})")
                 value = inp.value
-            what = f"input {inp.name!r}" if inp.name else f"input {k}"
-            values.append(inp.variable.type.filter(value, what=f"{what} of {self._label()}",
-                                                   allow_downcast=self.allow_input_downcast))
+            values.append(self._filter(k, value))
         return values
 
     def _signature(self):
@@ -228,11 +251,25 @@ class Function:
         return f"<arignote Function {self.name or ''}({self._signature()})>"
 
 
+def _fast_check(t):
+    """What an input of type ``t`` accepts without ``filter``: (dtype, ndim, exact,
+    scalar): ``exact``, an ndarray of that dtype and rank needs no shape check;
+    ``scalar``, a Python float converts as is (a float64 scalar input)."""
+    return (t.numpy_dtype, t.ndim, all(s is None for s in t.shape),
+            t.numpy_dtype == np.float64 and t.ndim == 0)
+
+
 def _fresh(value, protected, others):
     """``value``, copied if it may share memory with a protected array."""
-    if any(np.may_share_memory(value, p) for p in protected if isinstance(p, np.ndarray)) or any(
-            np.may_share_memory(value, o) for o in others):
-        return value.copy()
+    own = value.base is None
+    for p in protected:
+        # two distinct arrays that own their memory never overlap: skip the costly test
+        if isinstance(p, np.ndarray) and (p is value or not (own and p.base is None)) and \
+                np.may_share_memory(value, p):
+            return value.copy()
+    for o in others:
+        if (o is value or not (own and o.base is None)) and np.may_share_memory(value, o):
+            return value.copy()
     return value
 
 

@@ -42,6 +42,14 @@ class Program:
             if i not in keep:
                 frees[k].append(i)
         self.steps = [(node, run, ins, outs, free) for (node, run, ins, outs), free in zip(steps, frees)]
+        # what run() needs, precomputed: each step with the promised type of each
+        # output, and a storage template holding the constants
+        self._run_steps = [(node, run, ins, list(zip(outs, map(_promise, node.outputs))), free)
+                           for node, run, ins, outs, free in self.steps]
+        self._template = [None] * len(self.slot)
+        for i, data in self.constants:
+            self._template[i] = data
+        self._outputs = [(i, i in self.constant_slots) for i in self.output_slots]
 
     def _slot_of(self, v):
         if v not in self.slot:
@@ -49,11 +57,9 @@ class Program:
         return self.slot[v]
 
     def run(self, root_values):
-        storage = [None] * len(self.slot)
+        storage = self._template.copy()
         storage[:self.n_roots] = root_values
-        for i, data in self.constants:
-            storage[i] = data
-        for node, run, ins, outs, free in self.steps:
+        for node, run, ins, outs, free in self._run_steps:
             args = [storage[i] for i in ins]
             try:
                 results = run(args)
@@ -65,14 +71,23 @@ class Program:
                 shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
                 raise ArignoteValueError(
                     f"{node.op} failed on inputs of shapes ({shapes}): {e}{built_at(node)}") from e
-            _check_results(node, results)
-            for i, r in zip(outs, results):
+            if len(results) != len(outs):
+                _check_results(node, results)
+            for (i, (dtype, ndim, static)), r in zip(outs, results):
+                if not isinstance(r, np.ndarray) or r.dtype != dtype or r.ndim != ndim or (
+                        static and any(r.shape[d] != size for d, size in static)):
+                    _check_results(node, results)
                 storage[i] = r
             for i in free:
                 storage[i] = None
         # constants are read-only and shared between calls: hand out copies
-        return [storage[i].copy() if i in self.constant_slots else storage[i]
-                for i in self.output_slots]
+        return [storage[i].copy() if const else storage[i] for i, const in self._outputs]
+
+
+def _promise(var):
+    """What ``var``'s value must be: (dtype, ndim, ((axis, static size), ...))."""
+    t = var.type
+    return t.numpy_dtype, t.ndim, tuple((d, s) for d, s in enumerate(t.shape) if s is not None)
 
 
 def _check_results(node, results):
