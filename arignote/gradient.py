@@ -23,14 +23,10 @@ from arignote.errors import (ArignoteTypeError, ArignoteValueError, Disconnected
 from arignote.graph.basic import Apply, Variable, toposort
 from arignote.graph.op import Op
 from arignote.tensor.basic import as_tensor_variable, constant
+from arignote.tensor.variable import tensor_module as _T
 
 _DISCONNECTED = ("raise", "warn", "ignore")
 _RETURN_DISCONNECTED = ("zero", "none", "disconnected")
-
-
-def _T():
-    import arignote.tensor as T
-    return T
 
 
 def _is_differentiable(v):

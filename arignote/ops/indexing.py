@@ -26,15 +26,11 @@ from arignote.graph.basic import Apply, Constant, Variable
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
 from arignote.tensor.basic import as_tensor_variable, constant
+from arignote.tensor.variable import tensor_module as _T
 
 SYM = "?"
 _FULL = ("slice", None, None, None)
 _ADVANCED = ("array", "mask")
-
-
-def _T():
-    import arignote.tensor as T
-    return T
 
 
 def _width(entry):

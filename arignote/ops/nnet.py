@@ -16,11 +16,7 @@ from arignote.ops import elemwise as E
 from arignote.ops.reduce import normalize_axis
 from arignote.ops.reduce import sum as _sum
 from arignote.tensor.basic import as_tensor_variable
-
-
-def _T():
-    import arignote.tensor as T
-    return T
+from arignote.tensor.variable import tensor_module as _T
 
 
 class Softmax(Op):

@@ -31,11 +31,7 @@ from arignote.graph.basic import Apply, Constant
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType, normalize_dtype
 from arignote.tensor.basic import as_tensor_variable, constant
-
-
-def _T():
-    import arignote.tensor as T
-    return T
+from arignote.tensor.variable import tensor_module as _T
 
 
 # ------------------------------------------------------------ gradients

@@ -18,11 +18,7 @@ from arignote.graph.op import Op
 from arignote.graph.type import INT_DTYPES, TensorType, _fmt_shape
 from arignote.ops.static_shape import static_entries, static_int  # noqa: F401 (re-exported)
 from arignote.tensor.basic import as_tensor_variable, constant
-
-
-def _T():
-    import arignote.tensor as T
-    return T
+from arignote.tensor.variable import tensor_module as _T
 
 
 def _i64(value):

@@ -20,11 +20,7 @@ from arignote.ops.elemwise import Elemwise
 from arignote.ops.reduce import Reduce
 from arignote.ops.shape import DimShuffle, Reshape
 from arignote.passes.rewriting import PatternRewriter, constant_value, node_rewriter, register
-
-
-def _T():
-    import arignote.tensor as T
-    return T
+from arignote.tensor.variable import tensor_module as _T
 
 
 def fits(old, new):

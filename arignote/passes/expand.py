@@ -25,13 +25,9 @@ import numpy as np
 
 from arignote.ops.nnet import LogSoftmax, Softmax
 from arignote.passes.rewriting import register_pass
+from arignote.tensor.variable import tensor_module as _T
 
 __all__ = ["expand_softmax", "softmax_graph"]
-
-
-def _T():
-    import arignote.tensor as T
-    return T
 
 
 def _parts(x, axis, dtype):

@@ -12,11 +12,7 @@ import numpy as np
 from arignote.ops.indexing import Subtensor
 from arignote.ops.shape import Shape, Shape_i
 from arignote.passes.rewriting import node_rewriter, register
-
-
-def _T():
-    import arignote.tensor as T
-    return T
+from arignote.tensor.variable import tensor_module as _T
 
 
 def _shape_entries(v):

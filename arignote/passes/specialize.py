@@ -14,11 +14,7 @@ from arignote.ops.elemwise import Elemwise
 from arignote.ops.reduce import Reduce
 from arignote.passes.algebraic import fits
 from arignote.passes.rewriting import node_rewriter, register
-
-
-def _T():
-    import arignote.tensor as T
-    return T
+from arignote.tensor.variable import tensor_module as _T
 
 
 def _scalar(v):

@@ -12,9 +12,14 @@ from arignote.graph.basic import Constant, Variable
 from arignote.graph.type import TensorType
 
 
-def _T():
+def tensor_module():
+    """``arignote.tensor``, imported on first use: the ops build graphs with its
+    functions while the package imports the ops, so none can import it at load time."""
     import arignote.tensor as T
     return T
+
+
+_T = tensor_module
 
 
 def _binary(name, reflected=False):
