@@ -7,6 +7,8 @@ reduction's input spans the whole index space. Loads carry the map, so views
 cost nothing; a value needed under two maps (``x + x.T``) is recomputed for
 each, as fusion wants for cheap elementwise values.
 """
+import dataclasses
+
 import numpy as np
 
 from arignote.compiler import kernel as K
@@ -161,7 +163,18 @@ class _Builder:
 
 
 def lower(fused, name="kernel"):
-    """The Kernel computing ``fused``'s outputs from its inputs."""
+    """The Kernel computing ``fused``'s outputs from its inputs.
+
+    The result is kept on the Fused op: the fusion pass lowers each group to
+    check it, and the backend then reuses that work (only the name differs).
+    A group that cannot be lowered raises each time."""
+    done = fused.__dict__.get("_lowered")
+    if done is None:
+        done = fused.__dict__["_lowered"] = _lower(fused)
+    return done if done.name == name else dataclasses.replace(done, name=name)
+
+
+def _lower(fused, name="kernel"):
     b = _Builder(fused)
     stores = []
     for k, out in enumerate(fused.outputs):

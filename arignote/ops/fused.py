@@ -95,4 +95,5 @@ class Fused(Op):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_program"] = None
+        state.pop("_lowered", None)  # the compiler's lowering, redone on demand
         return state
