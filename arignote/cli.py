@@ -1,11 +1,13 @@
 """The ``arignote`` command.
 
-``arignote dump SCRIPT.py [--stage raw|optimized] [--format text|dot] [-- SCRIPT ARGS]``
+``arignote dump SCRIPT.py [--stage raw|optimized] [--format text|dot|kernels] [-- SCRIPT ARGS]``
 runs a user's script and prints every function it compiles: the graph as the
 user built it (``raw``) or as it runs after the rewrites (``optimized``).
 With ``--format dot`` the whole output is valid DOT (one digraph per function,
 headers and compile reports as ``//`` comments, the script's own prints sent
-to stderr), so it can be piped to ``dot``.
+to stderr), so it can be piped to ``dot``. With ``--format kernels`` each
+step of the compiled program is listed, and every kernel printed twice: as
+kernel IR (``Kernel.pretty()``) and as the LLVM IR the cpu backend compiles.
 """
 import argparse
 import contextlib
@@ -13,6 +15,13 @@ import os
 import runpy
 import sys
 import types
+
+KERNELS_HELP = """--format kernels: every compiled kernel of each function, as kernel IR and
+as LLVM IR, with the fused group it came from and the user's source lines.
+A function compiled for the numpy backend has no kernels: its graph is then
+compiled again for the cpu backend (same mode and fusion setting) to show
+what cpu would run, and the header says so. The --stage option does not
+apply (kernels always come from the optimized graph)."""
 
 
 class _Dumper:
@@ -27,6 +36,9 @@ class _Dumper:
 
         self.count += 1
         label = f"function {fn.name!r}" if fn.name else f"function #{self.count}"
+        if self.fmt == "kernels":
+            _print_kernels(fn, label, self.out)
+            return
         target = fn if self.stage == "optimized" else _raw_view(fn)
         comment = "// " if self.fmt == "dot" else ""
         print(f"{comment}=== {label} ({self.stage}) ===", file=self.out)
@@ -38,6 +50,83 @@ class _Dumper:
             report = fn.compile_report()
             print("\n".join(comment + line for line in report.splitlines()), file=self.out)
         print(file=self.out)
+
+
+def _print_kernels(fn, label, out):
+    """Each step of ``fn``'s program; each kernel step with its kernel IR and LLVM IR."""
+    from arignote.compiler.llvm import render
+
+    program, note = _cpu_program(fn)
+    steps = program.steps
+    kernels = [s for s in steps if getattr(s[1], "kernel", None) is not None]
+    print(f"=== {label}: {len(kernels)} kernel{'s' * (len(kernels) != 1)} in "
+          f"{len(steps)} steps{note} ===", file=out)
+    names = _output_names(fn, program)
+    k = 0
+    for n, (node, run, *_) in enumerate(steps):
+        kernel = getattr(run, "kernel", None)
+        to = ", ".join(names[v] for v in node.outputs if v in names)
+        to = f" -> {to}" if to else ""
+        if kernel is None:
+            print(f"step {n}: {node}{to} (no kernel: runs the op's own implementation)", file=out)
+            continue
+        k += 1
+        print(f"\n--- {label}, kernel {k}/{len(kernels)}: {kernel.name} (step {n}) ---", file=out)
+        print(f"from: {node}{to}", file=out)
+        lines = _source_lines(node)
+        if lines:
+            print(f"built at: {lines}", file=out)
+        print(kernel.pretty().rstrip("\n"), file=out)
+        print(f"; --- LLVM IR of {kernel.name} ---", file=out)
+        print(render(kernel).rstrip("\n"), file=out)
+    print(file=out)
+
+
+def _cpu_program(fn):
+    """(program, note): ``fn``'s own program, or for a function compiled without
+    kernels (numpy backend) its graph compiled again for the cpu backend."""
+    from arignote import passes
+    from arignote.graph.fg import FunctionGraph
+    from arignote.runtime.backends import BACKENDS
+    from arignote.runtime.program import Program
+
+    if BACKENDS[fn.backend].compiles:
+        return fn.program, ""
+    fgraph = FunctionGraph(fn.fgraph.inputs, fn.fgraph.outputs, clone=True)
+    fgraph.fusion = fn.fusion
+    passes.optimize(fgraph, fn.mode)
+    program = Program(fgraph, list(fgraph.inputs) + list(fn.shared), BACKENDS["cpu"])
+    fused = "fused" if fn.fusion else "unfused"
+    return program, (f" (compiled for backend {fn.backend!r}, which runs no kernels: shown "
+                     f"as backend 'cpu' ({fused}) would run it)")
+
+
+def _output_names(fn, program):
+    """{variable: 'output k' | 'update of W'} for the program's graph outputs."""
+    outputs = [program.nodes and v for v in _program_outputs(program)]
+    labels = [f"output {k}" for k in range(len(fn.outs))]
+    labels += [f"update of {sv.name or 'a shared variable'}" for sv, _ in fn.updates]
+    names = {}
+    for v, name in zip(outputs, labels):
+        names[v] = f"{names[v]}, {name}" if v in names else name
+    return names
+
+
+def _program_outputs(program):
+    slots = {i: v for v, i in program.slot.items()}
+    return [slots[i] for i in program.output_slots]
+
+
+def _source_lines(node):
+    """'file.py:6, file.py:7': where the user built the ops of a fused group."""
+    seen = []
+    for inner in getattr(node.op, "nodes", None) or [node]:
+        trace = getattr(inner, "trace", None)
+        if trace:
+            where = f"{os.path.basename(trace[0])}:{trace[1]}"
+            if where not in seen:
+                seen.append(where)
+    return ", ".join(seen)
 
 
 def _raw_view(fn):
@@ -53,15 +142,22 @@ def _raw_view(fn):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="arignote", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    dump = sub.add_parser("dump", help="run a script and dump the functions it compiles")
+    dump = sub.add_parser("dump", help="run a script and dump the functions it compiles",
+                          description=__doc__.split("\n\n", 1)[1].strip(), epilog=KERNELS_HELP,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     dump.add_argument("script")
-    dump.add_argument("--stage", choices=["raw", "optimized"], default="optimized")
-    dump.add_argument("--format", choices=["text", "dot"], default="text")
+    dump.add_argument("--stage", choices=["raw", "optimized"], default=None,
+                      help="the graph as built (raw) or as it runs (optimized, the default)")
+    dump.add_argument("--format", choices=["text", "dot", "kernels"], default="text",
+                      help="debugprint text, DOT, or each kernel's IR and LLVM IR")
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     if not os.path.isfile(args.script):
         parser.error(f"no such script: {args.script}")
+    if args.format == "kernels" and args.stage == "raw":
+        parser.error("--format kernels shows the compiled program: --stage raw does not apply")
+    args.stage = args.stage or "optimized"
 
     from arignote.runtime.function import COMPILE_HOOKS
 

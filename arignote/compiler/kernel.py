@@ -97,6 +97,10 @@ class Kernel:
     body: tuple
     #: arrays for the trailing 'in' params that hold non-scalar constants
     constants: tuple = field(default=(), compare=False, hash=False)
+    #: (out param, in param) pairs: the output is written over the input's buffer.
+    #: Every load of the input and every store of the output use the same axis map,
+    #: so each element is read before it is overwritten, whatever the chunking.
+    inplace: tuple = ()
 
     @property
     def inputs(self):
@@ -112,13 +116,25 @@ class Kernel:
                           for a in range(self.ndim))
         lines = [f"kernel {self.name}({', '.join(_param(p) for p in self.params)})",
                  f"  index space: [{space}]"]
+        lines += [f"  in place: {self.params[o].name} over {self.params[i].name}" for o, i in self.inplace]
         for k, ins in enumerate(self.body):
             lines.append(f"  L{ins.level} %{k}: {ins.dtype} = {_instr(ins)}")
         return "\n".join(lines)
 
     def key(self):
         """A stable text identity (for caches): everything but the name."""
-        return repr((self.params, self.ndim, self.reduce_axes, self.body))
+        return repr((self.params, self.ndim, self.reduce_axes, self.body, self.inplace))
+
+    def check_inplace(self):
+        """Raise unless every in-place pair reads and writes each element at one index."""
+        for o, i in self.inplace:
+            if self.params[o].role != "out" or self.params[i].role != "in" or \
+                    self.params[o].dtype != self.params[i].dtype:
+                raise ValueError(f"{self.name}: cannot write {self.params[o].name} over {self.params[i].name}")
+            maps = {ins.axes for ins in self.body if isinstance(ins, (Load, Store)) and ins.param in (o, i)}
+            if len(maps) != 1:
+                raise ValueError(f"{self.name}: {self.params[o].name} over {self.params[i].name} needs "
+                                 f"one axis map for both, got {sorted(maps, key=repr)}")
 
 
 def _param(p):

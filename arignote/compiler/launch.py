@@ -70,6 +70,9 @@ class Call:
 class Launcher:
     """``kernel`` with its compiled code: ``launcher(*inputs, outputs=None)`` -> outputs.
 
+    ``outputs`` may give arrays to write into (None entries are allocated); an
+    output the kernel writes in place (``Kernel.inplace``) is its input's array.
+
     ``labels`` name the inputs in error messages (the user's variables)."""
 
     def __init__(self, kernel, compiled=None, labels=None, **compile_options):
@@ -100,6 +103,8 @@ class Launcher:
         self._const_ptrs = [_data_pointer(c) for c in self.constants]
         self._const_strides = [st // c.itemsize for c in self.constants for st in c.strides]
         self._buffers = []  # free list of (ctypes buffer, its address)
+        # output n -> the input whose buffer it is written over
+        self._over = {self.out_params.index(o): i for o, i in kernel.inplace}
         # a 0-d index space whose loads are all 0-d: nothing to find or check
         self._no_extents = kernel.ndim == 0 and all(not axes for _, axes in self.loads)
 
@@ -121,7 +126,7 @@ class Launcher:
         ext, source = [None] * k.ndim, [None] * k.ndim
         maps = [(j, axes, arrays[j]) for j, axes in self.loads]
         if outputs is not None:
-            maps += [(j, self.stores[j], o) for j, o in zip(self.out_params, outputs)]
+            maps += [(j, self.stores[j], o) for j, o in zip(self.out_params, outputs) if o is not None]
         for j, axes, arr in maps:
             for d, a in enumerate(axes):
                 size = arr.shape[d]
@@ -186,10 +191,12 @@ class Launcher:
         outs = []
         for n, (dtype, axes) in enumerate(self._out_specs):
             shape = tuple([1 if a is None else ext[a] for a in axes]) if axes else ()
-            if outputs is None:
+            o = None if outputs is None else outputs[n]
+            if n in self._over:
+                o = arrays[self._over[n]]
+            if o is None:
                 o = np.empty(shape, dtype)
             else:
-                o = outputs[n]
                 if not isinstance(o, np.ndarray) or o.dtype != dtype or o.shape != shape \
                         or not o.flags.writeable or not o.flags.aligned:
                     raise ArignoteValueError(f"{k.name}: output {n} must be a writeable aligned "

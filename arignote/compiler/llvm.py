@@ -7,7 +7,9 @@ base pointer of param ``k``, ``strides[k]`` a pointer to its strides in
 *elements*; ``[start, end)`` bounds the outermost parallel axis (the thread
 pool chunks it; a kernel without parallel axes ignores it). It unpacks them
 and calls an internal body whose buffer pointers are ``noalias`` and aligned,
-so LLVM knows outputs never alias inputs and can vectorize.
+so LLVM knows outputs never alias inputs and can vectorize. An output written
+in place over an input (``Kernel.inplace``) is stored through the input's
+pointer: the one buffer stays one ``noalias`` pointer (no longer ``readonly``).
 
 The body is a loop nest: parallel axes (outermost first), then the reduced
 axes. Level-0 instructions sit at the innermost parallel level, level 1 in
@@ -46,6 +48,8 @@ class _Renderer:
         self.vals = {}
         self.error = False
         self.vector_math = set()
+        kernel.check_inplace()
+        self.over = dict(kernel.inplace)
 
     # ---- emission helpers
     def emit(self, text):
@@ -161,6 +165,7 @@ class _Renderer:
         raise NotImplementedError(f"the LLVM backend cannot render {type(ins).__name__}")
 
     def address(self, param, axes):
+        param = self.over.get(param, param)  # an in-place output is addressed through its input
         mem = _types(self.k.params[param].dtype)[0]
         off = None
         for d, a in enumerate(axes):
@@ -252,7 +257,7 @@ class _Renderer:
         k = self.k
         args = []
         for j, p in enumerate(k.params):
-            ro = " readonly" if p.role == "in" else ""
+            ro = " readonly" if p.role == "in" and j not in self.over.values() else ""
             args.append(f"ptr noalias{ro} align {element_size(p.dtype)} %p{j}")
         args += [f"i64 %n{a}" for a in range(k.ndim)]
         args += [f"i64 %s{j}.{d}" for j, p in enumerate(k.params) for d in range(p.ndim)]

@@ -1,5 +1,7 @@
 """Launching compiled kernels: extents, broadcasting, views, reductions, outputs
 and errors, each compared with the fused group's reference ``perform``."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -149,6 +151,39 @@ def test_preallocated_outputs(rng):
         launcher(a, outputs=[np.empty((3, 4), "float32"), o1])
     with pytest.raises(ArignoteValueError, match="output 1 must be"):
         launcher(a, outputs=[o0, np.empty(3, "float32")])
+
+
+def test_partly_given_outputs(rng):
+    x = T.matrix("x")
+    fused, launcher = compile_group([x], [x + 1, T.sum(x, axis=1)])
+    a, o1 = rand((3, 4), rng=rng), np.empty(3)
+    got = launcher(a, outputs=[None, o1])
+    assert got[1] is o1 and got[0].shape == (3, 4)
+    np.testing.assert_allclose(got[0], a + 1)
+
+
+@pytest.mark.parametrize("view", [lambda a: a, lambda a: a.T, lambda a: a[::2, ::-1]])
+def test_in_place_output_overwrites_its_input(view, rng):
+    x, y = T.matrix("x"), T.matrix("y")
+    fused = Fused([x, y], [T.tanh(x) * 2 - y, x + y])
+    kernel = dataclasses.replace(lower(fused), inplace=((2, 0),))
+    launcher = Launcher(kernel)
+    a = view(rand((6, 40), rng=rng))
+    b = rand(a.shape, rng=rng)
+    expected = [np.tanh(a) * 2 - b, a + b]
+    before = a
+    got = launcher(a, b)
+    assert got[0] is before
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+    assert "in place: out0 over in0" in kernel.pretty()
+
+
+def test_in_place_needs_one_axis_map():
+    x = T.matrix("x")
+    kernel = dataclasses.replace(lower(Fused([x], [x + x.T])), inplace=((1, 0),))
+    with pytest.raises(ValueError, match="one axis map"):
+        Launcher(kernel)
 
 
 def test_shape_mismatch_names_the_shapes(rng):
