@@ -156,8 +156,11 @@ class Launcher:
             return f"constant {p.name}"
         return self.labels[j] if self.labels else f"input {j}"
 
-    def prepare(self, inputs, outputs=None):
-        """Check, allocate and pack the arguments: a :class:`Call` (not yet run)."""
+    def prepare(self, inputs, outputs=None, allocs=None):
+        """Check, allocate and pack the arguments: a :class:`Call` (not yet run).
+
+        ``allocs``: one ``(shape, dtype) -> array`` per output, for the outputs not
+        given (default: fresh arrays)."""
         k = self.kernel
         if len(inputs) != self.n_user:
             raise ArignoteTypeError(f"{k.name} takes {self.n_user} inputs, got {len(inputs)}")
@@ -195,7 +198,7 @@ class Launcher:
             if n in self._over:
                 o = arrays[self._over[n]]
             if o is None:
-                o = np.empty(shape, dtype)
+                o = np.empty(shape, dtype) if allocs is None else allocs[n](shape, dtype)
             else:
                 if not isinstance(o, np.ndarray) or o.dtype != dtype or o.shape != shape \
                         or not o.flags.writeable or not o.flags.aligned:
@@ -220,15 +223,18 @@ class Launcher:
         args = (base, base + 8 * n_shape, base + 8 * (n_shape + len(arrays)))
         return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work)
 
-    def _release(self, call):
+    def release(self, call):
         """Give ``call``'s argument buffer back to the free list (the call is over)."""
         _, buf, base = call._keep
         call._keep = None
         self._buffers.append((buf, base))
 
-    def __call__(self, *inputs, outputs=None, runner=None):
+    def __call__(self, *inputs, outputs=None, runner=None, allocs=None):
         """Run on ``inputs``; ``runner(call)`` may split the call into chunks (threads)."""
-        call = self.prepare(inputs, outputs)
+        return self.finish(self.prepare(inputs, outputs, allocs), runner)
+
+    def finish(self, call, runner=None):
+        """Run a prepared call: its outputs."""
         flag = self.compiled.error_flag
         if flag is not None:
             flag.value = 0
@@ -238,7 +244,7 @@ class Launcher:
             else:
                 runner(call)
         finally:
-            self._release(call)
+            self.release(call)
         if flag is not None and flag.value:
             raise ArignoteValueError(f"{self.kernel.name}: integers to negative integer powers are "
                                      "not allowed")

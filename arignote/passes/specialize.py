@@ -6,7 +6,10 @@ calls that do them best.
 * ``sum(x * y)`` over two vectors becomes ``dot(x, y)``.
 
 A product read by other nodes too is left alone: folding it into a Gemm
-would compute it twice.
+would compute it twice. On a compiling backend (the graph asks for fusion)
+there is no Gemm: the product stays a BLAS call and the scale, bias and
+activation after it fuse into one kernel that runs over the product once,
+in place for an SGD update -- better than NumPy's Gemm, which has no beta.
 """
 from arignote.graph.basic import Constant
 from arignote.ops.blas import Gemm, MatMul
@@ -52,7 +55,7 @@ def _scaled_product(fgraph, v):
 @node_rewriter(["add", "sub"], name="gemm")
 def gemm(fgraph, node):
     out = node.outputs[0]
-    if out.ndim != 2:
+    if out.ndim != 2 or getattr(fgraph, "fusion", None) is not None:
         return None
     sign = -1 if node.op.scalar_op.name == "sub" else 1
     for k, (term, other) in enumerate([node.inputs, node.inputs[::-1]]):

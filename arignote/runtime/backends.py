@@ -13,7 +13,10 @@ class NumpyBackend:
     name = "numpy"
     compiles = False
 
-    def step(self, node):
+    def step(self, node, allocs=None, inplace=None):
+        """``node``'s step. ``allocs`` (storage of each output) and ``inplace``
+        ({output index: input index} it may overwrite) are the memory plan's
+        offers; a backend that compiles nothing ignores them."""
         return partial(node.op.perform, node)
 
 
@@ -21,11 +24,14 @@ class CpuBackend(NumpyBackend):
     name = "cpu"
     compiles = True
 
-    def step(self, node):
+    def step(self, node, allocs=None, inplace=None):
+        from arignote.ops.blas import MatMul
         from arignote.ops.fused import Fused
+        from arignote.runtime import cpu
         if isinstance(node.op, Fused):
-            from arignote.runtime.cpu import kernel_step
-            return kernel_step(node)
+            return cpu.kernel_step(node, allocs, inplace)
+        if isinstance(node.op, MatMul):
+            return cpu.matmul_step(node, allocs)
         return super().step(node)
 
 

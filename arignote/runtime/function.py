@@ -15,6 +15,7 @@ from arignote.errors import (ArignoteTypeError, ArignoteValueError, MissingInput
                              UnusedInputError, built_at, describe)
 from arignote.graph.basic import Constant, Variable, ancestors
 from arignote.graph.fg import FunctionGraph
+from arignote.runtime.memory import overlaps
 from arignote.runtime.program import Program
 from arignote.tensor.basic import as_tensor_variable
 from arignote.tensor.sharedvar import SharedVariable
@@ -138,11 +139,20 @@ class Function:
         # groups with fusion, one node per group without (the unfused baseline)
         self.fgraph.fusion = self.fusion if BACKENDS[self.backend].compiles else None
         self.stats = passes.optimize(self.fgraph, self.mode)
-        self.program = Program(self.fgraph, list(self.fgraph.inputs) + self.shared,
-                               BACKENDS[self.backend])
         n_out = len(self.outs)
         self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
         self._fast_inputs = [_fast_check(inp.variable.type) for inp in self.inputs]
+        self.program = self._make_program(BACKENDS[self.backend])
+
+    def _make_program(self, backend):
+        """The Program, with the memory plan's offers: each update may be computed
+        in place over its shared variable; borrowed outputs reuse their storage."""
+        roots = list(self.fgraph.inputs) + self.shared
+        n_in = len(self.fgraph.inputs)
+        inplace = [(slot, n_in + self.shared.index(sv)) for sv, slot in self._update_slots
+                   if sv in self.shared]
+        borrow = [k for k, out in enumerate(self.outs) if out.borrow]
+        return Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow)
 
     def compile_report(self):
         """Node counts before and after each rewrite phase, the time each took,
@@ -172,23 +182,33 @@ class Function:
             protected = values + [sv._value for sv in shared]
         else:
             protected = values
-        results = self.program.run(protected)
-        outs = self.outs
-        # borrow spares copies between outputs, never exposes inputs or shared state
+        results = self.program.run(protected, self._settle)
+        if self._update_slots:
+            new_values = [sv.type.filter(results[slot], what=f"the update of shared variable {describe(sv)}")
+                          for sv, slot in self._update_slots]
+            for (sv, _), value in zip(self._update_slots, new_values):
+                sv._value = value
+        n_out = len(self.outs)
+        if self.single_output:
+            return results[0]
+        return results[:n_out] if len(results) != n_out else results
+
+    def _settle(self, results, protected):
+        """Make the results safe to hand out, before in-place updates write (their
+        results are None here): no output shares memory with an input, a shared
+        value or another output (``Out(borrow=True)`` only spares the latter), and no
+        update value with any of those or another update."""
         outputs = []
-        for r, out in zip(results, outs):
-            outputs.append(_fresh(r, protected, () if out.borrow else outputs))
+        for k, out in enumerate(self.outs):
+            results[k] = _fresh(results[k], protected, () if out.borrow else outputs)
+            outputs.append(results[k])
         if self._update_slots:
             new_values = []
             for sv, slot in self._update_slots:
-                value = sv.type.filter(results[slot],
-                                       what=f"the update of shared variable {describe(sv)}")
-                if value is not sv._value:
-                    value = _fresh(value, protected + outputs, new_values)
+                value = results[slot]
+                if value is not None and value is not sv._value:
+                    value = results[slot] = _fresh(value, protected + outputs, new_values)
                 new_values.append(value)
-            for (sv, _), value in zip(self._update_slots, new_values):
-                sv._value = value
-        return outputs[0] if self.single_output else outputs
 
     def _filter(self, k, value):
         """Input ``k``'s ``value`` checked and converted by its type."""
@@ -239,13 +259,24 @@ class Function:
         new.inputs = [In(v, inp.name, inp.value, inp.borrow)
                       for v, inp in zip(new.fgraph.inputs, self.inputs)]
         new.shared = [swap.get(sv, sv) for sv in self.shared]
-        new.program = Program(new.fgraph, list(new.fgraph.inputs) + new.shared,
-                              self.program.backend)
         new._update_slots = [(swap.get(sv, sv), slot) for sv, slot in self._update_slots]
+        new.program = new._make_program(self.program.backend)
         return new
 
     def __deepcopy__(self, memo):
         return self.copy(share_memory=False)
+
+    def __getstate__(self):
+        """The optimized graph pickles; the Program (compiled code) is rebuilt on
+        loading, from the disk cache when warm."""
+        state = dict(self.__dict__)
+        del state["program"]
+        return state
+
+    def __setstate__(self, state):
+        from arignote.runtime.backends import BACKENDS
+        self.__dict__.update(state)
+        self.program = self._make_program(BACKENDS[self.backend])
 
     def __repr__(self):
         return f"<arignote Function {self.name or ''}({self._signature()})>"
@@ -260,17 +291,8 @@ def _fast_check(t):
 
 
 def _fresh(value, protected, others):
-    """``value``, copied if it may share memory with a protected array."""
-    own = value.base is None
-    for p in protected:
-        # two distinct arrays that own their memory never overlap: skip the costly test
-        if isinstance(p, np.ndarray) and (p is value or not (own and p.base is None)) and \
-                np.may_share_memory(value, p):
-            return value.copy()
-    for o in others:
-        if (o is value or not (own and o.base is None)) and np.may_share_memory(value, o):
-            return value.copy()
-    return value
+    """``value``, copied if it may share memory with a protected array or another result."""
+    return value.copy() if overlaps(value, protected) or overlaps(value, others) else value
 
 
 def _option(name, value):

@@ -6,27 +6,52 @@ on the cpu backend. Slots hold values by index; a value is dropped right
 after its last reader, so peak memory follows liveness rather than graph
 size. The runtime sees only steps and slots: which op a step came from
 matters to it only for error messages.
+
+The memory plan (:mod:`arignote.runtime.memory`) gives compiled kernels their
+output storage: a buffer pool, borrowed outputs reused call after call, and
+*in-place commits*: the kernel computing a shared variable's update writes
+over the old value when nothing else needs it. Commit steps run last, after
+every other step has succeeded and after ``settle`` has copied whatever
+result could see the write; all of them are checked before any of them
+writes, so a failing call still changes nothing.
 """
 import numpy as np
 
 from arignote.errors import ArignoteError, ArignoteValueError, built_at
 from arignote.graph.basic import Constant
+from arignote.graph.fg import OUTPUT
+from arignote.runtime.memory import BufferPool, Lender
 
 
 class Program:
-    def __init__(self, fgraph, roots, backend=None):
+    def __init__(self, fgraph, roots, backend=None, inplace=(), borrow=()):
         """``roots``: the variables whose values each run is given, in order;
-        ``backend`` makes each node's step (default: the reference backend)."""
+        ``backend`` makes each node's step (default: the reference backend).
+        ``inplace``: (output position, root position) pairs: that output (an
+        update) may be computed over that root's buffer. ``borrow``: output
+        positions whose storage the next run may reuse."""
         from arignote.runtime.backends import BACKENDS
         self.backend = backend or BACKENDS["numpy"]
         self.slot = {}
         for v in roots:
             self._slot_of(v)
-        self.nodes = fgraph.toposort()
-        steps = []
-        for node in self.nodes:
-            steps.append((node, self.backend.step(node), [self._slot_of(v) for v in node.inputs],
-                          [self._slot_of(v) for v in node.outputs]))
+        nodes = fgraph.toposort()
+        commits = _plan_commits(fgraph, roots, inplace) if self.backend.compiles else {}
+        self.pool = BufferPool()
+        lenders = {fgraph.outputs[k]: Lender() for k in borrow}
+        made = {}
+        for node in nodes:
+            allocs = None
+            if self.backend.compiles:
+                allocs = [lenders[v].take if v in lenders else self.pool.take for v in node.outputs]
+            made[node] = self.backend.step(node, allocs, commits.get(node))
+        # in-place commits go last; planned ones the backend declined just before them
+        late = [n for n in nodes if n in commits]
+        inplace_nodes = [n for n in late if getattr(made[n], "inplace", None)]
+        self.nodes = [n for n in nodes if n not in commits] + \
+            [n for n in late if n not in inplace_nodes] + inplace_nodes
+        steps = [(node, made[node], [self._slot_of(v) for v in node.inputs],
+                  [self._slot_of(v) for v in node.outputs]) for node in self.nodes]
         self.output_slots = [self._slot_of(v) for v in fgraph.outputs]
         self.n_roots = len(roots)
         self.constants = [(i, v.data) for v, i in self.slot.items() if isinstance(v, Constant)]
@@ -42,10 +67,12 @@ class Program:
             if i not in keep:
                 frees[k].append(i)
         self.steps = [(node, run, ins, outs, free) for (node, run, ins, outs), free in zip(steps, frees)]
+        split = len(self.steps) - len(inplace_nodes)
         # what run() needs, precomputed: each step with the promised type of each
         # output, and a storage template holding the constants
-        self._run_steps = [(node, run, ins, list(zip(outs, map(_promise, node.outputs))), free)
-                           for node, run, ins, outs, free in self.steps]
+        run_steps = [(node, run, ins, list(zip(outs, map(_promise, node.outputs))), free)
+                     for node, run, ins, outs, free in self.steps]
+        self._run_steps, self._commit_steps = run_steps[:split], run_steps[split:]
         self._template = [None] * len(self.slot)
         for i, data in self.constants:
             self._template[i] = data
@@ -56,21 +83,20 @@ class Program:
             self.slot[v] = len(self.slot)
         return self.slot[v]
 
-    def run(self, root_values):
+    @property
+    def inplace_updates(self):
+        """How many outputs the commit steps write in place."""
+        return sum(len(run.inplace) for _, run, *_ in self._commit_steps)
+
+    def run(self, root_values, settle=None):
+        """The outputs for ``root_values``. ``settle(results, root_values)``, called
+        before in-place commits write (their own results are None then), may
+        replace results by copies."""
         storage = self._template.copy()
         storage[:self.n_roots] = root_values
         for node, run, ins, outs, free in self._run_steps:
             args = [storage[i] for i in ins]
-            try:
-                results = run(args)
-            except ArignoteError as e:
-                if e.args and isinstance(e.args[0], str) and "(built at" not in e.args[0]:
-                    e.args = (e.args[0] + built_at(node),) + e.args[1:]
-                raise
-            except Exception as e:  # NumPy's own complaint, re-raised with names
-                shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
-                raise ArignoteValueError(
-                    f"{node.op} failed on inputs of shapes ({shapes}): {e}{built_at(node)}") from e
+            results = _checked(node, run, args)
             if len(results) != len(outs):
                 _check_results(node, results)
             for (i, (dtype, ndim, static)), r in zip(outs, results):
@@ -81,7 +107,79 @@ class Program:
             for i in free:
                 storage[i] = None
         # constants are read-only and shared between calls: hand out copies
-        return [storage[i].copy() if const else storage[i] for i, const in self._outputs]
+        results = [storage[i].copy() if const else storage[i] for i, const in self._outputs]
+        if settle is not None:
+            settle(results, root_values)
+        if self._commit_steps:
+            self._commit(storage, results)
+        return results
+
+    def _commit(self, storage, results):
+        """Run the in-place commit steps: every check first, then every write. A
+        buffer is written in place only if it shares no memory with the other
+        roots, the results, or what any other commit step reads."""
+        roots = storage[:self.n_roots]
+        args = [[storage[i] for i in ins] for _, _, ins, _, _ in self._commit_steps]
+        calls = []
+        try:
+            for k, (node, run, ins, outs, _) in enumerate(self._commit_steps):
+                mine = {ins[j] for j in run.inplace.values()}
+                keep = [v for i, v in enumerate(roots) if i not in mine] + results + \
+                    [a for j, other in enumerate(args) if j != k for a in other]
+                calls.append((run, _checked(node, run.prepare, args[k], keep), outs))
+        except BaseException:
+            for run, call, _ in calls:
+                run.release(call)
+            raise
+        for run, call, outs in calls:
+            for (i, _), r in zip(outs, run.finish(call)):
+                storage[i] = r
+        for k, i in enumerate(self.output_slots):
+            if results[k] is None:
+                results[k] = storage[i]
+
+
+def _checked(node, fn, *args):
+    """``fn(*args)`` for ``node``'s step, its errors naming the node's line."""
+    try:
+        return fn(*args)
+    except ArignoteError as e:
+        if e.args and isinstance(e.args[0], str) and "(built at" not in e.args[0]:
+            e.args = (e.args[0] + built_at(node),) + e.args[1:]
+        raise
+    except Exception as e:  # NumPy's own complaint, re-raised with names
+        shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args[0])
+        raise ArignoteValueError(
+            f"{node.op} failed on inputs of shapes ({shapes}): {e}{built_at(node)}") from e
+
+
+def _plan_commits(fgraph, roots, inplace):
+    """{node: {output index: input index}} for the updates computed in place.
+
+    An update qualifies when its node reads the shared variable's root once and
+    nothing but update outputs reads the node (so it can run last), when no
+    other commit node reads that root, and when it reads no root another
+    commit overwrites. Whether the kernel's index maps allow it is the
+    backend's decision (it may decline)."""
+    commits, targets = {}, {}
+    updates = {o for o, _ in inplace}
+    for out_pos, root_pos in inplace:
+        var, root = fgraph.outputs[out_pos], roots[root_pos]
+        node = var.owner
+        if node is None or root not in node.inputs or node.inputs.count(root) != 1:
+            continue
+        # read by nothing but the graph's outputs, and those are updates, each computed once
+        if any(c is not OUTPUT or pos not in updates for v in node.outputs
+               for c, pos in fgraph.clients.get(v, ())) or fgraph.outputs.count(var) != 1:
+            continue
+        readers = {c for c, _ in fgraph.clients.get(root, ()) if c is not OUTPUT}
+        if any(n in commits and n is not node for n in readers):
+            continue
+        if any(v in targets and targets[v] is not node for v in node.inputs):
+            continue
+        commits.setdefault(node, {})[node.outputs.index(var)] = node.inputs.index(root)
+        targets[root] = node
+    return commits
 
 
 def _promise(var):

@@ -169,16 +169,27 @@ def test_log_sum_exp_becomes_stable():
 def test_gemm_replaces_scaled_product_plus_bias():
     x, W = T.dmatrices("x", "W")
     b = T.dvector("b")
-    f = ag.function([x, W, b], 2 * T.dot(x, W) + b)
+    f = ag.function([x, W, b], 2 * T.dot(x, W) + b, backend="numpy")
     assert f.stats.fired["gemm"] == 1
     rng = np.random.default_rng(0)
     xv, Wv, bv = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
     np.testing.assert_allclose(f(xv, Wv, bv), 2 * xv @ Wv + bv)
     W2 = T.dmatrix("W2")
-    sgd = ag.function([x, W2], W2 - 0.1 * T.dot(x.T, x))
+    sgd = ag.function([x, W2], W2 - 0.1 * T.dot(x.T, x), backend="numpy")
     assert sgd.stats.fired["gemm"] == 1
     W2v = rng.normal(size=(3, 3))
     np.testing.assert_allclose(sgd(xv, W2v), W2v - 0.1 * xv.T @ xv)
+
+
+def test_compiling_backends_fuse_the_epilogue_of_a_product_instead_of_gemm():
+    x, W = T.dmatrices("x", "W")
+    b = T.dvector("b")
+    f = ag.function([x, W, b], T.tanh(2 * T.dot(x, W) + b), backend="cpu", fusion=True)
+    assert "gemm" not in f.stats.fired
+    assert sorted(type(n.op).__name__ for n in f.fgraph.toposort()) == ["Fused", "MatMul"]
+    rng = np.random.default_rng(0)
+    xv, Wv, bv = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    np.testing.assert_allclose(f(xv, Wv, bv), np.tanh(2 * xv @ Wv + bv))
 
 
 def test_sum_of_product_of_vectors_is_a_dot():

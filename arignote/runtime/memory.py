@@ -1,0 +1,109 @@
+"""The memory plan: where the outputs of compiled kernels live.
+
+Fresh arrays cost more than their allocation: a new 64 MB output is touched
+page by page, and those page faults halve the bandwidth of a memory-bound
+kernel. So a Program hands its kernels storage from a :class:`BufferPool`:
+
+* An array the pool made is handed out again once *nothing else refers to
+  it* (its reference count is back to the pool's own). An intermediate
+  freed by liveness is reused later in the same call; an output the user
+  dropped, or the previous value of an updated shared variable, is reused by
+  the next call. A view keeps its base alive, so an array that still has a
+  view is never reused: the check is exact, not a guess about lifetimes.
+* ``Out(var, borrow=True)`` outputs: the array the user got is overwritten by
+  the next call (Theano's contract: a borrowed output is valid until then).
+* Shared-variable updates computed in place are planned by the Program (see
+  :mod:`arignote.runtime.program`): the kernel writes over the old value.
+
+Small arrays bypass the pool: allocating them is cheaper than looking.
+"""
+import math
+import sys
+
+import numpy as np
+
+#: arrays of fewer elements are allocated, not pooled
+MIN_POOLED_SIZE = 1 << 12
+
+
+def _idle_refcount():
+    """The reference count :meth:`BufferPool.take` sees for an array only the pool holds."""
+    held = [np.empty(1)]
+    for a in held:
+        return sys.getrefcount(a)
+
+
+def _refcount_tracks_views():
+    """True when a view raises its base's reference count (what the pool relies on)."""
+    held = [np.empty(4)]
+    view = held[0][1:]  # noqa: F841 - alive during the check
+    for a in held:
+        return sys.getrefcount(a) == _IDLE + 1
+
+
+_IDLE = _idle_refcount()
+_ENABLED = _refcount_tracks_views()
+
+
+class BufferPool:
+    """Arrays by (shape, dtype), each handed out again once unreferenced.
+
+    ``cap`` bounds the arrays kept per key, so a user who keeps every result
+    does not make the pool hold on to more than ``cap`` of them."""
+
+    def __init__(self, cap=8):
+        self.cap = cap
+        self.held = {}
+
+    def take(self, shape, dtype):
+        """An array of ``shape`` and ``dtype`` nothing else refers to (contents undefined)."""
+        if not _ENABLED or math.prod(shape) < MIN_POOLED_SIZE:
+            return np.empty(shape, dtype)
+        key = (shape, dtype)
+        held = self.held.get(key)
+        if held is None:
+            held = self.held[key] = []
+        for a in held:
+            if sys.getrefcount(a) == _IDLE:
+                return a
+        a = np.empty(shape, dtype)
+        if len(held) < self.cap:
+            held.append(a)
+        return a
+
+    def clear(self):
+        """Let go of every pooled array."""
+        self.held.clear()
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for held in self.held.values() for a in held)
+
+
+class Lender:
+    """Storage of a borrowed output: the array handed out last time, reused
+    when the next call computes the same shape and dtype."""
+
+    __slots__ = ("last",)
+
+    def __init__(self):
+        self.last = None
+
+    def take(self, shape, dtype):
+        a = self.last
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self.last = np.empty(shape, dtype)
+        return a
+
+
+def overlaps(target, arrays):
+    """Whether ``target`` may share memory with any of ``arrays`` (None entries skipped)."""
+    own = target.base is None
+    for a in arrays:
+        if a is target:
+            return True
+        # None entries are not arrays; two distinct arrays that own their memory never overlap: skip the costly test
+        if isinstance(a, np.ndarray) and not (own and a.base is None) and \
+                np.may_share_memory(target, a):
+            return True
+    return False

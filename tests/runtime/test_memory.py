@@ -1,0 +1,157 @@
+"""The memory plan: pooled kernel outputs, borrowed outputs, shared-variable
+updates computed in place -- and that none of it is ever visible to the user."""
+import numpy as np
+import pytest
+
+import arignote as ag
+import arignote.tensor as T
+from arignote.errors import ShapeError
+from arignote.runtime.function import Out
+from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, overlaps
+from tests.util import assert_close
+
+N = 2 * MIN_POOLED_SIZE  # pooled
+BACKENDS = ["numpy", "cpu"]
+
+
+def test_pool_reuses_only_unreferenced_arrays():
+    pool = BufferPool(cap=2)
+    a = pool.take((N,), np.dtype("float64"))
+    b = pool.take((N,), np.dtype("float64"))
+    assert a is not b
+    a_id = id(a)
+    del a
+    assert id(pool.take((N,), np.dtype("float64"))) == a_id  # dropped: handed out again
+    view = b[1:]
+    c = pool.take((N,), np.dtype("float64"))
+    assert c is not b and c is not view.base  # a live view keeps its base out of reach
+    d = pool.take((N,), np.dtype("float64"))  # cap reached: allocated, not kept
+    assert d is not c and len(pool.held[((N,), np.dtype("float64"))]) == 2
+    assert pool.take((N,), np.dtype("float32")).dtype == np.float32
+    small = pool.take((3,), np.dtype("float64"))
+    assert small.shape == (3,) and not any(small is x for held in pool.held.values() for x in held)
+    assert pool.nbytes == 2 * N * 8 + N * 4
+    pool.clear()
+    assert pool.nbytes == 0
+
+
+def test_overlaps():
+    a = np.zeros(10)
+    assert overlaps(a, [a]) and overlaps(a, [a[2:]]) and overlaps(a[:5], [a[3:]])
+    assert not overlaps(a, [np.zeros(10), None]) and not overlaps(a[:5], [a[5:]])
+
+
+def test_outputs_the_user_dropped_are_reused_by_the_next_call():
+    b, c = T.dvectors("b", "c")
+    f = ag.function([b, c], b + 3.0 * c, backend="cpu")
+    x, y = np.arange(N, dtype=float), np.ones(N)
+    first = f(x, y)
+    address = first.__array_interface__["data"][0]
+    kept = f(x, y)  # `first` is still held: a new array
+    assert kept.__array_interface__["data"][0] != address
+    assert_close(first, x + 3)
+    del first
+    assert f(x, y).__array_interface__["data"][0] == address
+    assert_close(kept, x + 3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_borrowed_output_storage_is_reused(backend):
+    b = T.dvector("b")
+    f = ag.function([b], Out(b * 2.0, borrow=True), backend=backend)
+    first = f(np.ones(N))
+    second = f(np.full(N, 2.0))
+    assert_close(second, np.full(N, 4.0))
+    if backend == "cpu":
+        assert second is first  # the borrowed array was overwritten, as Theano promised
+    assert f(np.ones(5)).shape == (5,)  # another shape: new storage
+
+
+def _sgd(backend, momentum):
+    rng = np.random.default_rng(0)
+    x = T.dmatrix("x")
+    W = ag.shared(rng.standard_normal((5, 3)), "W")
+    v = ag.shared(np.zeros((5, 3)), "v")
+    cost = T.sum(T.tanh(T.dot(x, W)) ** 2)
+    g = ag.grad(cost, W)
+    if momentum:
+        v_new = 0.9 * v - 0.1 * g
+        updates = [(v, v_new), (W, W + v_new)]
+    else:
+        updates = [(W, W - 0.1 * g)]
+    f = ag.function([x], cost, updates=updates, backend=backend)
+    xs = rng.standard_normal((4, 5))
+    costs = [f(xs) for _ in range(3)]
+    return f, W, v, costs
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_updates_are_computed_in_place_and_match_the_reference(momentum):
+    f, W, v, costs = _sgd("cpu", momentum)
+    _, W_ref, v_ref, costs_ref = _sgd("numpy", momentum)
+    assert f.program.inplace_updates == (2 if momentum else 1)
+    assert_close(np.array(costs), np.array(costs_ref))
+    assert_close(W.get_value(), W_ref.get_value())
+    assert_close(v.get_value(), v_ref.get_value())
+    before = W.get_value(borrow=True)
+    f(np.ones((4, 5)))
+    assert W.get_value(borrow=True) is before  # written over, not replaced
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failing_call_changes_nothing(backend):
+    x, y = T.dvector("x"), T.dvector("y")
+    w = ag.shared(np.zeros(N), "w")
+    u = ag.shared(np.zeros(3), "u")
+    f = ag.function([x, y], [], updates=[(w, w + x), (u, u + y)], backend=backend)
+    f(np.ones(N), np.ones(3))
+    with pytest.raises(ShapeError):
+        f(np.ones(N), np.ones(4))  # the second update's check fails after the first passed
+    assert_close(w.get_value(), np.ones(N))
+    assert_close(u.get_value(), np.ones(3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_results_never_see_an_in_place_write(backend):
+    w = ag.shared(np.arange(6.0).reshape(2, 3), "w")
+    u = ag.shared(np.zeros((3, 2)), "u")
+    f = ag.function([], [w.T, w * 1.0], updates=[(w, w * 2.0), (u, w.T)], backend=backend)
+    old = w.get_value()
+    wt, same = f()
+    assert_close(wt, old.T)  # an output viewing the old value
+    assert_close(same, old)
+    assert_close(u.get_value(), old.T)  # an update viewing the old value
+    assert_close(w.get_value(), old * 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_aliased_shared_values_and_inputs(backend):
+    data = np.arange(N, dtype=float)
+    a = ag.shared(data, "a", borrow=True)
+    b = ag.shared(data, "b", borrow=True)  # the same memory as a
+    x = T.dvector("x")
+    f = ag.function([x], [], updates=[(a, a + x), (b, b * 2.0)], backend=backend)
+    orig = data.copy()
+    f(a.get_value(borrow=True))  # the input is a's memory too
+    assert_close(a.get_value(), orig + orig)
+    assert_close(b.get_value(), orig * 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_update_reading_its_variable_transposed(backend):
+    w = ag.shared(np.arange(9.0).reshape(3, 3), "w")
+    f = ag.function([], [], updates=[(w, w + w.T)], backend=backend)
+    old = w.get_value()
+    f()
+    assert_close(w.get_value(), old + old.T)
+    if backend == "cpu":
+        assert f.program.inplace_updates == 0  # another index map: not in place
+
+
+def test_copied_function_updates_its_own_copy_in_place():
+    f, W, _, _ = _sgd("cpu", False)
+    g = f.copy()
+    before = W.get_value()
+    g(np.ones((4, 5)))
+    assert_close(W.get_value(), before)
+    assert g.program.inplace_updates == 1
