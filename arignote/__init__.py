@@ -14,13 +14,14 @@ from arignote.errors import (ArignoteError, ArignoteTypeError, ArignoteValueErro
 from arignote import tensor
 from arignote.tensor.sharedvar import SharedVariable, shared
 from arignote.runtime.function import Function, In, Out, function
+from arignote.runtime.profile import profile
 from arignote.gradient import (Lop, Rop, consider_constant, disconnected_grad, grad, grad_clip,
                                hessian, jacobian, zero_grad)
 from arignote import gradient, printing
 
 __version__ = "0.1.0"
 
-__all__ = ["config", "function", "Function", "In", "Out", "shared", "SharedVariable", "grad",
+__all__ = ["config", "function", "Function", "In", "Out", "profile", "shared", "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
            "consider_constant",
            "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",

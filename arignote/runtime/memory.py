@@ -102,7 +102,7 @@ def overlaps(target, arrays):
     for a in arrays:
         if a is target:
             return True
-        # None entries are not arrays; two distinct arrays that own their memory never overlap: skip the costly test
+        # (None is no array) two distinct arrays owning their memory never overlap: skip the test
         if isinstance(a, np.ndarray) and not (own and a.base is None) and \
                 np.may_share_memory(target, a):
             return True

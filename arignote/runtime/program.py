@@ -100,8 +100,11 @@ class Program:
             args = [storage[i] for i in ins]
             try:
                 results = run(args)
+            except ArignoteError as e:
+                _add_line(e, node)
+                raise
             except Exception as e:
-                raise _named(node, e, args)
+                raise _numpy_error(node, e, args) from e
             if outs.__class__ is tuple:  # a trusted step
                 for i, r in zip(outs, results):
                     storage[i] = r
@@ -152,21 +155,23 @@ def _checked(node, fn, *args):
     """``fn(*args)`` for ``node``'s step, its errors naming the node's line."""
     try:
         return fn(*args)
+    except ArignoteError as e:
+        _add_line(e, node)
+        raise
     except Exception as e:
-        raise _named(node, e, args[0])
+        raise _numpy_error(node, e, args[0]) from e
 
 
-def _named(node, e, args):
-    """``e`` raised by ``node``'s step, as an Arignote error naming the node's line."""
-    if isinstance(e, ArignoteError):
-        if e.args and isinstance(e.args[0], str) and "(built at" not in e.args[0]:
-            e.args = (e.args[0] + built_at(node),) + e.args[1:]
-        return e
-    # NumPy's own complaint, re-raised with names
+def _add_line(e, node):
+    """Name the user's line that built ``node`` in its step's error ``e``."""
+    if e.args and isinstance(e.args[0], str) and "(built at" not in e.args[0]:
+        e.args = (e.args[0] + built_at(node),) + e.args[1:]
+
+
+def _numpy_error(node, e, args):
+    """NumPy's own complaint ``e`` in ``node``'s step, as an Arignote error with names."""
     shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
-    err = ArignoteValueError(f"{node.op} failed on inputs of shapes ({shapes}): {e}{built_at(node)}")
-    err.__cause__ = e
-    return err
+    return ArignoteValueError(f"{node.op} failed on inputs of shapes ({shapes}): {e}{built_at(node)}")
 
 
 def _plan_commits(fgraph, roots, inplace):
