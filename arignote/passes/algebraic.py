@@ -99,18 +99,19 @@ def collect_constants(fgraph, node):
     if len(consts) != 1 or len(others) != 1:
         return None
     inner = others[0].owner
+    dtype = node.outputs[0].dtype
     if (inner is None or not isinstance(inner.op, Elemwise) or inner.op.scalar_op.name != name
-            or len(fgraph.clients.get(others[0], [])) != 1):
+            or len(fgraph.clients.get(others[0], [])) != 1 or inner.outputs[0].dtype != dtype):
         return None
     inner_consts = [i for i in inner.inputs if isinstance(i, Constant)]
     inner_others = [i for i in inner.inputs if not isinstance(i, Constant)]
     if len(inner_consts) != 1 or len(inner_others) != 1:
         return None
+    # fold in the dtype both nodes compute in: True + True is 2 next to a float, not True
     fn = np.add if name == "add" else np.multiply
     with np.errstate(all="ignore"):
-        value = fn(inner_consts[0].data, consts[0].data)
-    new = node.op(inner_others[0], _T().constant(value.astype(np.result_type(
-        inner_consts[0].data, consts[0].data))))
+        value = fn(inner_consts[0].data.astype(dtype), consts[0].data.astype(dtype))
+    new = node.op(inner_others[0], _T().constant(value))
     return [new] if fits(node.outputs[0], new) else None
 
 

@@ -192,6 +192,17 @@ def test_compiling_backends_fuse_the_epilogue_of_a_product_instead_of_gemm():
     np.testing.assert_allclose(f(xv, Wv, bv), np.tanh(2 * xv @ Wv + bv))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int8", "bool"])
+def test_collected_bool_constants_are_added_in_the_computed_dtype(dtype):
+    x = T.vector("x", dtype=dtype)
+    f = ag.function([x], True + (True + x))
+    xv = np.array([0, 1, 1], dtype=dtype)
+    expected = True + (True + xv)
+    got = f(xv)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_sum_of_product_of_vectors_is_a_dot():
     x, y = T.dvectors("x", "y")
     f = ag.function([x, y], T.sum(x * y))
