@@ -7,29 +7,56 @@ arrays: each :class:`Load` and :class:`Store` says which index-space axis
 each of the buffer's dimensions follows (``axes``; None for a size-1 dimension),
 so broadcasting and dimshuffles are index arithmetic and never copies.
 
-The body is SSA: instruction ``k`` defines value ``k``. Each instruction has
-a *level*, which is where a renderer places it:
+Other views (slices, integer indices, reshapes) are *view params*: an 'in'
+:class:`Param` whose ``view`` is ``(source, steps)`` is the buffer of param
+``source`` seen through NumPy basic-indexing, dimshuffle and reshape steps
+(:data:`VIEW_STEPS`), applied by the launcher at call time. A view is a new
+pointer and new strides into the same memory -- index arithmetic, never a
+copy (a reshape NumPy cannot view copies, as NumPy's own reshape does) -- and
+NumPy's clipping of slice bounds holds exactly. Loads of a view param carry
+an axis map like any other; the extents of the index space come from the
+views' shapes (the sliced lengths). Params are ordered: the group's inputs,
+constants, view params, outputs.
 
-* level 0: once per point of the parallel axes, before any reduction
-  (loads that do not move along reduced axes, and what depends only on them);
-* level 1: inside the loop over the reduced axes (the prologue of a
-  reduction, its accumulation, and stores of full-space outputs);
-* level 2: after that loop (the epilogue: what uses a reduction's result).
+For each point of the parallel axes, a kernel with reduced axes runs
+``passes`` loops over them, one after the other (a *row kernel*: softmax is
+max, then exp and sum, then the division). The body is SSA: instruction ``k``
+defines value ``k``. Each instruction has a *level*, which is where a
+renderer places it:
 
-A kernel without reduced axes uses level 0 only.
+* level ``2p`` (p = 0..passes): once per parallel point, after pass ``p - 1``
+  and before pass ``p`` (level 0: before any pass);
+* level ``2p + 1``: inside pass ``p``'s loop over the reduced axes.
+
+A :class:`Reduce` at level ``2p + 1`` accumulates over pass ``p``; its value is
+usable from level ``2p + 2`` on. A value inside a pass uses per-point values
+of earlier levels and values of the same pass (full-space values needed again
+in a later pass are recomputed there). A Load whose param is an output
+*reads back* what an earlier pass stored there (softmax stores ``exp(x - max)``
+into its output in pass 1 and rescales it in place in pass 2: one exp per
+element). A kernel without reduced axes uses level 0 only.
 """
 from dataclasses import dataclass, field
 
-LEVELS = (0, 1, 2)
+
+
+#: the steps of a view param, applied in order (a value is None, an int, or ``("ref", k)``:
+#: the run-time value of 'in' param ``k``, an int scalar or for a reshape an int vector):
+#: ``("index", entries)`` basic indexing, entries ``("int", v)``, ``("slice", start, stop,
+#: step)``, ``("newaxis",)``; ``("dimshuffle", input_ndim, new_order)``;
+#: ``("reshape", ndim, shape)``, shape a tuple of ints or a ref.
+VIEW_STEPS = ("index", "dimshuffle", "reshape")
 
 
 @dataclass(frozen=True)
 class Param:
-    """A buffer argument: ``role`` is 'in' or 'out'."""
+    """A buffer argument: ``role`` is 'in' or 'out'; ``view``: ``(source param, steps)``
+    for a view param (see the module docstring), else None."""
     name: str
     dtype: str
     ndim: int
     role: str
+    view: tuple = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +68,8 @@ class Const:
 
 @dataclass(frozen=True)
 class Load:
-    """The element of buffer ``param`` at the current index."""
+    """The element of buffer ``param`` at the current index (an output param: the value an
+    earlier pass stored there)."""
     dtype: str
     param: int
     axes: tuple
@@ -66,8 +94,9 @@ class Cast:
 
 @dataclass(frozen=True)
 class Reduce:
-    """Accumulate ``arg`` with ``combiner`` over the reduced axes, starting at
-    ``init``; the value is the result, usable at level 2. ``needs_elements``:
+    """Accumulate ``arg`` with ``combiner`` over the reduced axes in the pass of its
+    level ``2p + 1``, starting at ``init``; the value is the result, usable from level
+    ``2p + 2`` on. ``needs_elements``:
     reducing an empty axis is an error (max and min without an initial value,
     as in NumPy)."""
     dtype: str
@@ -110,15 +139,27 @@ class Kernel:
     def outputs(self):
         return [p for p in self.params if p.role == "out"]
 
+    @property
+    def passes(self):
+        """How many loops over the reduced axes run per parallel point (0 without reduced axes)."""
+        if not self.reduce_axes:
+            return 0
+        return max(1, (max((ins.level for ins in self.body), default=0) + 1) // 2)
+
     def pretty(self):
         """The kernel for humans."""
         space = ", ".join(f"{'reduce' if a in self.reduce_axes else 'parallel'} i{a}"
                           for a in range(self.ndim))
         lines = [f"kernel {self.name}({', '.join(_param(p) for p in self.params)})",
                  f"  index space: [{space}]"]
+        if self.passes > 1:
+            lines.append(f"  passes: {self.passes}")
         lines += [f"  in place: {self.params[o].name} over {self.params[i].name}" for o, i in self.inplace]
         for k, ins in enumerate(self.body):
-            lines.append(f"  L{ins.level} %{k}: {ins.dtype} = {_instr(ins)}")
+            text = _instr(ins)
+            if isinstance(ins, Load) and self.params[ins.param].role == "out":
+                text += f"  ; reads back {self.params[ins.param].name}"
+            lines.append(f"  L{ins.level} %{k}: {ins.dtype} = {text}")
         return "\n".join(lines)
 
     def key(self):
@@ -126,19 +167,48 @@ class Kernel:
         return repr((self.params, self.ndim, self.reduce_axes, self.body, self.inplace))
 
     def check_inplace(self):
-        """Raise unless every in-place pair reads and writes each element at one index."""
+        """Raise unless every in-place pair reads and writes each element at one index, and
+        every read of the input comes no later than the first write of the output (levels
+        run in order: in a multi-pass kernel an input read again after a pass stored the
+        output would see the output's value)."""
         for o, i in self.inplace:
             if self.params[o].role != "out" or self.params[i].role != "in" or \
                     self.params[o].dtype != self.params[i].dtype:
-                raise ValueError(f"{self.name}: cannot write {self.params[o].name} over {self.params[i].name}")
+                raise ValueError(f"{self.name}: cannot write {self.params[o].name} over "
+                                 f"{self.params[i].name}")
+            if any(p.view is not None and p.view[0] == i for p in self.params):
+                raise ValueError(f"{self.name}: cannot write {self.params[o].name} over "
+                                 f"{self.params[i].name}, which is also read through a view")
             maps = {ins.axes for ins in self.body if isinstance(ins, (Load, Store)) and ins.param in (o, i)}
             if len(maps) != 1:
                 raise ValueError(f"{self.name}: {self.params[o].name} over {self.params[i].name} needs "
                                  f"one axis map for both, got {sorted(maps, key=repr)}")
+            read = max((ins.level for ins in self.body if isinstance(ins, Load) and ins.param == i),
+                       default=-1)
+            written = min((ins.level for ins in self.body if isinstance(ins, Store) and ins.param == o),
+                          default=read)
+            if read > written:
+                raise ValueError(f"{self.name}: {self.params[o].name} over {self.params[i].name}: the "
+                                 f"input is read at level {read}, after the output is written at "
+                                 f"level {written}")
 
 
 def _param(p):
-    return f"{p.role} {p.name}: {p.dtype}[{p.ndim}d]"
+    text = f"{p.role} {p.name}: {p.dtype}[{p.ndim}d]"
+    return text if p.view is None else f"{text} = p{p.view[0]}{''.join(map(_step, p.view[1]))}"
+
+
+def _step(step):
+    def val(v):
+        return "" if v is None else f"p{v[1]}" if isinstance(v, tuple) else str(v)
+    if step[0] == "index":
+        items = [val(e[1]) if e[0] == "int" else "newaxis" if e[0] == "newaxis" else
+                 ":".join(map(val, e[1:3])) + (f":{val(e[3])}" if e[3] is not None else "")
+                 for e in step[1]]
+        return f"[{', '.join(items)}]"
+    if step[0] == "dimshuffle":
+        return f".dimshuffle{step[2]}"
+    return f".reshape({val(step[2]) if step[2][:1] == ('ref',) else step[2]})"
 
 
 def _axes(axes):

@@ -11,10 +11,14 @@ so LLVM knows outputs never alias inputs and can vectorize. An output written
 in place over an input (``Kernel.inplace``) is stored through the input's
 pointer: the one buffer stays one ``noalias`` pointer (no longer ``readonly``).
 
-The body is a loop nest: parallel axes (outermost first), then the reduced
-axes. Level-0 instructions sit at the innermost parallel level, level 1 in
-the innermost reduce loop, level 2 after it; accumulators live in allocas
-(promoted to registers by LLVM). Values are kept in *register types*: bool is
+The body is a loop nest: parallel axes (outermost first), then, per
+parallel point, one loop nest over the reduced axes per pass, in order.
+Level-``2p`` instructions sit at the innermost parallel level before pass
+``p``'s loops, level ``2p + 1`` in its innermost reduce loop (its index
+variables and labels carry a ``.p<p>`` suffix from pass 1 on); accumulators
+live in allocas (promoted to registers by LLVM), initialized before their
+pass. An output read back by a later pass (a Load of an 'out' param) is one
+``noalias`` pointer read and written by this function only. Values are kept in *register types*: bool is
 ``i1`` (``i8`` in memory), float16 is ``float`` (``half`` in memory, every
 float16 result rounded through ``half`` as NumPy does).
 
@@ -201,13 +205,13 @@ class _Renderer:
         _, reg, kind = _types(ins.dtype)
         acc = f"%acc{k}"
         self.allocas.append(f"  {acc} = alloca {reg}")
-        self.sections[0].append(f"  store {reg} {const(ins.init, ins.dtype)}, ptr {acc}")
-        self.out = self.sections[1]
+        self.sections[ins.level - 1].append(f"  store {reg} {const(ins.init, ins.dtype)}, ptr {acc}")
+        self.out = self.sections[ins.level]
         cur = self.emit(f"load {reg}, ptr {acc}")
         x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
         new = self.combine(ins.combiner, reg, kind, cur, x)
         self.out.append(f"  store {reg} {new}, ptr {acc}")
-        self.out = self.sections[2]
+        self.out = self.sections[ins.level + 1]
         return self.emit(f"load {reg}, ptr {acc}")
 
     def combine(self, combiner, reg, kind, a, b):
@@ -232,7 +236,7 @@ class _Renderer:
     # ---- the module
     def module(self):
         k = self.k
-        self.sections = {0: [], 1: [], 2: []}
+        self.sections = {level: [] for level in range(2 * max(k.passes, 1) + 1)}
         for i, ins in enumerate(k.body):
             self.out = self.sections[ins.level]
             if not k.reduce_axes and ins.level != 0:
@@ -296,32 +300,40 @@ class _Renderer:
         state = {"block": "entry"}
         exits = []
 
-        def open_loop(a, lo, hi):
-            pred = state["block"]
-            out.extend([f"  br label %L{a}.head", f"L{a}.head:",
-                        f"  %i{a} = phi i64 [ {lo}, %{pred} ], [ %i{a}.next, %L{a}.latch ]",
-                        f"  %c{a} = icmp slt i64 %i{a}, {hi}",
-                        f"  br i1 %c{a}, label %L{a}.body, label %L{a}.exit", f"L{a}.body:"])
-            state["block"] = f"L{a}.body"
-            exits.append(a)
+        def open_loop(a, lo, hi, tag=""):
+            pred, i, L = state["block"], f"%i{a}{tag}", f"L{a}{tag}"
+            out.extend([f"  br label %{L}.head", f"{L}.head:",
+                        f"  {i} = phi i64 [ {lo}, %{pred} ], [ {i}.next, %{L}.latch ]",
+                        f"  %c{a}{tag} = icmp slt i64 {i}, {hi}",
+                        f"  br i1 %c{a}{tag}, label %{L}.body, label %{L}.exit", f"{L}.body:"])
+            state["block"] = f"{L}.body"
+            exits.append((a, tag))
 
         def close_loop():
-            a = exits.pop()
-            out.extend([f"  br label %L{a}.latch", f"L{a}.latch:",
-                        f"  %i{a}.next = add nuw nsw i64 %i{a}, 1",
-                        f"  br label %L{a}.head", f"L{a}.exit:"])
-            state["block"] = f"L{a}.exit"
+            a, tag = exits.pop()
+            i, L = f"%i{a}{tag}", f"L{a}{tag}"
+            out.extend([f"  br label %{L}.latch", f"{L}.latch:",
+                        f"  {i}.next = add nuw nsw i64 {i}, 1",
+                        f"  br label %{L}.head", f"{L}.exit:"])
+            state["block"] = f"{L}.exit"
 
         for n, a in enumerate(parallel):
             open_loop(a, "%start" if n == 0 else "0", "%end" if n == 0 else f"%n{a}")
         out += self.sections[0]
-        if reduced:
+        for p in range(k.passes if reduced else 0):
+            section = self.sections[2 * p + 1]
+            if not section:
+                continue
+            tag = f".p{p}" if p else ""
+            if tag:  # this pass's own index variables (SSA names are unique per function)
+                index = re.compile(r"%i(" + "|".join(map(str, reduced)) + r")(?![\w.])")
+                section = [index.sub(lambda m: m.group(0) + tag, line) for line in section]
             for a in reduced:
-                open_loop(a, "0", f"%n{a}")
-            out += self.sections[1]
+                open_loop(a, "0", f"%n{a}", tag)
+            out += section
             for _ in reduced:
                 close_loop()
-            out += self.sections[2]
+            out += self.sections[2 * p + 2]
         while exits:
             close_loop()
         out += ["  ret void", "}", ""]

@@ -6,6 +6,33 @@ inputs (a broadcast dimension follows no axis), a DimShuffle permutes it, a
 reduction's input spans the whole index space. Loads carry the map, so views
 cost nothing; a value needed under two maps (``x + x.T``) is recomputed for
 each, as fusion wants for cheap elementwise values.
+
+Other views (basic indexing: slices, integer indices, new axes; reshapes) are
+pushed down to the group's inputs as a *view chain*: a value is emitted as
+``chain(var)`` under an axis map of the chain's result. A view prepends its
+step to the chain (a DimShuffle too, once the chain is not empty);
+elementwise ops pass the chain to their inputs, where a broadcast dimension
+(read at index 0) keeps size 1 -- a slice there becomes ``:``, an integer 0
+-- so ``(x + row)[1:]`` reads ``x[1:]`` and ``row``. A chain reaching an
+input (or a constant) becomes a *view param* (``Param.view``, one per
+distinct input and chain), which the launcher makes with NumPy at call time:
+exact NumPy bounds and clipping, symbolic bounds read from the group's
+inputs (an index computed inside the group is not lowered), extents from
+the views' shapes. Not lowered: a chain reaching a reduction's result, and
+a reshape of a value some elementwise op broadcasts (fusion does not form
+these groups). ``follows`` records what each axis follows outside chains,
+for the fusion pass's consistency check.
+
+Row kernels (several passes over the reduced axes, see
+:mod:`arignote.compiler.kernel`): each value is first emitted at the earliest
+level its arguments allow (a Reduce's value is usable after its pass). A
+full-space value needed by a later pass is re-emitted there (a clone of its
+instructions at that pass's level, memoized per value and pass), except the
+expensive case: a full-space output whose last-pass value needs an expensive
+value (a transcendental, :data:`EXPENSIVE`) of an earlier pass stores that
+value into the output buffer in the earlier pass and reads it back in the
+last one, so softmax computes each ``exp`` once. Unused instructions are
+dropped at the end.
 """
 import dataclasses
 
@@ -16,12 +43,68 @@ from arignote.errors import ArignoteError
 from arignote.graph.basic import Constant
 from arignote.ops.elemwise import Cast as CastScalar
 from arignote.ops.elemwise import Elemwise
+from arignote.ops.indexing import SYM, Subtensor
 from arignote.ops.reduce import Reduce
-from arignote.ops.shape import DimShuffle
+from arignote.ops.shape import DimShuffle, Reshape
+
+#: scalar ops worth storing rather than recomputing (polynomial code, many cycles)
+EXPENSIVE = frozenset({
+    "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "arcsin",
+    "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "erf", "erfc",
+    "sigmoid", "softplus", "pow", "arctan2"})
+#: the most passes over the reduced axes one kernel makes (softmax and layer norm take 3)
+MAX_PASSES = 4
 
 
 class LoweringError(ArignoteError, NotImplementedError):
     """A group the kernel IR cannot express (the fusion pass should not form it)."""
+
+
+#: provisional param indices of view params, until the constants are all known
+_VIEW_BASE = 1 << 30
+
+
+def is_view(node):
+    """Is ``node`` a view lowering can apply as index arithmetic (a DimShuffle, basic
+    indexing, a reshape)?"""
+    op = node.op
+    return isinstance(op, (DimShuffle, Reshape)) or (type(op) is Subtensor and not op.advanced)
+
+
+def _refs(step):
+    """Does a view step read run-time values (refs to params)?"""
+    return "('ref'," in repr(step)
+
+
+def _broadcast_chain(chain, flags, fused):
+    """``chain`` for an elementwise input broadcast along the dimensions ``flags`` (it is
+    read at index 0 there): those keep size 1 (a slice becomes ``:``, an integer 0) and
+    stay broadcast. Returns the chain and the broadcast flags of its result."""
+    out = []
+    for step in chain:
+        if step[0] == "index":
+            entries, new, d = [], [], 0
+            for e in step[1]:
+                if e[0] == "newaxis":
+                    entries.append(e)
+                    new.append(False)
+                    continue
+                f, d = flags[d], d + 1
+                if e[0] == "int":
+                    entries.append(("int", 0) if f else e)
+                else:
+                    entries.append(("slice", None, None, None) if f else e)
+                    new.append(f)
+            step, new = ("index", tuple(entries)), new + list(flags[d:])
+        elif step[0] == "dimshuffle":
+            new = [False if o == "x" else flags[o] for o in step[2]]
+        else:
+            if any(flags):
+                raise LoweringError(f"{fused}: a reshape of a value broadcast by an elementwise op")
+            new = [False] * step[1]
+        out.append(step)
+        flags = tuple(new)
+    return tuple(out), flags
 
 
 def reduce_init(combiner, dtype, initial=None):
@@ -46,6 +129,11 @@ class _Builder:
         self.params = [K.Param(f"in{k}", v.dtype, v.ndim, "in") for k, v in enumerate(fused.inputs)]
         self.constants = []
         self.body, self.levels, self.memo = [], [], {}
+        self.axes_of = {}   # value id -> the axis map it was first emitted under
+        self.origin = {}    # id of a value re-emitted in a later pass -> the first one
+        self.clones = {}    # (first id, level) -> its re-emission at that level
+        self.follows = set()  # (variable, dimension, axis): what each axis follows (for checks)
+        self.views, self.view_specs = {}, []  # (source, chain) -> provisional index; view params
         reduces = [n for n in fused.nodes if isinstance(n.op, Reduce)]
         if reduces:
             first = reduces[0]
@@ -55,8 +143,10 @@ class _Builder:
                 if r.op.combiner.startswith("arg"):
                     raise LoweringError(f"{fused}: {r.op.combiner} is not lowered")
             self.ndim, self.reduce_axes = first.inputs[0].ndim, first.op.axis
+            self.space_shape = first.inputs[0].type.shape
         else:
             self.ndim, self.reduce_axes = max(o.ndim for o in fused.outputs), ()
+            self.space_shape = (None,) * self.ndim
 
     def add(self, ins, value_level):
         self.body.append(ins)
@@ -64,83 +154,201 @@ class _Builder:
         return len(self.body) - 1
 
     def arg_level(self, args):
-        levels = {self.levels[a] for a in args}
-        if {1, 2} <= levels:
-            raise LoweringError(f"{self.fused}: an epilogue value depends on the full index space")
-        return max(levels, default=0)
+        """The level of a value computed from ``args``: the latest of theirs, inside the
+        next pass when one of them is a full-space value (an odd level)."""
+        levels = [self.levels[a] for a in args]
+        level = max(levels, default=0)
+        if level % 2 == 0 and any(lv % 2 for lv in levels):
+            level += 1
+        return level
+
+    def at_level(self, value, level):
+        """``value`` usable at ``level``: itself, or for a full-space value of an earlier pass
+        its re-emission in ``level``'s pass (iterative: chains can be long)."""
+        stack = [value]
+        while stack:
+            v = stack[-1]
+            if self.levels[v] % 2 == 0 or self.levels[v] == level or (v, level) in self.clones:
+                stack.pop()
+                continue
+            ins = self.body[v]
+            args = _args(ins)
+            todo = [a for a in args if self.levels[a] % 2 and self.levels[a] != level
+                    and (a, level) not in self.clones]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            new = _with_args(ins, [self.at_level(a, level) for a in args] if args else [], level)
+            self.clones[(v, level)] = k = self.add(new, level)
+            self.origin[k] = self.origin.get(v, v)
+            self.axes_of[k] = self.axes_of.get(v)
+        return value if self.levels[value] % 2 == 0 or self.levels[value] == level \
+            else self.clones[(value, level)]
 
     def load(self, param, dtype, axes):
         level = 1 if any(a in self.reduce_axes for a in axes if a is not None) else 0
         return self.add(K.Load(dtype, param, axes, level), level)
 
-    def emit(self, var, axes):
-        """The value id of ``var`` under the axis map ``axes`` (iterative: groups can be deep)."""
-        stack = [(var, axes, False)]
+    def emit(self, var, axes, chain=()):
+        """The value id of ``chain(var)`` under the axis map ``axes`` (iterative: groups can
+        be deep); ``chain``: view steps still to apply (see :func:`_view_step`)."""
+        stack = [((var, axes, chain), False)]
         while stack:
-            v, ax, ready = stack.pop()
-            if (v, ax) in self.memo:
+            key, ready = stack.pop()
+            if key in self.memo:
                 continue
-            children = self._children(v, ax)
+            children = self._children(*key)
             if not ready and any(c not in self.memo for c in children):
-                stack.append((v, ax, True))
-                stack.extend((c, cax, False) for c, cax in reversed(children))
+                stack.append((key, True))
+                stack.extend((c, False) for c in reversed(children))
                 continue
-            self.memo[(v, ax)] = self._emit(v, ax, [self.memo[c] for c in children])
-        return self.memo[(var, axes)]
+            first = len(self.body)
+            value = self.memo[key] = self._emit(*key, [self.memo[c] for c in children])
+            if value >= first:
+                self.axes_of.setdefault(value, key[1])
+        return self.memo[(var, axes, chain)]
 
-    def _children(self, var, axes):
-        """The (variable, axis map) pairs ``var`` is computed from."""
-        for d, a in enumerate(axes):
-            if a is None and var.type.shape[d] != 1:
-                raise LoweringError(f"{self.fused}: {var} would be broadcast along dimension {d}, "
-                                    f"which is not of size 1")
+    def _children(self, var, axes, chain=()):
+        """The (variable, axis map, view chain) triples ``chain(var)`` is computed from."""
+        if not chain:
+            for d, a in enumerate(axes):
+                if a is None and var.type.shape[d] != 1:
+                    raise LoweringError(f"{self.fused}: {var} would be broadcast along dimension {d}, "
+                                        f"which is not of size 1")
+                self.follows.add((var, d, a))
         node = var.owner
         if var in self.inputs or isinstance(var, Constant):
             return []
         if isinstance(node.op, Elemwise):
-            return [(i, tuple(None if i.type.shape[d] == 1 and var.type.shape[d] != 1 else a
-                              for d, a in enumerate(axes))) for i in node.inputs]
-        if isinstance(node.op, DimShuffle):
+            children = []
+            for i in node.inputs:
+                flags = tuple(i.type.shape[d] == 1 and var.type.shape[d] != 1 for d in range(var.ndim))
+                ch, flags = _broadcast_chain(chain, flags, self.fused) if chain else ((), flags)
+                children.append((i, tuple(None if f else a for f, a in zip(flags, axes)), ch))
+            return children
+        if isinstance(node.op, DimShuffle) and not chain:
             op = node.op
             return [(node.inputs[0], tuple(None if i in op.drop else axes[op.new_order.index(i)]
-                                           for i in range(op.input_ndim)))]
+                                           for i in range(op.input_ndim)), ())]
+        if is_view(node):
+            return [(node.inputs[0], axes, (self._view_step(node),) + chain)]
+        if chain:
+            raise LoweringError(f"{self.fused}: a view of {node.op}'s result")
         if isinstance(node.op, Reduce):
-            if axes != self.natural_axes(var):
+            if not self.same_map(axes, self.natural_axes(var)):
                 raise LoweringError(f"{self.fused}: a reduction's result is used under another axis map")
-            return [(node.inputs[0], tuple(range(self.ndim)))]
+            return [(node.inputs[0], tuple(range(self.ndim)), ())]
         raise LoweringError(f"{self.fused}: {node.op} cannot be lowered into a kernel")
 
-    def _emit(self, var, axes, args):
-        """Emit ``var``'s instruction, its children's values being ``args``."""
+    def _view_step(self, node):
+        """A view node as a step of :data:`~arignote.compiler.kernel.VIEW_STEPS`; its index
+        inputs must be constants or group inputs (refs to their params)."""
+        op = node.op
+        if isinstance(op, DimShuffle):
+            return ("dimshuffle", op.input_ndim, op.new_order)
+        refs = []
+        for v in node.inputs[1:]:
+            if isinstance(v, Constant):
+                refs.append(int(v.data) if v.ndim == 0 else tuple(int(s) for s in v.data))
+            elif v in self.inputs:
+                refs.append(("ref", self.inputs[v]))
+            else:
+                raise LoweringError(f"{self.fused}: the index {v} of {op} is computed inside the group")
+        if isinstance(op, Reshape):
+            return ("reshape", op.ndim, refs[0])
+        refs = iter(refs)
+        entries = []
+        for e in op.idx_list:
+            if e[0] in ("int", "slice"):
+                entries.append((e[0], *(next(refs) if p == SYM else p for p in e[1:])))
+            else:
+                entries.append(e)
+        return ("index", tuple(entries))
+
+    def view_param(self, source, chain, dtype, ndim):
+        """The (provisional) param index of buffer ``source`` seen through ``chain``: view
+        params are numbered after the constants once all are known (:meth:`place_views`)."""
+        key = (source, chain)
+        if key not in self.views:
+            self.views[key] = _VIEW_BASE + len(self.views)
+            self.view_specs.append(K.Param(f"view{len(self.view_specs)}", dtype, ndim, "in", key))
+        return self.views[key]
+
+    def place_views(self):
+        """Append the view params after the constants; loads get their final indices."""
+        if not self.view_specs:
+            return
+        base = len(self.params)
+        self.params += self.view_specs
+        self.body = [dataclasses.replace(ins, param=base + ins.param - _VIEW_BASE)
+                     if isinstance(ins, K.Load) and ins.param >= _VIEW_BASE else ins for ins in self.body]
+
+    def _emit(self, var, axes, chain, args):
+        """Emit ``chain(var)``'s instruction, its children's values being ``args``."""
         if var in self.inputs:
-            return self.load(self.inputs[var], var.dtype, axes)
+            param = self.inputs[var]
+            if chain:
+                param = self.view_param(param, chain, var.dtype, len(axes))
+            return self.load(param, var.dtype, axes)
         if isinstance(var, Constant):
-            if var.data.size == 1:
+            static = not any(_refs(step) for step in chain)
+            if var.data.size == 1 and static:
                 return self.add(K.Const(var.dtype, var.data.reshape(()).item()), 0)
-            self.constants.append(var.data)
-            self.params.append(K.Param(f"const{len(self.constants) - 1}", var.dtype, var.ndim, "in"))
-            return self.load(len(self.params) - 1, var.dtype, axes)
+            from arignote.compiler.launch import apply_view
+            data = apply_view(var.data, chain) if static else var.data
+            self.constants.append(data)
+            self.params.append(K.Param(f"const{len(self.constants) - 1}", var.dtype, data.ndim, "in"))
+            param = len(self.params) - 1
+            if not static:
+                param = self.view_param(param, chain, var.dtype, len(axes))
+            return self.load(param, var.dtype, axes)
         op = var.owner.op
         if isinstance(op, Elemwise):
             level = self.arg_level(args)
+            args = [self.at_level(a, level) for a in args]
             if isinstance(op.scalar_op, CastScalar):
                 return self.add(K.Cast(var.dtype, args[0], level), level)
             return self.add(K.ScalarOp(var.dtype, op.scalar_op.name, tuple(args), level), level)
-        if isinstance(op, DimShuffle):
+        if is_view(var.owner):
             return args[0]
-        (arg,) = args  # a reduction
-        if self.levels[arg] == 2:
-            raise LoweringError(f"{self.fused}: a reduction of a reduction")
+        (arg,) = args  # a reduction, in the pass its argument is first known in
+        level = self.levels[arg]
         x = var.owner.inputs[0]
         if x.dtype != var.dtype:
-            arg = self.add(K.Cast(var.dtype, arg, self.levels[arg]), self.levels[arg])
+            arg = self.add(K.Cast(var.dtype, arg, level), level)
         init = reduce_init(op.combiner, var.dtype, op.initial)
         strict = op.combiner in ("max", "min") and op.initial is None
-        return self.add(K.Reduce(var.dtype, op.combiner, arg, init, needs_elements=strict), 2)
+        p = level // 2
+        return self.add(K.Reduce(var.dtype, op.combiner, arg, init, 2 * p + 1, strict), 2 * p + 2)
 
     def natural_axes(self, var):
-        """The axis map of a group output: the whole index space, or its kept part
-        when the output is (computed elementwise from) a reduction's result."""
+        """The axis map of a group output: the whole index space, or its kept part for a
+        value constant along the reduced axes (of static size 1 there, or with them dropped)."""
+        moving = [a for a in self.reduce_axes if self.space_shape[a] != 1]
+        if not moving or (var.ndim == self.ndim and all(var.type.shape[a] != 1 for a in moving)):
+            if var.ndim != self.ndim:
+                raise LoweringError(f"{self.fused}: output {var} does not span the index space")
+            return tuple(range(self.ndim))
+        if var.ndim == self.ndim and all(var.type.shape[a] == 1 for a in moving):
+            return tuple(None if a in self.reduce_axes else a for a in range(self.ndim))
+        kept = tuple(a for a in range(self.ndim) if a not in self.reduce_axes)
+        if var.ndim != len(kept) or not self._from_reduction(var):
+            raise LoweringError(f"{self.fused}: output {var} spans part of the reduced axes, or "
+                                f"not the index space, or reshapes a reduction's result")
+        return kept
+
+    def same_map(self, a, b):
+        """Are axis maps ``a`` and ``b`` the same, up to axes of static extent 1 (following
+        one or no axis there is the same)?"""
+        unit = [x is None or self.space_shape[x] == 1 for x in a], \
+            [x is None or self.space_shape[x] == 1 for x in b]
+        return len(a) == len(b) and all(x == y or (ux and uy)
+                                         for x, y, ux, uy in zip(a, b, *unit))
+
+    def _from_reduction(self, var):
+        """Is ``var`` computed elementwise from a reduction's result (so its dimensions
+        are the kept axes, in order)?"""
         stack, seen = [var], set()
         while stack:
             v = stack.pop()
@@ -149,17 +357,59 @@ class _Builder:
                 continue
             seen.add(v)
             if isinstance(node.op, Reduce):
-                kept = tuple(a for a in range(self.ndim) if a not in node.op.axis)
-                if node.op.keepdims:
-                    kept = tuple(None if a in node.op.axis else a for a in range(self.ndim))
-                if len(kept) != var.ndim:
-                    raise LoweringError(f"{self.fused}: output {var} reshapes a reduction's result")
-                return kept
+                return True
             if isinstance(node.op, Elemwise):
                 stack.extend(node.inputs)
-        if var.ndim != self.ndim:
-            raise LoweringError(f"{self.fused}: output {var} does not span the index space")
-        return tuple(range(self.ndim))
+        return False
+
+    def stash(self, value, level, out_param, dtype, axes):
+        """The expensive case: if ``value`` (a full-space output's, at ``level``) needs an
+        expensive value of an earlier pass re-emitted at ``level``, store that value into the
+        output in its own pass and read it back here instead. One per output buffer."""
+        stack, seen = [value], set()
+        while stack:
+            v = stack.pop()
+            if v in seen or self.levels[v] != level:
+                continue
+            seen.add(v)
+            ins = self.body[v]
+            first = self.origin.get(v)
+            if (first is not None and isinstance(ins, K.ScalarOp) and ins.op in EXPENSIVE
+                    and ins.dtype == dtype and self.axes_of.get(first) == axes):
+                self.body[v] = K.Load(dtype, out_param, axes, level)
+                self.add(K.Store(dtype, out_param, axes, first, self.levels[first]), None)
+                return
+            stack.extend(reversed(_args(ins)))
+
+
+def _args(ins):
+    """The value ids an instruction reads."""
+    if isinstance(ins, (K.ScalarOp,)):
+        return list(ins.args)
+    if isinstance(ins, (K.Cast, K.Reduce, K.Store)):
+        return [ins.arg]
+    return []
+
+
+def _with_args(ins, args, level):
+    """``ins`` reading ``args`` instead, at ``level``."""
+    if isinstance(ins, K.ScalarOp):
+        return dataclasses.replace(ins, args=tuple(args), level=level)
+    if isinstance(ins, (K.Cast, K.Reduce, K.Store)):
+        return dataclasses.replace(ins, arg=args[0], level=level)
+    return dataclasses.replace(ins, level=level)
+
+
+def _live(body):
+    """``body`` without the values no store needs, renumbered."""
+    live = set()
+    for k in range(len(body) - 1, -1, -1):
+        if isinstance(body[k], K.Store) or k in live:
+            live.add(k)
+            live.update(_args(body[k]))
+    new_id = {k: n for n, k in enumerate(sorted(live))}
+    return tuple(_with_args(body[k], [new_id[a] for a in _args(body[k])], body[k].level)
+                 for k in sorted(live))
 
 
 def lower(fused, name="kernel"):
@@ -174,6 +424,14 @@ def lower(fused, name="kernel"):
     return done if done.name == name else dataclasses.replace(done, name=name)
 
 
+def axis_follows(fused):
+    """``(inner variable, dimension, axis)`` for each dimension of a value of ``fused``'s
+    kernel that follows an index-space axis (None: broadcast), outside view chains: what
+    the fusion pass checks the axes against."""
+    lower(fused)
+    return fused.__dict__["_follows"]
+
+
 def _lower(fused, name="kernel"):
     b = _Builder(fused)
     stores = []
@@ -181,11 +439,23 @@ def _lower(fused, name="kernel"):
         axes = b.natural_axes(out)
         value = b.emit(out, axes)
         stores.append((k, out, axes, value))
+    b.place_views()
+    fused.__dict__["_follows"] = frozenset(b.follows)
     out_params = [K.Param(f"out{k}", out.dtype, out.ndim, "out") for k, out, _, _ in stores]
     # constant params were appended after the inputs; outputs come last
     params = b.params + out_params
     for k, out, axes, value in stores:
         level = b.levels[value]
+        if any(a in b.reduce_axes for a in axes if a is not None):
+            level += 1 - level % 2  # a full-space output: inside a pass
+            value = b.at_level(value, level)
+            if level > 1:
+                b.stash(value, level, len(b.params) + k, out.dtype, axes)
+        elif level % 2:
+            raise LoweringError(f"{fused}: output {out} is kept-space but varies along the reduced axes")
         b.add(K.Store(out.dtype, len(b.params) + k, axes, value, level), level)
-    return K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes), tuple(b.body),
-                    tuple(b.constants))
+    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes), _live(b.body),
+                      tuple(b.constants))
+    if kernel.passes > MAX_PASSES:
+        raise LoweringError(f"{fused}: {kernel.passes} passes over the reduced axes (at most {MAX_PASSES})")
+    return kernel

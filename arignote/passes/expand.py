@@ -14,8 +14,9 @@ perform computes::
     log_softmax: (x - m) - log(sum(exp(x - m), axis, keepdims))
 
 in the op's output dtype (integer inputs are cast first, as perform does).
-Fusion then makes three kernels of a softmax: the maximum, the exponentials
-with their sum (the kernel also stores ``e``), and the division. A softmax and a
+Fusion then makes one row kernel of a softmax (three passes over each row:
+the maximum; the exponentials, stored into the output, with their sum; the
+division in place), and of a log-softmax. A softmax and a
 log-softmax of one input along one axis share the maximum, ``exp`` and ``sum``.
 Like the fusion pass, it runs only when ``fgraph.fusion`` is not None (set by
 ``function`` for compiling backends); it must be registered before the fusion

@@ -1,25 +1,39 @@
-"""Fusion (``fuse`` phase): group elementwise ops, dimshuffles and reductions
-into :class:`~arignote.ops.fused.Fused` nodes, one kernel each.
+"""Fusion (``fuse`` phase): group elementwise ops, views (dimshuffles, basic
+indexing, reshapes) and reductions into :class:`~arignote.ops.fused.Fused` nodes, one kernel each.
 
 What a group may hold is what :func:`~arignote.compiler.lower.lower` can
-express: one index space, optionally with reduced axes. Before the reduction
-runs an elementwise *prologue* over the whole space; after it an *epilogue*
-over the kept axes. The rules:
+express: one index space, optionally with reduced axes, all its reductions
+reducing the same axes. Before a reduction runs an elementwise *prologue*
+over the whole space; after it an *epilogue* over the kept axes; a
+reduction's result may also be broadcast back against the full space (a
+*row kernel*: softmax, log-softmax, layer norm, the softmax gradient), which
+costs one more pass over the reduced axes, up to
+:data:`~arignote.compiler.lower.MAX_PASSES`. The rules:
 
 * Nodes are visited consumers first (reverse topological order); a producer
   joins the group(s) of its consumers when that stays one index space, so
   chains fuse, a prologue joins its reduction, and a reduction joins its
   epilogue. Producers read by several groups merge those groups (one kernel,
-  several outputs) when they can.
+  several outputs) when they can. A member is *kept* when its value is
+  constant along the reduced axes (by its static shape), else *full*.
 * A value read outside its group (by an opaque op, another group or as a
   graph output) becomes an output of the group: it must span the group's
   space (full space, or kept space for what a reduction computed).
-* Cuts: opaque ops (MatMul, Gemm, Softmax, indexing, shape ops) are never in
-  a group; a reduction whose result is read in full space inside what would
-  be one group (``x - max(x, axis=1, keepdims=True)``: softmax, layer norm)
-  ends its kernel, and the consumer starts another.
-* Recompute, not store: a DimShuffle is never a kernel of its own; it is
-  copied into every group that reads it (and stays a view for other readers).
+* Cuts: opaque ops (MatMul, Gemm, Softmax, advanced indexing, shape ops) are
+  never in a group; nor are reductions over other axes or another index space, or a
+  chain of reductions read back in full space needing more than
+  ``MAX_PASSES`` passes: the consumer's kernel ends there.
+* Recompute, not store: a view is never a kernel of its own; it is copied
+  into every group that reads it (and stays a view for other readers).
+* Views are index arithmetic: the lowering pushes slices, integer indices and
+  reshapes down to the group's inputs, which the launcher views with NumPy
+  (see :mod:`arignote.compiler.lower`). Some edges from a producer to a view
+  are *blocked* (:meth:`_Partitioner.blocked`): the producer's value then
+  reaches the view's group as an input, never computed there -- an index or
+  a shape of a view (the launcher reads it: a symbolic bound is computed
+  before the kernel), a reduction read through a slice or reshape, and an
+  elementwise value reshaped (a reshape is applied to stored buffers only).
+  Groups are not merged across a blocked edge.
   A *cheap* elementwise value -- its op is not transcendental (see
   :data:`EXPENSIVE`) -- read only by nodes of several groups that cannot merge
   is copied into each of them, up to :data:`RECOMPUTE_DEPTH` nodes deep.
@@ -44,22 +58,18 @@ import itertools
 import math
 
 from arignote.compiler import kernel as K
-from arignote.compiler.lower import LoweringError, lower
+from arignote.compiler.lower import EXPENSIVE, MAX_PASSES, LoweringError, axis_follows, is_view, lower
 from arignote.graph.basic import Apply, Constant, toposort
 from arignote.graph.fg import OUTPUT
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.fused import Fused
 from arignote.ops.reduce import Reduce
-from arignote.ops.shape import DimShuffle
+from arignote.ops.indexing import Subtensor
+from arignote.ops.shape import DimShuffle, Reshape
 from arignote.passes.rewriting import Stats, register_pass
 
-__all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "RECOMPUTE_DEPTH"]
+__all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "MAX_PASSES", "RECOMPUTE_DEPTH"]
 
-#: scalar ops worth storing rather than recomputing (polynomial code, many cycles)
-EXPENSIVE = frozenset({
-    "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "arcsin",
-    "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "erf", "erfc",
-    "sigmoid", "softplus", "pow", "arctan2"})
 #: how deep a chain of recomputed elementwise nodes may go
 RECOMPUTE_DEPTH = 3
 #: group-graph nodes the cycle search may visit before it gives up (and refuses the merge)
@@ -68,13 +78,14 @@ REDUCE_COMBINERS = frozenset({"sum", "prod", "max", "min", "all", "any"})
 
 
 def fusible_kind(node):
-    """'elemwise', 'view' (DimShuffle), 'reduce' or None (opaque to fusion)."""
+    """'elemwise', 'view' (DimShuffle, basic indexing, reshape), 'reduce' or None (opaque
+    to fusion)."""
     op = node.op
     if any(v.dtype.startswith("complex") for v in node.inputs + node.outputs):
         return None
     if isinstance(op, Elemwise):
         return "elemwise"
-    if isinstance(op, DimShuffle):
+    if is_view(node):
         return "view"
     if (isinstance(op, Reduce) and op.combiner in REDUCE_COMBINERS
             and any(node.inputs[0].type.shape[a] != 1 for a in op.axis)):
@@ -134,6 +145,15 @@ class _Dims:
             for k, o in enumerate(op.new_order):
                 if o != "x":
                     self.union(self.key(node.inputs[0], o), self.key(node.outputs[0], k))
+        elif type(op) is Subtensor and not op.advanced:  # a full slice keeps its dimension
+            x, out, d, k = node.inputs[0], node.outputs[0], 0, 0
+            for e in op.idx_list:
+                if e == ("slice", None, None, None):
+                    self.union(self.key(x, d), self.key(out, k))
+                k += e[0] in ("slice", "newaxis")
+                d += e[0] != "newaxis"
+            for j in range(x.ndim - d):
+                self.union(self.key(x, d + j), self.key(out, k + j))
         elif isinstance(op, Reduce):
             x, out = node.inputs[0], node.outputs[0]
             kept = [d for d in range(x.ndim) if op.keepdims or d not in op.axis]
@@ -167,6 +187,7 @@ class _Partitioner:
         self.node_groups = {}     # fusible node -> gids of the groups computing it
         self.standalone = set()   # views also left in the graph for readers outside groups
         self.depth = {}           # recompute depth of copied nodes
+        self._view_kinds = {}     # view node -> view_kinds()
         self.recomputed = 0
 
     # ---------------------------------------------------------- queries
@@ -218,12 +239,54 @@ class _Partitioner:
         groups = sorted(self.groups.values(), key=lambda g: g.hi)
         return [(sorted(g.role, key=self.index.__getitem__), g.copies) for g in groups]
 
+    def view_kinds(self, v):
+        """The kinds of view ('dimshuffle', 'index', 'reshape') on the view-only paths
+        from the view node ``v`` to its readers (``v`` included)."""
+        kinds = self._view_kinds.get(v)
+        if kinds is None:
+            op = v.op
+            kinds = {"dimshuffle" if isinstance(op, DimShuffle) else
+                     "reshape" if isinstance(op, Reshape) else "index"}
+            for r in self.clients(v):
+                if fusible_kind(r) == "view" and r.inputs[0] is v.outputs[0]:
+                    kinds |= self.view_kinds(r)
+            self._view_kinds[v] = kinds
+        return kinds
+
+    def blocked(self, p, c):
+        """Must ``p``'s value reach its reader ``c`` (a view) as a group input, never computed
+        in ``c``'s group? Yes for an index or shape of a view (the launcher reads it), a
+        reduction read through a slice or reshape, and an elementwise value reshaped (the
+        lowering applies views to group inputs; it pushes slices through elementwise ops,
+        not reshapes, which a broadcast input could not follow)."""
+        if fusible_kind(c) != "view" or isinstance(c.op, DimShuffle):
+            return False
+        out = p.outputs[0]
+        if any(i is out for i in c.inputs[1:]):
+            return True
+        kind = fusible_kind(p)
+        if kind == "view":
+            return False
+        kinds = self.view_kinds(c)
+        return "reshape" in kinds or kind == "reduce"
+
+    def blocked_between(self, groups):
+        """Would merging ``groups`` put both ends of a blocked edge in one group?"""
+        for g in groups:
+            for m in g.role:
+                for c in self.clients(m):
+                    if any(h is not g and c in h.role for h in groups) and self.blocked(m, c):
+                        return True
+        return False
+
     def place(self, p, kind):
         cs = self.clients(p)
-        units = set().union(*(self.units(c) for c in cs)) if cs else set()
-        gids = sorted({u[1] for u in units if u[0] == "g"},
+        blocked = [c for c in cs if self.blocked(p, c)]
+        units = set().union(*(self.units(c) for c in cs if c not in blocked)) if cs else set()
+        banned = {u[1] for c in blocked for u in self.units(c) if u[0] == "g"}
+        gids = sorted({u[1] for u in units if u[0] == "g"} - banned,
                       key=lambda g: (self.groups[g].raxes is None, -len(self.groups[g].role)))
-        outside = self.is_output(p.outputs[0]) or any(u[0] == "n" for u in units)
+        outside = self.is_output(p.outputs[0]) or any(u[0] == "n" for u in units) or bool(blocked)
         if kind == "view":
             self.copy_into(p, gids, cs, outside)
             return
@@ -254,9 +317,42 @@ class _Partitioner:
         g.succ.update(self.clients(p))
         self.node_groups[p] = [g.gid]
 
-    def _role(self, p, group, cs):
-        roles = [group.role[c] for c in cs if c in group.role]
-        return "full" if group.raxes is None or any(r != "kept" for r in roles) else "kept"
+    def _role(self, p, group, cs=None):
+        """'kept' if ``p``'s value is constant along ``group``'s reduced axes, else 'full'."""
+        if group.raxes is None:
+            return "full"
+        return "kept" if self.kept(p.outputs[0], group.space, group.raxes) else "full"
+
+    def kept(self, var, space, raxes):
+        """Is ``var`` constant along the reduced axes ``raxes`` of ``space``: of static size
+        1 there (keepdims-like), or with them dropped (the kept classes, in order)?"""
+        one = self.dims.find(("static", 1))
+        if var.ndim == len(space):
+            return all(var.type.shape[a] == 1 for a in raxes if self.dims.find(space[a]) != one)
+        kept = [self.dims.find(space[a]) for a in range(len(space)) if a not in raxes]
+        return var.ndim == 0 or var.ndim == len(kept) and all(
+            var.type.shape[d] == 1 or self.dims.find(c) == kept[d]
+            for d, c in enumerate(self.dims.cls(var)))
+
+    def set_roles(self, g):
+        """Roles of every member of the reduction group ``g`` from its space and axes."""
+        for m in g.role:
+            r = "reduce" if fusible_kind(m) == "reduce" else self._role(m, g)
+            g.role[m] = r
+            (g.kept_members.discard if r == "full" else g.kept_members.add)(m)
+
+    def passes(self, members, space, raxes):
+        """How many passes over ``raxes`` the group of ``members`` takes, as the lowering
+        counts them: a full-space value runs in the pass after the reductions it reads."""
+        level = {}
+        for m in sorted(members, key=self.index.__getitem__):
+            lv = max((level.get(i.owner, 0) for i in m.inputs), default=0)
+            if fusible_kind(m) == "reduce":
+                lv = 2 * (lv // 2) + 2
+            elif lv % 2 == 0 and not self.kept(m.outputs[0], space, raxes):
+                lv += 1
+            level[m] = lv
+        return (max(level.values(), default=0) + 1) // 2
 
     def copy_into(self, p, gids, cs, outside):
         """Recompute ``p`` in each group of ``gids`` (a view is always copied)."""
@@ -284,46 +380,49 @@ class _Partitioner:
             return False
         out = p.outputs[0]
         external = self.external(p, gids)
+        if len(groups) > 1 and self.blocked_between(groups):
+            return False
         if kind == "reduce":
-            if len(groups) != 1:
+            # each group: p's epilogue (kept space), full space reading p back, or a
+            # group reducing the same axes of the same space
+            x_cls, o_cls = self.dims.cls(p.inputs[0]), self.dims.cls(out)
+            for g in groups:
+                if g.raxes is None and g.space == o_cls:
+                    post = self.downstream(p, g)
+                    if any(m not in g.copies and m not in post and self.external(m, [g.gid])
+                           for m in g.role):
+                        return False  # a kept-space output that no reduction computed
+                elif g.space != x_cls or g.raxes not in (None, p.op.axis):
+                    return False  # another index space, or other reduced axes
+            members = {p}.union(*(g.role for g in groups))
+            if self.passes(members, x_cls, p.op.axis) > MAX_PASSES:
                 return False
-            g = groups[0]
-            x_cls = self.dims.cls(p.inputs[0])
-            if g.raxes is None:
-                # the group becomes p's epilogue: all of it in p's kept space
-                if g.space != self.dims.cls(out):
-                    return False
-                post = self.downstream(p, g)
-                if any(m not in g.copies and m not in post and self.external(m, [g.gid])
-                       for m in g.role):
-                    return False  # a kept-space output that no reduction computed
-            elif g.space != x_cls or g.raxes != p.op.axis or self._role(p, g, cs) != "kept":
-                return False  # another index space, or a reduction read in full space
-            if external and not self.acyclic(p, groups):
+            if (external or len(groups) > 1) and not self.acyclic(p, groups):
                 return False
-            if g.raxes is None:
-                g.space, g.raxes = x_cls, p.op.axis
-                for m in g.role:
-                    g.role[m] = "kept"
-                g.kept_members.update(g.role)
+            g = self.merge(groups)
+            g.space, g.raxes = x_cls, p.op.axis
             self._add(p, g, "reduce", cs)
+            self.set_roles(g)
             return True
         reductions = [g for g in groups if g.raxes is not None]
         space = (reductions or groups)[0].space
         if any(g.space != space for g in groups):
             return False
-        if reductions and (any(g.raxes != reductions[0].raxes for g in reductions)
-                           or (len(groups) > 1 and self.reads_back(groups))):
+        raxes = reductions[0].raxes if reductions else None
+        if reductions and (any(g.raxes != raxes for g in reductions) or (
+                len(groups) > 1 and self.passes({p}.union(*(g.role for g in groups)),
+                                                space, raxes) > MAX_PASSES)):
             return False
-        role = "full" if not reductions else (
-            "kept" if all(self._role(p, g, cs) == "kept" for g in groups) else "full")
+        role = "kept" if reductions and self.kept(out, space, raxes) else "full"
         if external and (role == "kept" or self.dims.cls(out) != space):
             return False
         if (external or len(groups) > 1) and not self.acyclic(p, groups):
             return False
         base = self.merge(groups)
-        base.space, base.raxes = space, reductions[0].raxes if reductions else None
+        base.space, base.raxes = space, raxes
         self._add(p, base, role, cs)
+        if len(groups) > 1 and reductions:
+            self.set_roles(base)
         return True
 
     def _add(self, p, g, role, cs):
@@ -359,16 +458,6 @@ class _Partitioner:
                 seen.add(n)
                 stack.extend(c for c in self.clients(n) if c in g.role)
         return seen
-
-    def reads_back(self, groups):
-        """Would merging read a reduction's result in full space?"""
-        for g in groups:
-            for m in g.kept_members - g.copies:
-                for c in self.clients(m):
-                    for h in groups:
-                        if h is not g and c in h.role and (h.raxes is None or h.role[c] != "kept"):
-                            return True
-        return False
 
     def acyclic(self, p, groups):
         """Can ``p`` and ``groups`` become one kernel without a path leaving it and coming back?"""
@@ -419,27 +508,42 @@ def _group_io(fgraph, members, copies):
     inputs, seen = [], set()
     for node in toposort(outputs, blockers=outer):
         for i in node.inputs:
-            if i in outer and i not in seen and not (isinstance(i, Constant) and i.data.size == 1):
-                seen.add(i)
+            if i in outer and i not in seen and not (isinstance(i, Constant) and (
+                    i.data.size == 1 or (i is not node.inputs[0] and is_view(node)))):
+                seen.add(i)  # (a constant index or shape of a view stays inside: static)
                 inputs.append(i)
     return inputs, outputs
 
 
-def _consistent(kernel, inputs, outputs, dims):
+def _consistent(kernel, inputs, outputs, dims, follows=(), outer=None):
     """Does every index axis follow dimensions known to be equal, and some load (the
     launcher takes the extents from the inputs)? Does every store sit inside the
-    reduction loop exactly when it writes along reduced axes?"""
+    reduction loop (an odd level) exactly when it writes along reduced axes?
+    ``follows`` (from :func:`~arignote.compiler.lower.axis_follows`) adds the dimensions
+    of every value outside view chains (what a view param's dimensions are), ``outer``
+    maps the group's inner variables to the graph's."""
     n_in = len(kernel.inputs)
     axis_class, loaded = {}, set()
+    for var, d, a in follows:
+        if a is not None:
+            var = outer.get(var, var)
+            c = dims.find(dims.key(var, d))
+            if axis_class.setdefault(a, c) != c:
+                return False
     for ins in kernel.body:
         if isinstance(ins, K.Load):
+            if kernel.params[ins.param].role == "out":
+                continue  # an output read back: its stores are checked
+            if kernel.params[ins.param].view is not None:
+                loaded.update(a for a in ins.axes if a is not None)
+                continue  # a view param: its dimensions are those of a value in ``follows``
             var = inputs[ins.param] if ins.param < len(inputs) else None
             shape = var.type.shape if var is not None else kernel.constants[ins.param - len(inputs)].shape
             loaded.update(a for a in ins.axes if a is not None)
         elif isinstance(ins, K.Store):
             var = outputs[ins.param - n_in]
             shape = var.type.shape
-            if any(a in kernel.reduce_axes for a in ins.axes if a is not None) != (ins.level == 1):
+            if any(a in kernel.reduce_axes for a in ins.axes if a is not None) != (ins.level % 2 == 1):
                 return False
         else:
             continue
@@ -477,12 +581,14 @@ def _wrap(fgraph, members, copies, dims):
     if not outputs:
         return None
     fresh = [v.type.make_variable(v.name) for v in inputs]
-    fused = Fused(fresh, _clone(outputs, dict(zip(inputs, fresh))))
+    memo = dict(zip(inputs, fresh))
+    fused = Fused(fresh, _clone(outputs, memo))
     try:
         kernel = lower(fused)
     except LoweringError:
         return None
-    if not _consistent(kernel, inputs, outputs, dims):
+    if not _consistent(kernel, inputs, outputs, dims, axis_follows(fused),
+                       {inner: v for v, inner in memo.items()}):
         return None
     node = fused.make_node(*inputs)
     node.trace = members[-1].trace

@@ -6,6 +6,7 @@ chunks truly in parallel. Small calls stay on the calling thread. The chunks
 depend only on the problem size, never on the number of threads, so results
 are the same bit for bit whatever the machine.
 """
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -51,12 +52,30 @@ def chunks(extent, work_per_item):
 
 def parallel_for(run, extent, work_per_item):
     """Call ``run(start, end)`` over chunks of ``range(extent)``, in parallel when large."""
-    parts = chunks(extent, work_per_item)
-    if len(parts) == 1 or n_threads() == 1:
+    run_parts(run, chunks(extent, work_per_item))
+
+
+def run_parts(run, parts):
+    """Call ``run(start, end)`` once per part, on the calling thread and the pool's
+    workers. Each thread takes the next part until none is left (one task per worker,
+    not one per part: a submission costs microseconds); which thread runs a part never
+    changes what it computes."""
+    workers = min(n_threads(), len(parts)) - 1
+    if workers <= 0:
         for start, end in parts:
             run(start, end)
         return
-    futures = [_get_pool().submit(run, s, e) for s, e in parts[1:]]
-    run(*parts[0])
-    for f in futures:
-        f.result()
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def work():
+        for k in counter:
+            if k >= len(parts):
+                return
+            run(*parts[k])
+
+    futures = [_get_pool().submit(work) for _ in range(workers)]
+    try:
+        work()
+    finally:
+        for f in futures:
+            f.result()

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import arignote.tensor as T
+from arignote.compiler import kernel as K
 from arignote.compiler.lower import LoweringError, lower
 from arignote.graph.basic import ancestors
 from arignote.graph.fg import FunctionGraph
@@ -17,6 +18,7 @@ from arignote.ops.reduce import Reduce
 from arignote.passes import fusion, optimize
 from arignote.passes.fusion import fuse, fusible_kind
 from arignote.passes.rewriting import Stats
+from arignote.printing import debugprint
 from arignote.runtime.program import Program
 from tests.passes.test_mlp_graph import mlp_step
 
@@ -81,22 +83,57 @@ def test_prologue_reduction_epilogue_is_one_group():
     assert inner_ops(node)[:3] == ["sub", "sqr", "Reduce"] and "sqrt" in inner_ops(node)
 
 
+def kernel_ops(node):
+    """The scalar ops of the node's kernel, one per instruction (recomputations show)."""
+    return [ins.op for ins in lower(node.op).body if isinstance(ins, K.ScalarOp)]
+
+
 @pytest.mark.parametrize("keepdims", [True, False])
-def test_reduction_broadcast_back_is_cut(keepdims):
+def test_reduction_broadcast_back_is_one_row_kernel(keepdims):
     m = T.max(X, axis=1, keepdims=keepdims)
     out = X - (m if keepdims else m.dimshuffle(0, "x"))
     fg = check([X], [out], [XV])
-    groups = fused_nodes(fg)
-    assert len(groups) == 2 and len(fg.nodes) == 2
-    first, second = groups
-    assert inner_ops(first) == ["Reduce"] and "sub" in inner_ops(second)
+    (node,) = fused_nodes(fg)
+    assert len(fg.nodes) == 1 and lower(node.op).passes == 2
 
 
-def test_softmax_by_hand_is_three_kernels():
+def test_softmax_by_hand_is_one_kernel_computing_exp_once():
     e = T.exp(X - T.max(X, axis=1, keepdims=True))
     fg = check([X], [e / T.sum(e, axis=1, keepdims=True)], [XV])
-    assert [inner_ops(n) for n in fused_nodes(fg)] == [["Reduce"], ["sub", "exp", "Reduce"],
-                                                        ["true_div"]]
+    (node,) = fused_nodes(fg)
+    kernel = lower(node.op)
+    assert kernel.passes == 3 and kernel_ops(node).count("exp") == 1
+    # exp(x - max) is stored into the output in pass 1 and read back in pass 2
+    (back,) = [ins for ins in kernel.body if isinstance(ins, K.Load)
+               and kernel.params[ins.param].role == "out"]
+    assert back.level == 5 and "reads back out0" in kernel.pretty()
+    assert "Fused{Reduce,sub,exp,Reduce,true_div}" in debugprint(fg.outputs, file="str")
+
+
+def test_layer_norm_and_softmax_gradient_are_row_kernels():
+    mu = T.mean(X, axis=1, keepdims=True)
+    d = X - mu
+    ln = d / T.sqrt(T.mean(d * d, axis=1, keepdims=True) + 1e-5) * B + 1
+    sm = T.nnet.softmax(Y)
+    g = (X - T.sum(X * sm, axis=-1, keepdims=True)) * sm
+    fg = check([X, Y, B], [ln], [XV, YV, BV])
+    node = max(fused_nodes(fg), key=lambda n: len(n.op.nodes))  # (others count the row's size)
+    assert lower(node.op).passes == 3 and inner_ops(node).count("Reduce") == 2
+    fg, _ = compile_graph([X, sm], [g])
+    (node,) = fused_nodes(fg)
+    assert lower(node.op).passes == 2 and kernel_ops(node).count("mul") == 2
+
+
+def test_reductions_over_other_axes_are_cut_and_passes_capped():
+    cols = X - T.max(X, axis=0, keepdims=True)
+    fg = check([X], [T.sum(cols, axis=1)], [XV])
+    assert len(fused_nodes(fg)) == 2
+    v = X
+    for _ in range(6):  # each normalization reads its row mean back: one pass each
+        v = v - T.sum(v, axis=1, keepdims=True) * 0.25
+    fg = check([X], [v], [XV])
+    kernels = [lower(n.op) for n in fused_nodes(fg)]
+    assert len(kernels) == 2 and all(k.passes <= fusion.MAX_PASSES for k in kernels)
 
 
 def test_multi_output_group():
@@ -112,8 +149,9 @@ def test_graph_outputs_become_group_outputs_or_cuts():
     (node,) = fused_nodes(fg)
     assert len(node.outputs) == 2
     s = T.sum(X, axis=1, keepdims=True)
-    fg = check([X], [s, X / s], [XV])  # the reduction is an output and is read back: cut
-    assert len(fused_nodes(fg)) == 2
+    fg = check([X], [s, X / s], [XV])  # the reduction is an output and is read back
+    (node,) = fused_nodes(fg)
+    assert len(node.outputs) == 2
     # a kept-space value no reduction computed cannot be stored by the reduction's kernel
     b2 = B[:3] * 2
     fg = check([X, B], [b2, T.sum(X, axis=1) + b2], [XV, BV])
@@ -122,11 +160,16 @@ def test_graph_outputs_become_group_outputs_or_cuts():
 
 def test_cheap_shared_value_is_recomputed():
     a = X * 2 + Y
-    fg, stats = compile_graph([X, Y], [a - T.max(a, axis=1, keepdims=True)])
+    outs = [T.sum(a, axis=0), T.max(a, axis=1)]  # two kernels: other reduced axes
+    fg, stats = compile_graph([X, Y], outs)
     assert stats.fired["fusion: recomputed"] >= 1
-    fg = check([X, Y], [a - T.max(a, axis=1, keepdims=True)], [XV, YV])
+    fg = check([X, Y], outs, [XV, YV])
     groups = fused_nodes(fg)
     assert len(groups) == 2 and all("add" in inner_ops(n) for n in groups)
+    # inside a row kernel a cheap value is recomputed in each pass that needs it
+    fg = check([X, Y], [a - T.max(a, axis=1, keepdims=True)], [XV, YV])
+    (node,) = fused_nodes(fg)
+    assert kernel_ops(node).count("add") == 2
     assert all(i.owner is None or isinstance(i.owner.op, Fused) for n in groups for i in n.inputs)
 
 
@@ -261,8 +304,11 @@ def test_mlp_training_step_fuses_forward_and_backward():
     n_fusible = len(fused_nodes(single))
     assert len(groups) * 2 < n_fusible and len(fg.nodes) * 3 < len(ref.nodes) * 2
     forward = set(ancestors([fg.outputs[0]]))
-    backward = [n for n in groups if n.outputs[0] not in forward]
+    backward = [n for n in groups if any(o not in forward for o in n.outputs)]
     assert len(backward) >= 4 and sum(len(n.op.nodes) > 1 for n in backward) >= 3
+    # the log-softmax of the cost is one row kernel computing exp once
+    (row,) = [n for n in groups if "log" in inner_ops(n)]
+    assert lower(row.op).passes == 3 and kernel_ops(row).count("exp") == 1
     assert any(isinstance(m.op, Reduce) and len(n.outputs) > 1 for n in backward for m in n.op.nodes)
 
 
