@@ -6,7 +6,13 @@ index-space extents from the input arrays through the loads' axis maps
 what NumPy would refuse (a max/min over an empty axis, an integer power to a
 negative exponent), allocates the outputs unless given, and passes data
 pointers and strides in *elements* (negative and zero strides included, so
-views such as ``x[::-1]`` and ``x.T`` are never copied).
+views such as ``x[::-1]`` and ``x.T`` are never copied). View params
+(``Param.view``: slices, integer indices, reshapes of a group input) are
+made here with NumPy's own basic indexing and reshape (:func:`apply_view`), so
+their bounds clip exactly as in NumPy; their shapes are the sliced lengths,
+from which the extents come like from any load. A bad index (out of range,
+a zero step, an impossible reshape) raises an Arignote error, like the
+reference would.
 
 ``prepare`` does everything but the call and returns a :class:`Call`, whose
 ``run(start, end)`` executes a chunk of the outermost parallel axis; a thread
@@ -18,6 +24,7 @@ data pointers are read straight from the array object when that layout
 checks out at import (``ndarray.ctypes`` costs microseconds).
 """
 import ctypes
+import math
 
 import numpy as np
 
@@ -49,7 +56,32 @@ def _fast_pointer_reader():
     return data_pointer if ok else None
 
 
-_data_pointer = _fast_pointer_reader() or _slow_data_pointer
+def _memory_reader():
+    """``(mem, shift)`` such that ``mem[(id(a) + shift) >> 3]`` is the address of
+    ``a``'s data: an int64 array spanning the address space, indexed at the
+    PyArrayObject's ``data`` field (a third of the cost of ``from_address``);
+    None unless it agrees with ``ndarray.ctypes``."""
+    offset = object.__basicsize__
+    if offset % 8:  # pragma: no cover - exotic interpreters
+        return None
+    try:
+        mem = (ctypes.c_int64 * (1 << 58)).from_address(8)  # mem[i] is the word at 8 * (i + 1)
+        shift = offset - 8
+        base = np.arange(24.0).reshape(4, 6)
+        samples = [base, base[1:, 2:], base.T[::-1], np.asarray(1.5), np.empty(0), base[2, 3:4]]
+        if all(mem[(id(a) + shift) >> 3] == a.ctypes.data for a in samples):
+            return mem, shift
+    except Exception:  # pragma: no cover - exotic interpreters
+        pass
+    return None  # pragma: no cover
+
+
+_MEMORY = _memory_reader()
+if _MEMORY is not None:
+    def _data_pointer(a, _mem=_MEMORY[0], _shift=_MEMORY[1]):
+        return _mem[(id(a) + _shift) >> 3]
+else:  # pragma: no cover - exotic interpreters
+    _data_pointer = _fast_pointer_reader() or _slow_data_pointer
 
 
 class Call:
@@ -59,7 +91,8 @@ class Call:
 
     def __init__(self, fn, args, outputs, end, keep, work=0):
         self.fn, self.args, self.outputs, self.end, self._keep = fn, args, outputs, end, keep
-        #: the most elements in any input or output (how a runner sizes its chunks)
+        #: the most elements in any input or output, times the kernel's passes (how a
+        #: runner sizes its chunks)
         self.work = work
 
     def run(self, start=0, end=None):
@@ -82,12 +115,15 @@ class Launcher:
         self.kernel, self.compiled = kernel, compiled
         self.labels = list(labels) if labels is not None else None
         params = kernel.params
-        self.n_user = len(kernel.inputs) - len(kernel.constants)
+        self.views = [(j, p.view) for j, p in enumerate(params) if p.view is not None]
+        self.n_user = len(kernel.inputs) - len(kernel.constants) - len(self.views)
         self.constants = [np.asarray(c, dtype=params[self.n_user + j].dtype)
                           for j, c in enumerate(kernel.constants)]
-        self.loads = sorted({(ins.param, ins.axes) for ins in kernel.body if isinstance(ins, K.Load)},
+        self.loads = sorted({(ins.param, ins.axes) for ins in kernel.body  # (not outputs read back)
+                             if isinstance(ins, K.Load) and params[ins.param].role == "in"},
                             key=lambda load: (load[0], tuple(-1 if a is None else a for a in load[1])))
         self.stores = {ins.param: ins.axes for ins in kernel.body if isinstance(ins, K.Store)}
+        self._passes = max(kernel.passes, 1)  # a row kernel reads its rows once per pass
         self.out_params = [j for j, p in enumerate(params) if p.role == "out"]
         self.parallel = [a for a in range(kernel.ndim) if a not in kernel.reduce_axes]
         self.no_identity = sorted({_NO_IDENTITY[ins.combiner] for ins in kernel.body
@@ -107,6 +143,8 @@ class Launcher:
         self._over = {self.out_params.index(o): i for o, i in kernel.inplace}
         # a 0-d index space whose loads are all 0-d: nothing to find or check
         self._no_extents = kernel.ndim == 0 and all(not axes for _, axes in self.loads)
+        self._view_makers = [(source, view_maker(steps, self._what(source)))
+                             for _, (source, steps) in self.views]
 
     def _take_buffer(self):
         """A packed-argument buffer whose stride pointers are already written."""
@@ -148,8 +186,22 @@ class Launcher:
         # an axis no load follows is one every input broadcasts along: it has extent 1
         return [1 if e is None else e for e in ext]
 
+    def _make_views(self, arrays, ptrs, strides):
+        """Append the view params' arrays, pointers and strides; the largest view's size."""
+        work = 0
+        for source, make in self._view_makers:
+            v = make(arrays[source], arrays)
+            arrays.append(v)
+            ptrs.append(_data_pointer(v))
+            if v.ndim:
+                strides += [st // v.itemsize for st in v.strides]
+            work = max(work, v.size)
+        return work
+
     def _what(self, j):
         p = self.kernel.params[j]
+        if p.view is not None:
+            return f"{self._what(p.view[0])} viewed as {K._param(p).split(' = ')[1]}"
         if p.role == "out":
             return f"output {j - self.out_params[0]}"
         if j >= self.n_user:
@@ -184,6 +236,8 @@ class Launcher:
         arrays += self.constants
         ptrs += self._const_ptrs
         strides += self._const_strides
+        if self.views:
+            work = max(work, self._make_views(arrays, ptrs, strides))
         if outputs is not None and len(outputs) != len(self.out_params):
             raise ArignoteTypeError(f"{k.name} has {len(self.out_params)} outputs, got {len(outputs)}")
         ext = [] if self._no_extents and outputs is None else self.extents(arrays, outputs)
@@ -221,7 +275,18 @@ class Launcher:
             buf[self._strides_at:self._strides_at + len(strides)] = strides
         end = ext[self.parallel[0]] if self.parallel else 1
         args = (base, base + 8 * n_shape, base + 8 * (n_shape + len(arrays)))
-        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work)
+        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work * self._passes)
+
+    def fast_runner(self, slow, allocs=None, max_work=None):
+        """``run(inputs) -> outputs``: the whole launch specialized to this kernel, for
+        the calls that need no checking beyond what it inlines. It runs single-threaded
+        what takes one chunk (work below ``max_work``, as a runner would decide) and
+        hands every other call to ``slow(inputs)`` (the general path, which raises the
+        proper errors): inputs that are not exact aligned ndarrays of the kernel's
+        dtypes and ranks, shapes that disagree, max/min over an empty axis, large work.
+        ``allocs[n]`` makes output ``n`` (None: ``np.empty``). None for the kernels it
+        does not cover (views, in-place outputs, an error flag)."""
+        return _fast_runner(self, slow, allocs, max_work)
 
     def release(self, call):
         """Give ``call``'s argument buffer back to the free list (the call is over)."""
@@ -249,6 +314,181 @@ class Launcher:
             raise ArignoteValueError(f"{self.kernel.name}: integers to negative integer powers are "
                                      "not allowed")
         return call.outputs
+
+
+def _fast_runner(la, slow, allocs, max_work):
+    """Generate :meth:`Launcher.fast_runner`'s function: straight-line Python with
+    each check, shape, pointer and stride write of this kernel spelled out."""
+    k = la.kernel
+    if la.views or k.inplace or la.compiled.error_flag is not None or _MEMORY is None:
+        return None
+    params, n_in = k.params, la.n_user
+    env = {"slow": slow, "ndarray": np.ndarray, "empty": np.empty, "mem": _MEMORY[0],
+           "fn": la.compiled.fn}
+    xs = [f"x{j}" for j in range(n_in)]
+    bail = "return slow(inputs)"
+    lines = [f"def run(inputs, pop=free.pop, push=free.append):",
+             f"    if len(inputs) != {n_in}:", f"        {bail}"]
+    if n_in:
+        lines.append(f"    {', '.join(xs)}{',' * (n_in == 1)} = inputs")
+    for j, (dtype, ndim) in enumerate(la._in_specs):
+        env[f"D{j}"] = np.dtype(dtype)
+        lines += [f"    if x{j}.__class__ is not ndarray or x{j}.dtype is not D{j} or x{j}.ndim != {ndim} "
+                  f"or not x{j}.flags.aligned:", f"        {bail}"]
+        if ndim:
+            lines.append(f"    s{j} = x{j}.shape")
+    # extents, checked as extents() does (a mismatch goes to slow, which names it)
+    ext = {}
+    for j, axes in la.loads:
+        for d, a in enumerate(axes):
+            if a is None:
+                lines += [f"    if s{j}[{d}] != 1:", f"        {bail}"]
+            elif a in ext:
+                lines += [f"    if s{j}[{d}] != e{a}:", f"        {bail}"]
+            else:
+                ext[a] = f"e{a}"
+                lines.append(f"    e{a} = s{j}[{d}]")
+    for a in range(k.ndim):
+        if a not in ext:
+            ext[a] = "1"
+    if la.no_identity and k.reduce_axes:
+        lines += [f"    if {' or '.join(f'{ext[a]} == 0' for a in k.reduce_axes)}:", f"        {bail}"]
+    # the work, as prepare() counts it, decides single-threaded or not
+    sizes = {" * ".join(ext[a] for a in axes if a is not None) or "1"
+             for _, axes in la.loads} | {" * ".join(ext[a] for a in axes if a is not None) or "1"
+                                         for _, axes in la._out_specs}
+    sizes.discard("1")
+    end = ext[la.parallel[0]] if la.parallel else "1"
+    if max_work is not None and sizes:
+        work = sizes.pop() if len(sizes) == 1 else f"max({', '.join(sorted(sizes))})"
+        if la._passes > 1:
+            work = f"({work}) * {la._passes}"
+        lines += [f"    work = {work}",
+                  f"    if {end} > 1 and {end} * max(work // {end}, 1) >= {max_work}:", f"        {bail}"]
+    # outputs
+    outs = []
+    for n, (dtype, axes) in enumerate(la._out_specs):
+        env[f"O{n}"] = dtype
+        shape = "(" + "".join(f"{'1' if a is None else ext[a]}, " for a in axes) + ")"
+        make = "empty" if allocs is None or allocs[n] is None else f"alloc{n}"
+        if make != "empty":
+            env[make] = allocs[n]
+        lines.append(f"    o{n} = {make}({shape}, O{n})")
+        outs.append(f"o{n}")
+    # the packed buffer: [shape | data pointers | stride pointers | strides]; the stride
+    # pointers and the constants' pointers and strides are written once per buffer
+    arrays = xs + [None] * len(la.constants) + outs
+    n_shape, at = la._n_shape, la._strides_at
+    lines += ["    try:", "        buf, base = pop()", "    except IndexError:",
+              "        buf, base = new()"]
+    for a in range(k.ndim):
+        if ext[a] != "1":
+            lines.append(f"    buf[{a}] = {ext[a]}")
+    shift = _MEMORY[1]
+    at_param = at
+    for j, name in enumerate(arrays):
+        ndim = params[j].ndim
+        if name is not None:
+            lines.append(f"    buf[{n_shape + j}] = mem[(id({name}) + {shift}) >> 3]")
+            if ndim:
+                item = np.dtype(params[j].dtype).itemsize
+                lines.append(f"    st = {name}.strides")
+                lines += [f"    buf[{at_param + d}] = st[{d}] // {item}" for d in range(ndim)]
+        at_param += ndim
+    lines += [f"    fn(base, base + {8 * n_shape}, base + {8 * (n_shape + len(params))}, 0, {end})",
+              "    push((buf, base))", f"    return [{', '.join(outs)}]"]
+
+    def new():
+        buf, base = la._take_buffer()
+        for a in range(k.ndim):  # extents always 1 (axes no load follows)
+            if ext[a] == "1":
+                buf[a] = 1
+        consts = range(n_in, n_in + len(la.constants))
+        for j, ptr in zip(consts, la._const_ptrs):
+            buf[n_shape + j] = ptr
+        first = at + sum(p.ndim for p in params[:n_in])
+        buf[first:first + len(la._const_strides)] = la._const_strides
+        return buf, base
+    free = []
+    env.update(new=new, free=free)
+    namespace = {}
+    exec(compile("\n".join(lines), f"<launch {k.name}>", "exec"), env, namespace)
+    run = namespace["run"]
+    run.source = "\n".join(lines)
+    return run
+
+
+def _ref(v, arrays):
+    if isinstance(v, tuple):
+        return arrays[v[1]]
+    return v
+
+
+def _int(v, arrays):
+    return None if v is None else int(_ref(v, arrays))
+
+
+def apply_view(a, steps, arrays=(), what="the array"):
+    """``a`` seen through the view ``steps`` (see :data:`~arignote.compiler.kernel.VIEW_STEPS`):
+    NumPy views, a copy only where NumPy's reshape needs one. Refs read ``arrays``."""
+    for step in steps:
+        try:
+            if step[0] == "index":
+                index = []
+                for e in step[1]:
+                    if e[0] == "int":
+                        index.append(_int(e[1], arrays))
+                    elif e[0] == "slice":
+                        index.append(slice(*(_int(v, arrays) for v in e[1:])))
+                    else:
+                        index.append(None)
+                a = a[(*index, Ellipsis)]  # '...' keeps 0-d results arrays
+            elif step[0] == "dimshuffle":
+                order = step[2]
+                drop = tuple(d for d in range(a.ndim) if d not in order)
+                b = np.squeeze(a, axis=drop) if drop else a
+                b = b.transpose([o - sum(d < o for d in drop) for o in order if o != "x"])
+                new = tuple(i for i, o in enumerate(order) if o == "x")
+                a = np.expand_dims(b, new) if new else b
+            else:
+                a = _reshape(a, step[1], step[2], arrays, what)
+        except IndexError as err:
+            raise ArignoteValueError(f"indexing {what} of shape {a.shape}: {err}") from None
+        except ValueError as err:
+            if isinstance(err, ArignoteValueError):
+                raise
+            raise ArignoteValueError(f"viewing {what} of shape {a.shape}: {err}") from None
+    return a
+
+
+def view_maker(steps, what="the array"):
+    """``(a, arrays) -> apply_view(a, steps, arrays)``, with the NumPy index of static
+    basic-indexing steps built once (a call then costs one ``a[index]`` per step)."""
+    if any(step[0] != "index" or "('ref'," in repr(step) for step in steps):
+        return lambda a, arrays: apply_view(a, steps, arrays, what)
+    indexes = [tuple(e[1] if e[0] == "int" else slice(*e[1:]) if e[0] == "slice" else None
+                     for e in step[1]) + (Ellipsis,) for step in steps]
+
+    def make(a, arrays):
+        try:
+            for index in indexes:
+                a = a[index]
+        except IndexError as err:
+            raise ArignoteValueError(f"indexing {what} of shape {a.shape}: {err}") from None
+        return a
+    return make
+
+
+def _reshape(a, ndim, shape, arrays, what):
+    """``a.reshape(shape)`` with the reference Reshape's checks."""
+    shape = tuple(int(s) for s in (_ref(shape, arrays) if shape[:1] == ("ref",) else shape))
+    known = [s for s in shape if s != -1]
+    size = math.prod(known)
+    if (len(shape) != ndim or any(s < -1 for s in shape) or len(shape) - len(known) > 1
+            or (len(known) == len(shape) and size != a.size)
+            or (len(known) < len(shape) and (size == 0 or a.size % size))):
+        raise ShapeError(f"cannot reshape {what} of shape {a.shape} (size {a.size}) into shape {shape}")
+    return a.reshape(shape)
 
 
 def _describe_array(o):
