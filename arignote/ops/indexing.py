@@ -279,9 +279,9 @@ class _IndexOp(Op):
         return filled
 
     def _numpy_index(self, x_var, x, index):
-        """The NumPy index for the run-time values, after checking them."""
+        """The NumPy index for the run-time values. Unchecked: NumPy checks as it
+        indexes, and :meth:`_explain` turns its complaint into a named error."""
         filled = _fill(self.idx_list, index)
-        _check_values(filled, x.shape, x_var)
         out = []
         for e in filled:
             if e[0] == "int":
@@ -291,6 +291,10 @@ class _IndexOp(Op):
             else:
                 out.append({"newaxis": None, "ellipsis": Ellipsis}.get(e[0], e[-1]))
         return tuple(out) if self.advanced else (*out, Ellipsis)  # '...' keeps 0-d results views
+
+    def _explain(self, x_var, x, index):
+        """Raise the named error for the index values NumPy refused (if we know it)."""
+        _check_values(_fill(self.idx_list, index), x.shape, x_var)
 
     def _indexed_shape(self, node, x_shape, index_vars, index_shapes):
         """Symbolic shape of ``x[idx]``, constants where the static shape knows."""
@@ -323,7 +327,11 @@ class Subtensor(_IndexOp):
 
     def perform(self, node, inputs):
         x, *index = inputs
-        return [np.asarray(x[self._numpy_index(node.inputs[0], x, index)])]
+        try:
+            return [np.asarray(x[self._numpy_index(node.inputs[0], x, index)])]
+        except (IndexError, ValueError):
+            self._explain(node.inputs[0], x, index)
+            raise
 
     def L_op(self, inputs, outputs, output_grads):
         x, *index = inputs
@@ -381,7 +389,13 @@ class IncSubtensor(_IndexOp):
 
     def perform(self, node, inputs):
         x, y, *index = inputs
-        idx = self._numpy_index(node.inputs[0], x, index)
+        try:
+            return [self._update(node, x, y, self._numpy_index(node.inputs[0], x, index))]
+        except (IndexError, ValueError):
+            self._explain(node.inputs[0], x, index)
+            raise
+
+    def _update(self, node, x, y, idx):
         out = x.copy()
         if not self.advanced:
             region = out[idx]
@@ -396,8 +410,13 @@ class IncSubtensor(_IndexOp):
         else:  # flat positions of the region, so repeated entries accumulate
             flat = np.arange(x.size).reshape(x.shape)[idx]
             _check_value_shape(node, y, flat.shape)
-            np.add.at(out.reshape(-1), flat.reshape(-1), np.broadcast_to(y, flat.shape).reshape(-1))
-        return [out]
+            values = np.broadcast_to(y, flat.shape).reshape(-1)
+            flat, target = flat.reshape(-1), out.reshape(-1)
+            if flat.size < 2 or (flat[1:] > flat[:-1]).all():  # distinct: a fancy add is add.at, faster
+                target[flat] += values
+            else:
+                np.add.at(target, flat, values)
+        return out
 
     def L_op(self, inputs, outputs, output_grads):
         x, y, *index = inputs
