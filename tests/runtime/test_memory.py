@@ -79,7 +79,7 @@ def _sgd(backend, momentum):
         updates = [(v, v_new), (W, W + v_new)]
     else:
         updates = [(W, W - 0.1 * g)]
-    f = ag.function([x], cost, updates=updates, backend=backend)
+    f = ag.function([x], cost, updates=updates, backend=backend, fusion=True)
     xs = rng.standard_normal((4, 5))
     costs = [f(xs) for _ in range(3)]
     return f, W, v, costs
@@ -140,7 +140,7 @@ def test_aliased_shared_values_and_inputs(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_update_reading_its_variable_transposed(backend):
     w = ag.shared(np.arange(9.0).reshape(3, 3), "w")
-    f = ag.function([], [], updates=[(w, w + w.T)], backend=backend)
+    f = ag.function([], [], updates=[(w, w + w.T)], backend=backend, fusion=True)
     old = w.get_value()
     f()
     assert_close(w.get_value(), old + old.T)
