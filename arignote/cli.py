@@ -68,7 +68,7 @@ def _print_kernels(fn, label, out):
         to = ", ".join(names[v] for v in node.outputs if v in names)
         to = f" -> {to}" if to else ""
         if kernel is None:
-            print(f"step {n}: {node}{to} (no kernel: runs the op's own implementation)", file=out)
+            print(f"step {n}: {node}{to} (no kernel: a library call, a view or the op's own code)", file=out)
             continue
         k += 1
         print(f"\n--- {label}, kernel {k}/{len(kernels)}: {kernel.name} (step {n}) ---", file=out)
@@ -84,37 +84,32 @@ def _print_kernels(fn, label, out):
 
 def _cpu_program(fn):
     """(program, note): ``fn``'s own program, or for a function compiled without
-    kernels (numpy backend) its graph compiled again for the cpu backend."""
-    from arignote import passes
+    kernels (numpy backend) a twin of it compiled the same way for backend 'cpu'."""
     from arignote.graph.fg import FunctionGraph
     from arignote.runtime.backends import BACKENDS
-    from arignote.runtime.program import Program
 
     if BACKENDS[fn.backend].compiles:
         return fn.program, ""
-    fgraph = FunctionGraph(fn.fgraph.inputs, fn.fgraph.outputs, clone=True)
-    fgraph.fusion = fn.fusion
-    passes.optimize(fgraph, fn.mode)
-    program = Program(fgraph, list(fgraph.inputs) + list(fn.shared), BACKENDS["cpu"])
+    twin = object.__new__(type(fn))  # the same function (inputs, outputs, updates, options)
+    twin.__dict__.update(fn.__dict__)
+    twin.fgraph = FunctionGraph(fn.fgraph.inputs, fn.fgraph.outputs, clone=True)
+    twin.backend = "cpu"
+    twin._compile()
     fused = "fused" if fn.fusion else "unfused"
-    return program, (f" (compiled for backend {fn.backend!r}, which runs no kernels: shown "
-                     f"as backend 'cpu' ({fused}) would run it)")
+    return twin.program, (f" (compiled for backend {fn.backend!r}, which runs no kernels: shown "
+                          f"as backend 'cpu' ({fused}) would run it)")
 
 
 def _output_names(fn, program):
     """{variable: 'output k' | 'update of W'} for the program's graph outputs."""
-    outputs = [program.nodes and v for v in _program_outputs(program)]
+    slots = {i: v for v, i in program.slot.items()}
+    outputs = [slots[i] for i in program.output_slots]
     labels = [f"output {k}" for k in range(len(fn.outs))]
     labels += [f"update of {sv.name or 'a shared variable'}" for sv, _ in fn.updates]
     names = {}
     for v, name in zip(outputs, labels):
         names[v] = f"{names[v]}, {name}" if v in names else name
     return names
-
-
-def _program_outputs(program):
-    slots = {i: v for v, i in program.slot.items()}
-    return [slots[i] for i in program.output_slots]
 
 
 def _source_lines(node):
@@ -143,7 +138,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="arignote", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     dump = sub.add_parser("dump", help="run a script and dump the functions it compiles",
-                          description=__doc__.split("\n\n", 1)[1].strip(), epilog=KERNELS_HELP,
+                          description=__doc__.split("\n\n", 1)[1].replace("``", ""), epilog=KERNELS_HELP,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     dump.add_argument("script")
     dump.add_argument("--stage", choices=["raw", "optimized"], default=None,

@@ -1,10 +1,14 @@
-"""``make bench``: Arignote against NumPy on the workloads users run.
+"""``make bench``: Arignote against NumPy (and its peers, when installed).
 
 Each workload runs as hand-written NumPy, on the ``numpy`` reference
-executor, and on the ``cpu`` backend unfused (one kernel per op) and fused.
-The table gives median times, GB/s and the fraction of the best STREAM-triad
-bandwidth for memory-bound workloads, and speed-ups over NumPy; the results
-also go to JSON and, when matplotlib is installed, a PNG bar chart.
+executor, on the ``cpu`` backend unfused (one kernel per op) and fused, and
+with JAX, numexpr or PyTorch where those happen to be installed (nothing is
+installed for them). Reported: median times; speed-ups over NumPy and of
+fused over unfused; GB/s, and for memory-bound workloads the fraction of the
+best STREAM-triad (W5) bandwidth measured; the compile time of the W4 step
+with a cold and a warm kernel cache (each in a fresh process); the issue's
+targets, met or missed. Output: tables on stdout, ``bench.json`` and, with
+matplotlib (the ``bench`` extra), ``bench.png`` (fused vs unfused).
 
 OpenBLAS slows down when OPENBLAS_CORETYPE is forced, so this script unsets
 it (and OPENBLAS_L2_SIZE) for its own process and says so.
@@ -21,8 +25,12 @@ if _FORCED and "--keep-openblas-env" not in sys.argv:  # re-exec before NumPy lo
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
+import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -33,6 +41,9 @@ import arignote.tensor as T  # noqa: E402
 VARIANTS = ("numpy_hand", "reference", "cpu_unfused", "cpu_fused")
 COMPILED = {"reference": dict(backend="numpy"), "cpu_unfused": dict(backend="cpu", fusion=False),
             "cpu_fused": dict(backend="cpu", fusion=True)}
+PEERS = tuple(p for p in ("jax", "numexpr", "torch") if importlib.util.find_spec(p))
+SHORT = {"numpy_hand": "numpy", "reference": "reference", "cpu_unfused": "unfused",
+         "cpu_fused": "fused"}
 
 
 def median_time(fn, repeat, min_time=0.2):
@@ -52,6 +63,8 @@ def median_time(fn, repeat, min_time=0.2):
 
 
 # ------------------------------------------------------------------ workloads
+# Each: hand (NumPy), build(options) -> a call of the compiled function, bytes moved
+# per call (None: not bandwidth-bound), memory_bound, and peers: {name: () -> call}.
 
 def w1(n):
     rng = np.random.default_rng(0)
@@ -60,10 +73,17 @@ def w1(n):
     def hand():
         return np.tanh(a * b + c) * (1 / (1 + np.exp(-(a - c)))) + np.float32(0.5) * np.exp(-np.abs(b))
 
+    def chain(m):  # the same expression in a peer's namespace
+        return lambda x, y, z: m.tanh(x * y + z) * (1 / (1 + m.exp(-(x - z)))) + 0.5 * m.exp(-abs(y))
+
     x, y, z = T.fvectors("a", "b", "c")
     expr = T.tanh(x * y + z) * T.sigmoid(x - z) + 0.5 * T.exp(-abs(y))
+    ne = "tanh(a*b+c) * (1/(1+exp(-(a-c)))) + 0.5*exp(-abs(b))"
     return dict(hand=hand, build=lambda kw: _bind(ag.function([x, y, z], expr, **kw), a, b, c),
-                bytes=4 * n * 4, memory_bound=True)
+                bytes=4 * n * 4, memory_bound=False,
+                peers=dict(jax=lambda: _jax(chain(_jnp()), a, b, c),
+                           numexpr=lambda: _numexpr(ne, a=a, b=b, c=c),
+                           torch=lambda: _torch(chain(_import("torch")), a, b, c)))
 
 
 def w2(rows, cols):
@@ -75,10 +95,12 @@ def w2(rows, cols):
 
     v = T.fmatrix("x")
     return dict(hand=hand, build=lambda kw: _bind(ag.function([v], T.nnet.softmax(v), **kw), x),
-                bytes=2 * x.nbytes, memory_bound=True)
+                bytes=2 * x.nbytes, memory_bound=True,
+                peers=dict(jax=lambda: _jax(lambda m: _import("jax").nn.softmax(m, axis=1), x),
+                           torch=lambda: _torch(lambda m: m.softmax(dim=1), x)))
 
 
-def _sgd_model(sizes, batch, act):
+def _sgd_model(sizes, batch, act=T.tanh):
     rng = np.random.default_rng(0)
     xs = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
     ys = rng.integers(0, sizes[-1], batch).astype(np.int32)
@@ -93,8 +115,7 @@ def _sgd_model(sizes, batch, act):
             hs.append(h)
         z = hs[-1]
         e = np.exp(z - z.max(axis=1, keepdims=True))
-        p = e / e.sum(axis=1, keepdims=True)
-        g = p
+        g = e / e.sum(axis=1, keepdims=True)
         g[np.arange(batch), ys] -= 1
         g /= batch
         new = []
@@ -105,7 +126,8 @@ def _sgd_model(sizes, batch, act):
             new += [Ws[k] - np.float32(0.1) * gW, bs[k] - np.float32(0.1) * gb]
         return new
 
-    def build(kw):
+    def graph():
+        """(inputs, cost, updates) of the symbolic SGD step."""
         x, y = T.fmatrix("x"), T.ivector("y")
         params, h = [], x
         for k, (W, b) in enumerate(zip(Ws, bs)):
@@ -116,10 +138,14 @@ def _sgd_model(sizes, batch, act):
                 h = act(h)
         cost = -T.mean(T.nnet.log_softmax(h)[T.arange(y.shape[0]), y])
         grads = ag.grad(cost, params)
-        f = ag.function([x, y], cost, updates=[(p, p - 0.1 * g) for p, g in zip(params, grads)], **kw)
-        return _bind(f, xs, ys)
+        return [x, y], cost, [(p, p - 0.1 * g) for p, g in zip(params, grads)]
 
-    return dict(hand=hand, build=build, bytes=None, memory_bound=False)
+    def build(kw):
+        inputs, cost, updates = graph()
+        return _bind(ag.function(inputs, cost, updates=updates, **kw), xs, ys)
+
+    return dict(hand=hand, build=build, graph=graph, bytes=None, memory_bound=False,
+                peers=dict(jax=lambda: _jax_sgd(Ws, bs, xs, ys)))
 
 
 def w5(n):
@@ -133,114 +159,213 @@ def w5(n):
         np.add(b, out, out=out)
 
     bv, cv = T.fvectors("b", "c")
-    return dict(hand=hand, build=lambda kw: _bind(ag.function([bv, cv], bv + 3.0 * cv, **kw), b, c),
-                bytes=3 * 4 * n, memory_bound=True)
+    triad = ag.Out(bv + 3.0 * cv, borrow=True)  # the output's storage is reused call after call
+    return dict(hand=hand, build=lambda kw: _bind(ag.function([bv, cv], triad, **kw), b, c),
+                bytes=3 * 4 * n, memory_bound=True,
+                peers=dict(jax=lambda: _jax(lambda x, y: x + 3.0 * y, b, c),
+                           numexpr=lambda: _numexpr("b + s*c", out=out, b=b, c=c, s=s),
+                           torch=lambda: _torch(lambda x, y: x + 3.0 * y, b, c)))
 
 
 def call_overhead():
     a, b = T.dscalars("a", "b")
     return dict(hand=lambda: 1.5 + 2.5, build=lambda kw: _bind(ag.function([a, b], a + b, **kw), 1.5, 2.5),
-                bytes=None, memory_bound=False)
+                bytes=None, memory_bound=False, peers={})
+
+
+def workloads(quick):
+    n = 1 << (20 if quick else 24)
+    return {
+        "W1": ("elementwise chain", w1(n)),
+        "W2": ("row softmax", w2(512 if quick else 4096, 1024)),
+        "W3": ("logistic regression step", _sgd_model([784, 10], 256)),
+        "W4": ("MLP 784-512-512-10 step", _sgd_model([784, 512, 512, 10], 256)),
+        "W5": ("STREAM triad", w5(n)),
+        "CALL": ("call overhead a+b", call_overhead()),
+    }
 
 
 def _bind(f, *args):
     return lambda: f(*args)
 
 
-def workloads(quick):
-    n = 1 << (20 if quick else 24)
-    rows = 512 if quick else 4096
-    return {
-        "W1 elementwise chain": w1(n),
-        "W2 row softmax": w2(rows, 1024),
-        "W3 logistic regression step": _sgd_model([784, 10], 256, T.tanh),
-        "W4 MLP 784-512-512-10 step": _sgd_model([784, 512, 512, 10], 256, T.tanh),
-        "W5 STREAM triad": w5(n),
-        "call overhead a+b": call_overhead(),
-    }
+# ------------------------------------------------------------------ optional peers
+
+def _import(name):
+    return importlib.import_module(name)
 
 
-def run(quick, only):
+def _jnp():
+    return _import("jax.numpy")
+
+
+def _jax(fn, *arrays):
+    jax = _import("jax")
+    f, args = jax.jit(fn), [jax.device_put(a) for a in arrays]
+    return lambda: f(*args).block_until_ready()
+
+
+def _jax_sgd(Ws, bs, xs, ys):
+    jax, jnp = _import("jax"), _jnp()
+
+    def cost(params, x, y):
+        h = x
+        for k in range(0, len(params), 2):
+            h = h @ params[k] + params[k + 1]
+            if k + 2 < len(params):
+                h = jnp.tanh(h)
+        return -jnp.mean(jax.nn.log_softmax(h)[jnp.arange(y.shape[0]), y])
+
+    @jax.jit
+    def step(params, x, y):
+        c, g = jax.value_and_grad(cost)(params, x, y)
+        return c, [p - 0.1 * d for p, d in zip(params, g)]
+
+    params = [jax.device_put(a) for pair in zip(Ws, bs) for a in pair]
+    x, y = jax.device_put(xs), jax.device_put(ys)
+    return lambda: jax.block_until_ready(step(params, x, y))
+
+
+def _numexpr(expr, out=None, **arrays):
+    ne = _import("numexpr")
+    return lambda: ne.evaluate(expr, local_dict=arrays, out=out)
+
+
+def _torch(fn, *arrays):
+    torch = _import("torch")
+    f, args = torch.compile(fn), [torch.from_numpy(a) for a in arrays]
+    return lambda: f(*args)
+
+
+# ------------------------------------------------------------------ measuring
+
+def measure(quick, only):
+    """{workload id: {variant: median seconds or None, variant_error: why}} plus metadata."""
     results = {}
-    for name, w in workloads(quick).items():
-        if only and not any(name.startswith(o) for o in only):
+    for wid, (title, w) in workloads(quick).items():
+        if only and not any(wid.startswith(o) or title.startswith(o) for o in only):
             continue
-        row = {}
-        for variant in VARIANTS:
+        row = dict(title=title, bytes=w["bytes"], memory_bound=w["memory_bound"])
+        calls = {v: (lambda v=v: w["hand"] if v == "numpy_hand" else w["build"](COMPILED[v]))
+                 for v in VARIANTS}
+        calls.update({p: w["peers"][p] for p in PEERS if p in w["peers"]})
+        for variant, make in calls.items():
             try:
-                fn = w["hand"] if variant == "numpy_hand" else w["build"](COMPILED[variant])
-                row[variant] = median_time(fn, repeat=5 if quick else 11)
-            except Exception as e:  # noqa: BLE001 - a variant that cannot run yet is reported
+                row[variant] = median_time(make(), repeat=5 if quick else 11)
+            except Exception as e:  # noqa: BLE001 - a variant that cannot run is reported, not fatal
                 row[variant] = None
-                row[f"{variant}_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
-        row["bytes"] = w["bytes"]
-        results[name] = row
-        print(_format_row(name, row, results), flush=True)
+                row[f"{variant}_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
+        print(f"  measured {wid} {title}", file=sys.stderr, flush=True)
+        results[wid] = row
     return results
 
 
-def _format_row(name, row, results):
-    cells = []
-    for v in VARIANTS:
-        t = row.get(v)
-        cells.append(f"{_fmt_time(t):>10}" if t else f"{'n/a':>10}")
-    base = row.get("numpy_hand")
-    speed = " ".join(f"{base / row[v]:5.2f}x" if row.get(v) and base else "   n/a"
-                     for v in VARIANTS[1:])
-    gbs = ""
-    if row["bytes"] and row.get("cpu_fused"):
-        gbs = f"{row['bytes'] / row['cpu_fused'] / 1e9:6.1f} GB/s"
-    return f"{name:<30}{''.join(cells)}  {speed}  {gbs}"
+def derive(results):
+    """Speed-ups, fused over unfused, GB/s and the fraction of the best triad bandwidth."""
+    triad = results.get("W5")
+    best = max((triad["bytes"] / triad[v] for v in VARIANTS + PEERS if triad and triad.get(v)),
+               default=None)
+    for row in results.values():
+        base = row.get("numpy_hand")
+        row["speedup"] = {v: base / row[v] for v in VARIANTS[1:] + PEERS if base and row.get(v)}
+        if row.get("cpu_fused") and row.get("cpu_unfused"):
+            row["fused_over_unfused"] = row["cpu_unfused"] / row["cpu_fused"]
+        if row["bytes"]:
+            row["gbs"] = {v: row["bytes"] / row[v] / 1e9 for v in VARIANTS + PEERS if row.get(v)}
+            if best and row["memory_bound"]:
+                row["triad_fraction"] = {v: g * 1e9 / best for v, g in row["gbs"].items()}
+    return best
 
 
-def _fmt_time(t):
-    return f"{t * 1e6:.1f} us" if t < 1e-3 else f"{t * 1e3:.2f} ms"
+def compile_once():
+    """In a fresh process (``--compile-once``): seconds to compile the W4 step on cpu."""
+    inputs, cost, updates = _sgd_model([784, 512, 512, 10], 256)["graph"]()
+    start = time.perf_counter()
+    ag.function(inputs, cost, updates=updates, **COMPILED["cpu_fused"])
+    print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
-def compile_times():
-    """Compile time of the W4 step on the cpu backend: cold (empty kernel cache), then warm."""
-    import tempfile
-    out = {}
-    saved = os.environ.get("ARIGNOTE_CACHE_DIR")
-    with tempfile.TemporaryDirectory() as d:
-        os.environ["ARIGNOTE_CACHE_DIR"] = d
-        from arignote.compiler.jit import clear_memory_cache
-        clear_memory_cache()  # cold: no kernel compiled in this process or on disk
-        for attempt in ("cold", "warm"):
-            w = _sgd_model([784, 512, 512, 10], 256, T.tanh)
-            start = time.perf_counter()
-            w["build"](COMPILED["cpu_fused"])
-            out[attempt] = time.perf_counter() - start
-    if saved is None:
-        del os.environ["ARIGNOTE_CACHE_DIR"]
-    else:
-        os.environ["ARIGNOTE_CACHE_DIR"] = saved
-    return out
+def compile_times(repeat):
+    """Median seconds to compile the W4 step in a fresh process: cold (an empty
+    ARIGNOTE_CACHE_DIR each time) and warm (a cache that already holds its kernels)."""
+    def run(directory):
+        env = dict(os.environ, ARIGNOTE_CACHE_DIR=directory)
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--compile-once",
+                               "--keep-openblas-env"], env=env, capture_output=True, text=True,
+                              check=True)
+        return json.loads(done.stdout.splitlines()[-1])["seconds"]
+
+    times = {"cold": [], "warm": []}
+    with tempfile.TemporaryDirectory() as warm_dir:
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as cold_dir:
+                times["cold"].append(run(cold_dir))
+        run(warm_dir)
+        times["warm"] = [run(warm_dir) for _ in range(repeat)]
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
-    parser.add_argument("--only", nargs="*", help="workload name prefixes, e.g. W1 W5")
-    parser.add_argument("--out", default="bench_results")
-    parser.add_argument("--keep-openblas-env", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    unset = os.environ.get("ARIGNOTE_BENCH_UNSET")
-    print(f"OPENBLAS_CORETYPE: {'was set (' + unset + '); unset for this benchmark' if unset else 'not set'}")
-    print(f"{'workload':<30}" + "".join(f"{v:>10}" for v in ("numpy", "reference", "unfused", "fused"))
-          + "  speed-up over NumPy: reference unfused fused")
-    results = run(args.quick, args.only)
-    triad = results.get("W5 STREAM triad", {})
-    best_bw = max((triad["bytes"] / t for k, t in triad.items() if k in VARIANTS and t), default=None)
-    if best_bw:
-        print(f"best STREAM triad bandwidth: {best_bw / 1e9:.1f} GB/s")
-    results["compile W4 step"] = compile_times()
-    print(f"compile W4 step (cpu, fused): {results['compile W4 step']}")
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench.json"), "w") as f:
-        json.dump({"openblas_env_unset": unset, "results": results}, f, indent=2)
-    _chart(results, os.path.join(args.out, "bench.png"))
-    return results
+# ------------------------------------------------------------------ reporting
+
+TARGETS = [  # (what, value from (results, compile times, best bandwidth), goal, at least?)
+    ("W1 fused over NumPy", lambda r, c, b: r["W1"]["speedup"]["cpu_fused"], 5.0, True),
+    ("W1 fused over unfused", lambda r, c, b: r["W1"]["fused_over_unfused"], 3.0, True),
+    ("W2 fused over NumPy", lambda r, c, b: r["W2"]["speedup"]["cpu_fused"], 9.0, True),
+    ("W3 fused over NumPy", lambda r, c, b: r["W3"]["speedup"]["cpu_fused"], 1.0, True),
+    ("W4 fused over NumPy", lambda r, c, b: r["W4"]["speedup"]["cpu_fused"], 1.25, True),
+    ("W5 fused / best triad GB/s", lambda r, c, b: r["W5"]["triad_fraction"]["cpu_fused"], 0.9, True),
+    ("compile W4, cold cache (s)", lambda r, c, b: c["cold"], 0.3, False),
+    ("compile W4, warm cache (s)", lambda r, c, b: c["warm"], 0.05, False),
+    ("call of a + b, fused (us)", lambda r, c, b: r["CALL"]["cpu_fused"] * 1e6, 2.0, False),
+]
+
+
+def _table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for line in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(x).ljust(w) if k == 0 else str(x).rjust(w)
+                        for k, (x, w) in enumerate(zip(line, widths))))
+
+
+def _time(t):
+    return "n/a" if not t else f"{t * 1e6:.1f} us" if t < 1e-3 else f"{t * 1e3:.2f} ms"
+
+
+def report(results, best, compiled):
+    cols = VARIANTS + PEERS
+    print("\nmedian time per call")
+    _table(["workload"] + [SHORT.get(v, v) for v in cols],
+           [[f"{w} {r['title']}"] + [_time(r.get(v)) for v in cols] for w, r in results.items()])
+    print("\nspeed-up over NumPy (higher is better), fused over unfused, bandwidth of fused")
+    _table(["workload"] + [SHORT.get(v, v) for v in cols[1:]] + ["fused/unfused", "GB/s", "of triad"],
+           [[w] + [f"{r['speedup'][v]:.2f}x" if v in r["speedup"] else "n/a" for v in cols[1:]]
+            + [f"{r['fused_over_unfused']:.2f}x" if "fused_over_unfused" in r else "n/a",
+               f"{r['gbs']['cpu_fused']:.1f}" if "cpu_fused" in r.get("gbs", {}) else "",
+               f"{r['triad_fraction']['cpu_fused']:.0%}" if "cpu_fused" in r.get("triad_fraction", {})
+               else ""]
+            for w, r in results.items()])
+    for w, r in results.items():
+        for k, why in r.items():
+            if k.endswith("_error"):
+                print(f"  {w} {k[:-6]} failed: {why}")
+    if best:
+        print(f"best STREAM triad bandwidth: {best / 1e9:.1f} GB/s")
+    if compiled:
+        print(f"compile W4 step (cpu, fused, fresh process): cold {compiled['cold']:.3f} s, "
+              f"warm {compiled['warm'] * 1e3:.1f} ms")
+    checks = []
+    for what, value, goal, at_least in TARGETS:
+        try:
+            v = value(results, compiled, best)
+        except (KeyError, TypeError):
+            continue
+        checks.append(dict(target=what, value=v, goal=(">= " if at_least else "<= ") + f"{goal:g}",
+                           met=bool(v >= goal if at_least else v <= goal)))
+    if checks:
+        print("\ntargets of issue 5")
+        _table(["target", "measured", "goal", ""], [[c["target"], f"{c['value']:.3g}", c["goal"],
+                                                   "met" if c["met"] else "MISSED"] for c in checks])
+    return checks
 
 
 def _chart(results, path):
@@ -249,21 +374,61 @@ def _chart(results, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed: no chart (pip install matplotlib)")
+        print("matplotlib is not installed: no chart (pip install -e '.[bench]')")
         return
-    names = [n for n, r in results.items() if isinstance(r, dict) and r.get("numpy_hand")]
-    fig, ax = plt.subplots(figsize=(10, 4))
-    width = 0.2
-    for k, v in enumerate(VARIANTS[1:]):
-        speed = [results[n]["numpy_hand"] / results[n][v] if results[n].get(v) else 0 for n in names]
-        ax.bar([i + k * width for i in range(len(names))], speed, width, label=v)
+    # the call overhead is not a speed-up over NumPy: left out
+    names = [w for w, r in results.items() if w != "CALL" and r.get("speedup")]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for k, (v, color) in enumerate([("cpu_unfused", "#999999"), ("cpu_fused", "#1f77b4")]):
+        speed = [results[w]["speedup"].get(v, 0) for w in names]
+        bars = ax.bar([i + (k - 0.5) * 0.38 for i in range(len(names))], speed, 0.38,
+                      label=SHORT[v], color=color)
+        if v == "cpu_fused":
+            ax.bar_label(bars, [f"{results[w].get('fused_over_unfused', 0):.1f}x vs unfused"
+                                for w in names], fontsize=8)
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks([i + width for i in range(len(names))], [n.split(" ")[0] for n in names])
-    ax.set_ylabel("speed-up over NumPy")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("speed-up over NumPy (log)")
+    ax.set_title("Arignote cpu backend: fused vs unfused")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     print(f"chart: {path}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
+    parser.add_argument("--only", nargs="*", help="workload ids, e.g. W1 W5 (CALL: call overhead)")
+    parser.add_argument("--out", default="bench_results")
+    parser.add_argument("--no-compile", action="store_true", help="skip the W4 compile-time runs")
+    parser.add_argument("--compile-once", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-openblas-env", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.compile_once:
+        return compile_once()
+    unset = os.environ.get("ARIGNOTE_BENCH_UNSET")
+    print(f"OPENBLAS_CORETYPE: {'was set (' + unset + '); unset for this run' if unset else 'not set'}")
+    print(f"peers installed: {', '.join(PEERS) or 'none (JAX, numexpr and PyTorch columns omitted)'}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5:
+        print(f"warning: load average {load:.1f} before starting: other processes compete for the "
+              f"{os.cpu_count()} cores and the timings will show it")
+    results = measure(args.quick, args.only)
+    best = derive(results)
+    compiled = None if args.no_compile else compile_times(1 if args.quick else 3)
+    checks = report(results, best, compiled)
+    os.makedirs(args.out, exist_ok=True)
+    machine = dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
+                   python=platform.python_version(), numpy=np.__version__, load_average=load)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(dict(openblas_env_unset=unset, quick=args.quick, machine=machine, peers=PEERS,
+                       best_triad_gbs=best and best / 1e9, compile_w4_s=compiled, results=results,
+                       targets=checks), f, indent=2)
+    print(f"json: {os.path.join(args.out, 'bench.json')}")
+    _chart(results, os.path.join(args.out, "bench.png"))
+    return results
 
 
 if __name__ == "__main__":

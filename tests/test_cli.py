@@ -132,3 +132,65 @@ def test_dump_as_a_subprocess(script):
     graphs = _dot_graphs(done.stdout)
     assert len(graphs) == 2 and "softplus" in graphs[0]
     assert "script ran with []" in done.stderr
+
+
+KERNEL_SCRIPT = """
+import numpy as np
+import arignote as ag
+import arignote.tensor as T
+
+x, z = T.dvectors("x", "z")
+w = ag.shared(np.ones(3), name="W")
+fused = ag.function([x, z], T.tanh(x * w) + z, backend="cpu", fusion=True, name="fused")
+unfused = ag.function([x, z], T.tanh(x * w) + z, backend="cpu", fusion=False, name="unfused")
+m = T.dmatrix("m")
+ref = ag.function([m], T.exp(T.dot(m, m.T)), updates={w: w * 2.0}, backend="numpy", name="ref")
+print("outputs", fused(np.ones(3), np.ones(3)))
+"""
+
+
+@pytest.fixture
+def kernel_dump(tmp_path, capsys):
+    path = tmp_path / "kernels.py"
+    path.write_text(textwrap.dedent(KERNEL_SCRIPT))
+    assert main(["dump", "--format", "kernels", str(path)]) == 0
+    out = capsys.readouterr().out
+    sections = re.split(r"^=== ", out, flags=re.M)
+    return {s.split("'")[1]: s for s in sections if s.startswith("function '")}
+
+
+def _kernels(section):
+    """(kernel IR, LLVM IR) of each kernel printed in a section."""
+    blocks = re.split(r"^--- function .*$", section, flags=re.M)[1:]
+    return [tuple(b.split("; --- LLVM IR of ")) for b in blocks]
+
+
+def test_dump_kernels_of_a_cpu_function(kernel_dump):
+    fused, unfused = kernel_dump["fused"], kernel_dump["unfused"]
+    assert fused.startswith("function 'fused': 1 kernel in 1 steps ===") and "numpy" not in fused
+    ((pretty, ir),) = _kernels(fused)
+    assert "from: Fused{mul,tanh,add}(x, W, z) -> output 0" in pretty
+    assert "built at: kernels.py:8" in pretty
+    assert "index space: [parallel i0]" in pretty and "= tanh(%" in pretty
+    name = re.search(r"kernel (\w+)\(", pretty).group(1)
+    assert ir.startswith(f"{name} ---\n; arignote kernel {name}")
+    assert f"define void @{name}(" in ir and "getelementptr inbounds" in ir
+    # unfused: one kernel per op
+    assert len(_kernels(unfused)) == 3 and unfused.count("define void @") == 3
+
+
+def test_dump_kernels_of_a_numpy_function_shows_the_cpu_program(kernel_dump):
+    ref = kernel_dump["ref"]
+    assert "compiled for backend 'numpy', which runs no kernels: shown as backend 'cpu'" in ref
+    # the matrix product is a library call, not a kernel
+    assert re.search(r"^step \d+: MatMul\(.*\(no kernel", ref, flags=re.M)
+    kernels = _kernels(ref)
+    assert len(kernels) == 2 and all("define void @" in ir for _, ir in kernels)
+    assert any("-> output 0" in p and "= exp(%" in p for p, _ in kernels)
+    assert any("-> update of W" in p for p, _ in kernels)
+
+
+def test_dump_kernels_refuses_the_raw_stage(script, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["dump", script, "--format", "kernels", "--stage", "raw"])
+    assert info.value.code == 2 and "--stage raw does not apply" in capsys.readouterr().err

@@ -8,13 +8,29 @@ object is linked). ``compile_kernel`` renders a Kernel first and returns a
 :class:`CompiledKernel`, whose ``fn`` is a ctypes function with the calling
 convention of :mod:`arignote.compiler.llvm` (ctypes releases the GIL during
 the call, so a thread pool can run chunks in parallel).
+
+Every thread compiles with an LLVM context and target machine of its own
+(LLVM compiles concurrently only on separate ones). llvmlite serializes all
+calls into LLVM with one global lock, so the two calls that take the time —
+the optimization pipeline and code generation — are made through the raw
+ctypes functions, which release the GIL and take no lock. Two ways use the
+compile pool: ``prefetch(kernels)`` starts compiling all the kernels a
+Program will ask for and returns at once (each later ``compile_kernel``
+waits for its own kernel only), and inside ``with batch():``
+``compile_kernel`` returns a kernel still compiling, linked at the block's
+end. Otherwise, and for cache hits, everything happens in the caller. The
+object code is the same either way.
 """
+import contextlib
 import ctypes
 import itertools
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import llvmlite
 import llvmlite.binding as llvm
+from llvmlite.binding import ffi
 
 from arignote.compiler import cache
 from arignote.compiler.llvm import error_symbol, render, symbol
@@ -22,7 +38,10 @@ from arignote.compiler.llvm import error_symbol, render, symbol
 _lock = threading.RLock()
 _state = {}
 _names = itertools.count()
-_memo = {}  # cache key -> CompiledKernel: one link per kernel per process
+_memo = {}  # (cache key, name, exports) -> CompiledKernel: one link per kernel per process
+_local = threading.local()  # per thread: the LLVM compiler (pool threads), the open batch
+_pool_lock = threading.Lock()
+_pool = []
 
 #: void (i64* shape, i8** data, i64** strides, i64 start, i64 end)
 KERNEL_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -32,17 +51,23 @@ KERNEL_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c
 def _init():
     """The target machine and the JIT, made once per process."""
     if not _state:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        llvm.initialize_native_asmparser()
-        triple = llvm.get_process_triple()
-        cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-        target = llvm.Target.from_triple(triple)
-        tm = target.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
-                                          codemodel="default")
-        _state.update(triple=triple, cpu=cpu, features=features, tm=tm,
-                      lljit=llvm.create_lljit_compiler(tm))
+        with _lock:
+            if _state:
+                return _state
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            llvm.initialize_native_asmparser()
+            triple = llvm.get_process_triple()
+            cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+            tm = _target_machine(triple, cpu, features)
+            _state.update(triple=triple, cpu=cpu, features=features, tm=tm,
+                          data_layout=str(tm.target_data), lljit=llvm.create_lljit_compiler(tm))
     return _state
+
+
+def _target_machine(triple, cpu, features):
+    return llvm.Target.from_triple(triple).create_target_machine(
+        cpu=cpu, features=features, opt=3, reloc="pic", codemodel="default")
 
 
 def target_id():
@@ -56,21 +81,33 @@ def cache_key(ir_text):
     return cache.make_key("arignote-kernel", ir_text, *target_id())
 
 
+def _pass_builder(tm):
+    """(pass builder, module pass manager): O3 with loop and SLP vectorization."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_interleaving = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    return pb, pb.getModulePassManager()
+
+
+def _parse(ir_text, context=None):
+    s = _init()
+    mod = llvm.parse_assembly(ir_text, context)
+    mod.triple = s["triple"]
+    mod.data_layout = s["data_layout"]
+    mod.verify()
+    return mod
+
+
 def optimize(ir_text):
     """The module parsed, verified and optimized at O3 for the host."""
     s = _init()
     with _lock:
-        mod = llvm.parse_assembly(ir_text)
-        mod.triple = s["triple"]
-        mod.data_layout = str(s["tm"].target_data)
-        mod.verify()
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
-        pto.loop_vectorization = True
-        pto.slp_vectorization = True
-        pto.loop_interleaving = True
-        pto.loop_unrolling = True
-        pb = llvm.create_pass_builder(s["tm"], pto)
-        pb.getModulePassManager().run(mod, pb)
+        mod = _parse(ir_text)
+        pb, mpm = _pass_builder(s["tm"])
+        mpm.run(mod, pb)
         return mod
 
 
@@ -85,27 +122,130 @@ def assembly(ir_text):
         return _init()["tm"].emit_assembly(optimize(ir_text))
 
 
+def _unlocked(name):
+    """llvmlite's ``ffi.lib.<name>`` without llvmlite's global lock (its raw ctypes
+    function); the locked wrapper itself if llvmlite's internals ever change."""
+    fn = getattr(ffi.lib, name)
+    return getattr(fn, "_cfn", fn)
+
+
+class _Compiler:
+    """One thread's LLVM: a context and a target machine of its own, so threads
+    compile at once (the heavy calls are made without llvmlite's lock)."""
+
+    def __init__(self):
+        s = _init()
+        self.context = llvm.create_context()
+        self.tm = _target_machine(s["triple"], s["cpu"], s["features"])
+        self.run_passes = _unlocked("LLVMPY_RunNewModulePassManager")
+        self.emit = _unlocked("LLVMPY_TargetMachineEmitToMemory")
+
+    def object_code(self, ir_text):
+        mod = _parse(ir_text, self.context)
+        try:
+            pb, mpm = _pass_builder(self.tm)
+            self.run_passes(mpm, mod, pb)
+            with ffi.OutputString() as err:
+                buf = self.emit(self.tm, mod, 1, err)
+                if not buf:
+                    raise RuntimeError(f"LLVM code generation failed: {err}")
+            try:
+                return ctypes.string_at(ffi.lib.LLVMPY_GetBufferStart(buf),
+                                        ffi.lib.LLVMPY_GetBufferSize(buf))
+            finally:
+                ffi.lib.LLVMPY_DisposeMemoryBuffer(buf)
+        finally:
+            mod.close()
+
+
 def compile_object(ir_text):
-    """Object code (bytes) for the host."""
-    mod = optimize(ir_text)
-    with _lock:
-        return _init()["tm"].emit_object(mod)
+    """Object code (bytes) for the host, compiled by this thread's LLVM."""
+    compiler = getattr(_local, "compiler", None)
+    if compiler is None:
+        compiler = _local.compiler = _Compiler()
+    return compiler.object_code(ir_text)
+
+
+def compile_threads():
+    """How many kernels compile at once: ``$ARIGNOTE_COMPILE_THREADS``, else the
+    number of cores (at most 4)."""
+    env = os.environ.get("ARIGNOTE_COMPILE_THREADS", "")
+    if env.isdigit():
+        return max(1, int(env))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(4, cores or 1)
+
+
+def _executor():
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(compile_threads(), thread_name_prefix="arignote-llvm"))
+        return _pool[0]
+
+
+def _forget_pool_after_fork():  # a forked child has none of the pool's threads
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+    _local.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def _build(ir_text, key, use_cache, directory):
+    """(object code, cache hit) of a kernel the disk cache does not hold."""
+    obj = compile_object(ir_text)
+    if use_cache:
+        cache.store(key, obj, directory)
+    return obj, False
+
+
+class _Done:
+    """A finished "future": the object code is at hand."""
+
+    def __init__(self, *result):
+        self._result = result
+
+    def result(self):
+        return self._result
+
+
+_LINKED = frozenset({"fn", "address", "addresses", "error_flag", "cache_hit", "_tracker"})
 
 
 class CompiledKernel:
     """A linked kernel: ``fn`` (ctypes) and the addresses of its exported symbols.
 
-    The JIT library stays loaded as long as this object lives."""
+    Made in a :func:`batch`, it is still compiling: reading ``fn`` (or any other
+    linked attribute) waits for the compile and links it. The JIT library stays
+    loaded as long as this object lives."""
 
-    def __init__(self, ir, name, tracker, addresses, cache_hit):
-        self.ir, self.name = ir, name
-        self._tracker = tracker
-        self.addresses = addresses
-        self.address = addresses[name]
-        self.fn = KERNEL_CFUNC(self.address)
-        self.cache_hit = cache_hit
-        err = addresses.get(name + ".error")
-        self.error_flag = ctypes.c_int32.from_address(err) if err else None
+    def __init__(self, ir, name, exports=(), future=None):
+        self.ir, self.name, self.exports = ir, name, tuple(exports)
+        #: whether the kernel has an error flag (known before it is linked, unlike error_flag)
+        self.raises = name + ".error" in self.exports
+        self._future = future
+
+    def _resolve(self):
+        """Wait for the object code and link it (once; later calls return at once)."""
+        with _lock:
+            if self._future is None:
+                return
+            obj, hit = self._future.result()
+            tracker, addresses = link(obj, [self.name, *self.exports])
+            self._tracker, self.addresses, self.cache_hit = tracker, addresses, hit
+            self.address = addresses[self.name]
+            self.fn = KERNEL_CFUNC(self.address)
+            err = addresses.get(self.name + ".error")
+            self.error_flag = ctypes.c_int32.from_address(err) if err else None
+            self._future = None
+
+    def __getattr__(self, attr):  # only reached while a linked attribute is missing
+        if attr in _LINKED and self.__dict__.get("_future") is not None:
+            self._resolve()
+            return self.__dict__[attr]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def __call__(self, shape, data, strides, start, end):
         self.fn(shape, data, strides, start, end)
@@ -122,22 +262,106 @@ def link(obj, exports):
     return tracker, {name: tracker[name] for name in exports}
 
 
-def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None):
-    """Compile (or fetch from the caches) ``ir_text`` and link it; returns a CompiledKernel
-    for the function ``name`` (``exports`` names further symbols to look up)."""
+@contextlib.contextmanager
+def batch():
+    """Compile the kernels asked for inside the block side by side: there
+    ``compile_kernel`` returns a CompiledKernel still compiling; the block's end
+    waits for every one and links it, and raises the first compile error.
+    Nested blocks join the outermost one."""
+    if getattr(_local, "batch", None) is not None:
+        yield
+        return
+    pending = _local.batch = []
+    try:
+        yield
+    finally:
+        _local.batch = None
+        _finish(pending)
+
+
+def _finish(pending):
+    error = None
+    for ck in pending:
+        try:
+            ck._resolve()
+        except Exception as e:  # noqa: BLE001 - every kernel is settled before raising
+            _forget(ck)
+            error = error or e
+    if error is not None:
+        raise error
+
+
+def _forget(ck):
+    for k, v in list(_memo.items()):
+        if v is ck:
+            del _memo[k]
+
+
+def _compiled(ir_text, name, exports, use_cache, directory, background):
+    """The memoized CompiledKernel of ``ir_text``, or a new one: from the disk cache,
+    or compiling (on the pool when ``background``, else right here)."""
     key = cache_key(ir_text)
-    memo_key = (key, name, tuple(exports))
-    if use_cache and memo_key in _memo:
-        return _memo[memo_key]
-    if use_cache:
-        obj, hit = cache.get_or_build(key, lambda: compile_object(ir_text), directory)
+    memo_key = (key, name, exports)
+    ck = _memo.get(memo_key) if use_cache else None
+    if ck is not None:
+        return ck
+    obj = cache.load(key, directory) if use_cache else None
+    if obj is not None:
+        job = _Done(obj, True)
+    elif background:
+        job = _executor().submit(_build, ir_text, key, use_cache, directory)
     else:
-        obj, hit = compile_object(ir_text), False
-    tracker, addresses = link(obj, [name, *exports])
-    ck = CompiledKernel(ir_text, name, tracker, addresses, hit)
+        job = _Done(*_build(ir_text, key, use_cache, directory))
+    ck = CompiledKernel(ir_text, name, exports, job)
     if use_cache:
         _memo[memo_key] = ck
     return ck
+
+
+def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None):
+    """Compile (or fetch from the caches) ``ir_text`` and link it; returns a CompiledKernel
+    for the function ``name`` (``exports`` names further symbols to look up)."""
+    pending = getattr(_local, "batch", None)
+    ck = _compiled(ir_text, name, tuple(exports), use_cache, directory, pending is not None)
+    job = ck.__dict__.get("_future")
+    if job is None:
+        return ck
+    if pending is not None and not isinstance(job, _Done):
+        pending.append(ck)  # linked at the end of the batch
+        return ck
+    try:
+        ck._resolve()
+    except BaseException:
+        _forget(ck)
+        raise
+    return ck
+
+
+_rendered = {}  # Kernel -> (IR text, symbol, exports): prefetch renders once for compile_kernel
+
+
+def _source(kernel):
+    """(LLVM IR text, function symbol, exported symbols) of ``kernel``."""
+    try:
+        done = _rendered.get(kernel)
+    except TypeError:  # an unhashable kernel: rendered each time
+        done, kernel_key = None, None
+    else:
+        kernel_key = kernel
+    if done is None:
+        ir_text = render(kernel)
+        flag = error_symbol(kernel)
+        done = (ir_text, symbol(kernel.name), (flag,) if f"@{flag} = global" in ir_text else ())
+        if kernel_key is not None:
+            if len(_rendered) >= 512:
+                _rendered.pop(next(iter(_rendered)))
+            _rendered[kernel_key] = done
+    return done
+
+
+def raises(kernel):
+    """Whether ``kernel`` sets an error flag (integer powers): known without compiling it."""
+    return bool(_source(kernel)[2])
 
 
 def compile_kernel(kernel, use_cache=True, directory=None):
@@ -145,10 +369,25 @@ def compile_kernel(kernel, use_cache=True, directory=None):
 
     Kernels with the same IR share one CompiledKernel; a kernel's non-scalar
     constants are arguments, so they are not part of it."""
-    ir_text = render(kernel)
-    flag = error_symbol(kernel)
-    exports = (flag,) if f"@{flag} = global" in ir_text else ()
-    return compile_ir(ir_text, symbol(kernel.name), exports, use_cache, directory)
+    ir_text, name, exports = _source(kernel)
+    return compile_ir(ir_text, name, exports, use_cache, directory)
+
+
+def compile_kernels(kernels, use_cache=True, directory=None):
+    """``compile_kernel`` of each kernel, compiled side by side: the CompiledKernels, linked."""
+    with batch():
+        return [compile_kernel(k, use_cache, directory) for k in kernels]
+
+
+def prefetch(kernels, directory=None):
+    """Start compiling ``kernels`` side by side on the pool and return at once.
+
+    A later ``compile_kernel`` of one of them gets its CompiledKernel as soon as
+    that kernel is done (the others go on compiling meanwhile); a compile error
+    shows there. Made for a Program: prefetch all its kernels, then make its steps."""
+    sources = [_source(kernel) for kernel in kernels]
+    for source in sorted(sources, key=lambda s: -len(s[0])):  # the longest first: the pool ends sooner
+        _compiled(*source, True, directory, background=True)
 
 
 def clear_memory_cache():
