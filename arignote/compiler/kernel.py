@@ -36,6 +36,7 @@ in a later pass are recomputed there). A Load whose param is an output
 into its output in pass 1 and rescales it in place in pass 2: one exp per
 element). A kernel without reduced axes uses level 0 only.
 """
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -191,6 +192,36 @@ class Kernel:
                 raise ValueError(f"{self.name}: {self.params[o].name} over {self.params[i].name}: the "
                                  f"input is read at level {read}, after the output is written at "
                                  f"level {written}")
+
+
+def args_of(ins):
+    """The value ids an instruction reads."""
+    if isinstance(ins, ScalarOp):
+        return list(ins.args)
+    if isinstance(ins, (Cast, Reduce, Store)):
+        return [ins.arg]
+    return []
+
+
+def with_args(ins, args, level=None):
+    """``ins`` reading the values ``args`` instead (at ``level``, if given)."""
+    changes = {} if level is None else {"level": level}
+    if isinstance(ins, ScalarOp):
+        changes["args"] = tuple(args)
+    elif isinstance(ins, (Cast, Reduce, Store)):
+        changes["arg"] = args[0]
+    return dataclasses.replace(ins, **changes) if changes else ins
+
+
+def live_body(body):
+    """``body`` without the values no store needs, renumbered."""
+    live = set()
+    for k in range(len(body) - 1, -1, -1):
+        if isinstance(body[k], Store) or k in live:
+            live.add(k)
+            live.update(args_of(body[k]))
+    new_id = {k: n for n, k in enumerate(sorted(live))}
+    return tuple(with_args(body[k], [new_id[a] for a in args_of(body[k])]) for k in sorted(live))
 
 
 def _param(p):

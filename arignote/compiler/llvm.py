@@ -18,9 +18,23 @@ Level-``2p`` instructions sit at the innermost parallel level before pass
 variables and labels carry a ``.p<p>`` suffix from pass 1 on); accumulators
 live in allocas (promoted to registers by LLVM), initialized before their
 pass. An output read back by a later pass (a Load of an 'out' param) is one
-``noalias`` pointer read and written by this function only. Values are kept in *register types*: bool is
-``i1`` (``i8`` in memory), float16 is ``float`` (``half`` in memory, every
-float16 result rounded through ``half`` as NumPy does).
+``noalias`` pointer read and written by this function only.
+
+*Column tiles*: a one-pass kernel whose last axis (the contiguous one in C order)
+is parallel while a reduced axis precedes it (``sum(x, axis=0)``, bias gradients)
+would walk the strided reduced axis one scalar at a time. It renders instead
+(:func:`tile_axis`) with the last axis cut into tiles of :data:`TILE` points
+inside the other parallel loops (inside ``[start, end)`` when the last axis is
+the outermost parallel one, so chunking is unchanged). Per tile: one loop over
+the tile's points initializes a ``[TILE x ty]`` accumulator array per Reduce and
+stores the level-0 values the pass uses into per-tile arrays; the reduced axes'
+loops hold a loop over the tile's points doing level 1 (contiguous, independent
+accumulators: it vectorizes, in the same order per point as the untiled nest);
+a last loop over the tile's points recomputes level 0 and runs level 2.
+
+Values are kept in *register types*: bool is ``i1`` (``i8`` in memory),
+float16 is ``float`` (``half`` in memory, every float16 result rounded
+through ``half`` as NumPy does).
 
 Scalar ops are rendered by :mod:`arignote.compiler.llvm_scalar` with NumPy's
 semantics. Transcendentals call the vectorizable functions of
@@ -54,6 +68,9 @@ class _Renderer:
         self.vector_math = set()
         kernel.check_inplace()
         self.over = dict(kernel.inplace)
+        #: the index variable of each axis where it is not ``%i<axis>`` (column tiles)
+        self.index = {}
+        self.tile = tile_axis(kernel)
 
     # ---- emission helpers
     def emit(self, text):
@@ -175,7 +192,7 @@ class _Renderer:
         for d, a in enumerate(axes):
             if a is None:
                 continue
-            term = self.emit(f"mul nsw i64 %i{a}, %s{param}.{d}")
+            term = self.emit(f"mul nsw i64 {self.index.get(a, f'%i{a}')}, %s{param}.{d}")
             off = term if off is None else self.emit(f"add nsw i64 {off}, {term}")
         if off is None:
             return f"%p{param}"
@@ -203,6 +220,10 @@ class _Renderer:
 
     def reduce(self, k, ins):
         _, reg, kind = _types(ins.dtype)
+        if self.tile is not None:  # one accumulator per point of the tile
+            x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
+            self.put(f"%acc{k}", reg, self.combine(ins.combiner, reg, kind, self.get(f"%acc{k}", reg), x))
+            return None
         acc = f"%acc{k}"
         self.allocas.append(f"  {acc} = alloca {reg}")
         self.sections[ins.level - 1].append(f"  store {reg} {const(ins.init, ins.dtype)}, ptr {acc}")
@@ -233,9 +254,74 @@ class _Renderer:
         raise NotImplementedError(f"the LLVM backend cannot render the reduction {combiner} "
                                   f"over {reg} ({kind})")
 
+    # ---- per-tile arrays (column tiles): element ``%j`` of ``[TILE x reg]``, bool as i8
+    def slot(self, array, reg):
+        mem = "i8" if reg == "i1" else reg
+        return mem, self.emit(f"getelementptr inbounds [{TILE} x {mem}], ptr {array}, i64 0, "
+                              f"i64 %j{self.part}")
+
+    def get(self, array, reg):
+        mem, ptr = self.slot(array, reg)
+        v = self.emit(f"load {mem}, ptr {ptr}")
+        return self.emit(f"icmp ne i8 {v}, 0") if reg == "i1" else v
+
+    def put(self, array, reg, v):
+        mem, ptr = self.slot(array, reg)
+        if reg == "i1":
+            v = self.emit(f"zext i1 {v} to i8")
+        self.out.append(f"  store {mem} {v}, ptr {ptr}")
+
+    def part_start(self, part):
+        """Open a per-point loop of the tile: its lines, its index variable and ``%j``."""
+        self.part, self.out = part, self.sections[part]
+        self.index[self.tile] = f"%i{self.tile}.{part}"
+        self.out.append(f"  %j{part} = sub nsw i64 %i{self.tile}.{part}, %iT")
+
+    def tiled_module(self):
+        """Render the three per-point loops of a tile (see the module docstring)."""
+        body = self.k.body
+        reg = {i: _types(ins.dtype)[1] for i, ins in enumerate(body)}
+        reduces = [i for i, ins in enumerate(body) if isinstance(ins, K.Reduce)]
+        kept = sorted({a for ins in body if ins.level == 1 for a in K.args_of(ins)
+                       if body[a].level == 0 and not isinstance(body[a], K.Const)})
+        needed = set(kept)
+        for i in reversed(range(len(body))):
+            if i in needed:
+                needed.update(K.args_of(body[i]))
+        for name, i in [("acc", i) for i in reduces] + [("lv", i) for i in kept]:
+            self.allocas.append(f"  %{name}{i} = alloca [{TILE} x {'i8' if reg[i] == 'i1' else reg[i]}], "
+                                "align 64")
+        for i, ins in enumerate(body):
+            if isinstance(ins, K.Const):
+                self.vals[i] = const(ins.value, ins.dtype)
+        self.sections = {"a": [], "b": [], "c": []}
+        self.part_start("a")  # accumulators' initial values, level 0 that the pass uses
+        for i in reduces:
+            self.put(f"%acc{i}", reg[i], const(body[i].init, body[i].dtype))
+        for i in sorted(needed):
+            self.vals[i] = self.render_instr(i, body[i])
+        for i in kept:
+            self.put(f"%lv{i}", reg[i], self.vals[i])
+        self.part_start("b")  # the pass
+        for i in kept:
+            self.vals[i] = self.get(f"%lv{i}", reg[i])
+        for i, ins in enumerate(body):
+            if ins.level == 1:
+                self.vals[i] = self.render_instr(i, ins)
+        self.part_start("c")  # results, level 0 again, level 2
+        for i in reduces:
+            self.vals[i] = self.get(f"%acc{i}", reg[i])
+        for level in (0, 2):
+            for i, ins in enumerate(body):
+                if ins.level == level and not isinstance(ins, K.Const):
+                    self.vals[i] = self.render_instr(i, ins)
+        return self.assemble()
+
     # ---- the module
     def module(self):
         k = self.k
+        if self.tile is not None:
+            return self.tiled_module()
         self.sections = {level: [] for level in range(2 * max(k.passes, 1) + 1)}
         for i, ins in enumerate(k.body):
             self.out = self.sections[ins.level]
@@ -254,7 +340,7 @@ class _Renderer:
         if self.vector_math:
             lines.append(llvm_math.math_ir(sorted(self.vector_math)))
         lines += self.wrapper()
-        lines += self.body_function()
+        lines += self.body_function() if self.tile is None else self.tiled_function()
         return "\n".join(lines) + "\n"
 
     def body_args(self):
@@ -295,30 +381,11 @@ class _Renderer:
         k = self.k
         parallel = [a for a in range(k.ndim) if a not in k.reduce_axes]
         reduced = sorted(k.reduce_axes)
-        out = [f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
-               "entry:", *self.allocas]
-        state = {"block": "entry"}
-        exits = []
-
-        def open_loop(a, lo, hi, tag=""):
-            pred, i, L = state["block"], f"%i{a}{tag}", f"L{a}{tag}"
-            out.extend([f"  br label %{L}.head", f"{L}.head:",
-                        f"  {i} = phi i64 [ {lo}, %{pred} ], [ {i}.next, %{L}.latch ]",
-                        f"  %c{a}{tag} = icmp slt i64 {i}, {hi}",
-                        f"  br i1 %c{a}{tag}, label %{L}.body, label %{L}.exit", f"{L}.body:"])
-            state["block"] = f"{L}.body"
-            exits.append((a, tag))
-
-        def close_loop():
-            a, tag = exits.pop()
-            i, L = f"%i{a}{tag}", f"L{a}{tag}"
-            out.extend([f"  br label %{L}.latch", f"{L}.latch:",
-                        f"  {i}.next = add nuw nsw i64 {i}, 1",
-                        f"  br label %{L}.head", f"{L}.exit:"])
-            state["block"] = f"{L}.exit"
-
+        nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
+                      "entry:", *self.allocas])
+        out = nest.out
         for n, a in enumerate(parallel):
-            open_loop(a, "%start" if n == 0 else "0", "%end" if n == 0 else f"%n{a}")
+            nest.open(a, "%start" if n == 0 else "0", "%end" if n == 0 else f"%n{a}")
         out += self.sections[0]
         for p in range(k.passes if reduced else 0):
             section = self.sections[2 * p + 1]
@@ -329,15 +396,99 @@ class _Renderer:
                 index = re.compile(r"%i(" + "|".join(map(str, reduced)) + r")(?![\w.])")
                 section = [index.sub(lambda m: m.group(0) + tag, line) for line in section]
             for a in reduced:
-                open_loop(a, "0", f"%n{a}", tag)
+                nest.open(a, "0", f"%n{a}", tag)
             out += section
             for _ in reduced:
-                close_loop()
+                nest.close()
             out += self.sections[2 * p + 2]
-        while exits:
-            close_loop()
+        nest.close_all()
         out += ["  ret void", "}", ""]
         return out
+
+    def tiled_function(self):
+        """The body of a column-tiled kernel: the other parallel axes, the tiles of the last
+        one, per tile the three per-point loops (the pass's inside the reduced axes' loops)."""
+        k, t = self.k, self.tile
+        parallel = [a for a in range(k.ndim) if a not in k.reduce_axes and a != t]
+        nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
+                      "entry:", *self.allocas])
+        out = nest.out
+        for n, a in enumerate(parallel):
+            nest.open(a, "%start" if n == 0 else "0", "%end" if n == 0 else f"%n{a}")
+        hi = f"%n{t}" if parallel else "%end"
+        nest.open("T", "0" if parallel else "%start", hi, step=TILE)
+        out += [f"  %tile.rest = sub nsw i64 {hi}, %iT",
+                f"  %tile.full = icmp sgt i64 %tile.rest, {TILE}",
+                f"  %tile.n = select i1 %tile.full, i64 {TILE}, i64 %tile.rest",
+                "  %tile.end = add nsw i64 %iT, %tile.n"]
+
+        def points(part):
+            nest.open(t, "%iT", "%tile.end", f".{part}")
+            out.extend(self.sections[part])
+            nest.close()
+
+        points("a")
+        for a in sorted(k.reduce_axes):
+            nest.open(a, "0", f"%n{a}")
+        points("b")
+        for _ in k.reduce_axes:
+            nest.close()
+        points("c")
+        nest.close_all()
+        out += ["  ret void", "}", ""]
+        return out
+
+
+class _Nest:
+    """Counted loops as basic blocks, opened and closed in order: loop ``a`` (tag ``t``)
+    has the index ``%i<a><t>`` and the blocks ``L<a><t>.head/.body/.latch/.exit``."""
+
+    def __init__(self, out):
+        self.out, self.block, self.exits = out, "entry", []
+
+    def open(self, a, lo, hi, tag="", step=1):
+        i, L = f"%i{a}{tag}", f"L{a}{tag}"
+        self.out.extend([f"  br label %{L}.head", f"{L}.head:",
+                         f"  {i} = phi i64 [ {lo}, %{self.block} ], [ {i}.next, %{L}.latch ]",
+                         f"  %c{a}{tag} = icmp slt i64 {i}, {hi}",
+                         f"  br i1 %c{a}{tag}, label %{L}.body, label %{L}.exit", f"{L}.body:"])
+        self.block = f"{L}.body"
+        self.exits.append((a, tag, step))
+
+    def close(self):
+        a, tag, step = self.exits.pop()
+        i, L = f"%i{a}{tag}", f"L{a}{tag}"
+        self.out.extend([f"  br label %{L}.latch", f"{L}.latch:",
+                         f"  {i}.next = add nuw nsw i64 {i}, {step}",
+                         f"  br label %{L}.head", f"{L}.exit:"])
+        self.block = f"{L}.exit"
+
+    def close_all(self):
+        while self.exits:
+            self.close()
+
+
+#: points of the last axis per column tile: wide, so each row of a tile is a long run of
+#: pages the hardware prefetcher streams (narrow tiles touch a new page per row: twice as
+#: slow on a (4096, 1024) float32 column sum), while the accumulators stay in L1/L2
+TILE = 4096
+
+
+def tile_axis(kernel):
+    """The axis a kernel is column-tiled over (see the module docstring), or None: one
+    pass, the last axis parallel and after a reduced axis, level 2 using only the
+    reductions of level 1, no output read back."""
+    last = kernel.ndim - 1
+    if not kernel.reduce_axes or kernel.passes != 1 or last in kernel.reduce_axes:
+        return None
+    body = kernel.body
+    for ins in body:
+        if isinstance(ins, K.Load) and kernel.params[ins.param].role == "out":
+            return None
+        if ins.level == 2 and any(body[a].level == 1 and not isinstance(body[a], (K.Reduce, K.Const))
+                                  for a in K.args_of(ins)):
+            return None
+    return last
 
 
 def symbol(name):
@@ -354,3 +505,19 @@ def render(kernel):
 def error_symbol(kernel):
     """The name of the kernel's error flag (defined only by kernels that can raise)."""
     return symbol(kernel.name) + ".error"
+
+
+#: the symbol of :func:`trampoline`'s function
+TRAMPOLINE = "arignote_trampoline"
+
+
+def trampoline():
+    """IR of ``void arignote_trampoline(i64* call)``, which calls ``call[0]`` (a kernel's
+    wrapper) on ``call[1:6]`` (shape, data, strides, start, end). One argument for
+    ctypes to convert instead of five: a third of the cost of a tiny kernel's call."""
+    loads = [f"  %a{n} = getelementptr inbounds i64, ptr %call, i64 {n}\n"
+             f"  %v{n} = load {ty}, ptr %a{n}, align 8"
+             for n, ty in enumerate(["ptr", "ptr", "ptr", "ptr", "i64", "i64"])]
+    return "\n".join([f"define void @{TRAMPOLINE}(ptr noalias readonly %call) {{", "entry:", *loads,
+                      "  call void %v0(ptr %v1, ptr %v2, ptr %v3, i64 %v4, i64 %v5)",
+                      "  ret void", "}", ""])

@@ -172,14 +172,14 @@ class _Builder:
                 stack.pop()
                 continue
             ins = self.body[v]
-            args = _args(ins)
+            args = K.args_of(ins)
             todo = [a for a in args if self.levels[a] % 2 and self.levels[a] != level
                     and (a, level) not in self.clones]
             if todo:
                 stack.extend(todo)
                 continue
             stack.pop()
-            new = _with_args(ins, [self.at_level(a, level) for a in args] if args else [], level)
+            new = K.with_args(ins, [self.at_level(a, level) for a in args] if args else [], level)
             self.clones[(v, level)] = k = self.add(new, level)
             self.origin[k] = self.origin.get(v, v)
             self.axes_of[k] = self.axes_of.get(v)
@@ -379,37 +379,7 @@ class _Builder:
                 self.body[v] = K.Load(dtype, out_param, axes, level)
                 self.add(K.Store(dtype, out_param, axes, first, self.levels[first]), None)
                 return
-            stack.extend(reversed(_args(ins)))
-
-
-def _args(ins):
-    """The value ids an instruction reads."""
-    if isinstance(ins, (K.ScalarOp,)):
-        return list(ins.args)
-    if isinstance(ins, (K.Cast, K.Reduce, K.Store)):
-        return [ins.arg]
-    return []
-
-
-def _with_args(ins, args, level):
-    """``ins`` reading ``args`` instead, at ``level``."""
-    if isinstance(ins, K.ScalarOp):
-        return dataclasses.replace(ins, args=tuple(args), level=level)
-    if isinstance(ins, (K.Cast, K.Reduce, K.Store)):
-        return dataclasses.replace(ins, arg=args[0], level=level)
-    return dataclasses.replace(ins, level=level)
-
-
-def _live(body):
-    """``body`` without the values no store needs, renumbered."""
-    live = set()
-    for k in range(len(body) - 1, -1, -1):
-        if isinstance(body[k], K.Store) or k in live:
-            live.add(k)
-            live.update(_args(body[k]))
-    new_id = {k: n for n, k in enumerate(sorted(live))}
-    return tuple(_with_args(body[k], [new_id[a] for a in _args(body[k])], body[k].level)
-                 for k in sorted(live))
+            stack.extend(reversed(K.args_of(ins)))
 
 
 def lower(fused, name="kernel"):
@@ -454,7 +424,7 @@ def _lower(fused, name="kernel"):
         elif level % 2:
             raise LoweringError(f"{fused}: output {out} is kept-space but varies along the reduced axes")
         b.add(K.Store(out.dtype, len(b.params) + k, axes, value, level), level)
-    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes), _live(b.body),
+    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes), K.live_body(b.body),
                       tuple(b.constants))
     if kernel.passes > MAX_PASSES:
         raise LoweringError(f"{fused}: {kernel.passes} passes over the reduced axes (at most {MAX_PASSES})")

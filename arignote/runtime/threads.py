@@ -40,19 +40,20 @@ def _get_pool():
         return _pool
 
 
-def chunks(extent, work_per_item):
-    """Split ``range(extent)`` into ``[start, end)`` chunks by problem size alone."""
+def chunks(extent, work_per_item, min_items=1):
+    """Split ``range(extent)`` into ``[start, end)`` chunks by problem size alone,
+    each at least ``min_items`` long (when there are that many)."""
     total = extent * max(work_per_item, 1)
     if extent <= 1 or total < MIN_PARALLEL_WORK:
         return [(0, extent)]
-    n = min(MAX_CHUNKS, extent, max(1, total // MIN_CHUNK_WORK))
+    n = min(MAX_CHUNKS, max(1, extent // max(min_items, 1)), max(1, total // MIN_CHUNK_WORK))
     bounds = [extent * k // n for k in range(n + 1)]
     return [(bounds[k], bounds[k + 1]) for k in range(n) if bounds[k] < bounds[k + 1]]
 
 
-def parallel_for(run, extent, work_per_item):
+def parallel_for(run, extent, work_per_item, min_items=1):
     """Call ``run(start, end)`` over chunks of ``range(extent)``, in parallel when large."""
-    run_parts(run, chunks(extent, work_per_item))
+    run_parts(run, chunks(extent, work_per_item, min_items))
 
 
 def run_parts(run, parts):
