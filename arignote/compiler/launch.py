@@ -21,7 +21,11 @@ pool can split ``[0, call.end)`` among threads.
 Per-call cost matters for small arrays, so the packed argument buffers are
 kept in a per-launcher free list (their stride pointers written once) and
 data pointers are read straight from the array object when that layout
-checks out at import (``ndarray.ctypes`` costs microseconds).
+checks out at import (``ndarray.ctypes`` costs microseconds). For the common
+call, :meth:`Launcher.fast_runner` generates straight-line Python specialized
+to the kernel (its checks, extents, pointer and stride writes spelled out)
+that calls the kernel through a one-argument trampoline (ctypes converts one
+argument instead of five); anything unusual goes to the general path above.
 """
 import ctypes
 import math
@@ -57,29 +61,43 @@ def _fast_pointer_reader():
 
 
 def _memory_reader():
-    """``(mem, shift)`` such that ``mem[(id(a) + shift) >> 3]`` is the address of
-    ``a``'s data: an int64 array spanning the address space, indexed at the
-    PyArrayObject's ``data`` field (a third of the cost of ``from_address``);
-    None unless it agrees with ``ndarray.ctypes``."""
-    offset = object.__basicsize__
+    """``mem`` such that ``mem[id(a) >> 3]`` is the address of ``a``'s data: an int64
+    array spanning the address space from the PyArrayObject's ``data`` field on
+    (objects are 8-aligned), a third of the cost of ``from_address``; None unless
+    it agrees with ``ndarray.ctypes``."""
+    offset = object.__basicsize__  # where ``data`` follows the object header
     if offset % 8:  # pragma: no cover - exotic interpreters
         return None
     try:
-        mem = (ctypes.c_int64 * (1 << 58)).from_address(8)  # mem[i] is the word at 8 * (i + 1)
-        shift = offset - 8
+        mem = (ctypes.c_int64 * (1 << 58)).from_address(offset)  # mem[i]: the word at 8 * i + offset
         base = np.arange(24.0).reshape(4, 6)
         samples = [base, base[1:, 2:], base.T[::-1], np.asarray(1.5), np.empty(0), base[2, 3:4]]
-        if all(mem[(id(a) + shift) >> 3] == a.ctypes.data for a in samples):
-            return mem, shift
+        if all(id(a) % 8 == 0 and mem[id(a) >> 3] == a.ctypes.data for a in samples):
+            return mem
+    except Exception:  # pragma: no cover - exotic interpreters
+        pass
+    return None  # pragma: no cover
+
+
+def _float_value_offset():
+    """Where a Python float keeps its double (``ob_fval``, after the object header):
+    a kernel may read a float64 0-d input straight from a float object. None
+    unless reading there gives the float's value."""
+    offset = float.__basicsize__ - 8
+    try:
+        values = [1.5, -0.0, 2.0 ** -1074, float("inf"), 1e300]
+        if all(ctypes.c_double.from_address(id(v) + offset).value == v for v in values):
+            return offset
     except Exception:  # pragma: no cover - exotic interpreters
         pass
     return None  # pragma: no cover
 
 
 _MEMORY = _memory_reader()
+_FLOAT_VALUE = _float_value_offset()
 if _MEMORY is not None:
-    def _data_pointer(a, _mem=_MEMORY[0], _shift=_MEMORY[1]):
-        return _mem[(id(a) + _shift) >> 3]
+    def _data_pointer(a, _mem=_MEMORY):
+        return _mem[id(a) >> 3]
 else:  # pragma: no cover - exotic interpreters
     _data_pointer = _fast_pointer_reader() or _slow_data_pointer
 
@@ -285,7 +303,10 @@ class Launcher:
         proper errors): inputs that are not exact aligned ndarrays of the kernel's
         dtypes and ranks, shapes that disagree, max/min over an empty axis, large work.
         ``allocs[n]`` makes output ``n`` (None: ``np.empty``). None for the kernels it
-        does not cover (views, in-place outputs, an error flag)."""
+        does not cover (views, in-place outputs, an error flag).
+
+        Its ``floats`` attribute says whether it also takes Python floats for 0-d
+        float64 inputs (read in place; ``slow`` may get them too)."""
         return _fast_runner(self, slow, allocs, max_work)
 
     def release(self, call):
@@ -316,105 +337,137 @@ class Launcher:
         return call.outputs
 
 
+_TRAMPOLINE = []
+
+
+def _trampoline():
+    """ctypes' handle on :func:`~arignote.compiler.llvm.trampoline` (compiled once per
+    process), or None if it cannot be had."""
+    if not _TRAMPOLINE:
+        try:
+            from arignote.compiler.jit import compile_ir
+            from arignote.compiler.llvm import TRAMPOLINE, trampoline
+            compiled = compile_ir(trampoline(), TRAMPOLINE, use_cache=False)
+            _TRAMPOLINE.append((ctypes.CFUNCTYPE(None, ctypes.c_void_p)(compiled.address), compiled))
+        except Exception:  # pragma: no cover - then kernels are called directly
+            _TRAMPOLINE.append((None, None))
+    return _TRAMPOLINE[0][0]
+
+
 def _fast_runner(la, slow, allocs, max_work):
     """Generate :meth:`Launcher.fast_runner`'s function: straight-line Python with
-    each check, shape, pointer and stride write of this kernel spelled out."""
+    each check, shape, pointer and stride write of this kernel spelled out, and
+    the kernel called through the trampoline (one ctypes argument: the call's
+    header at the end of the packed buffer, written once per buffer but ``end``)."""
     k = la.kernel
     if la.views or k.inplace or la.compiled.error_flag is not None or _MEMORY is None:
         return None
-    params, n_in = k.params, la.n_user
-    env = {"slow": slow, "ndarray": np.ndarray, "empty": np.empty, "mem": _MEMORY[0],
-           "fn": la.compiled.fn}
+    params, n_in, n_shape, at = k.params, la.n_user, la._n_shape, la._strides_at
+    tramp = _trampoline()
+    env = {"slow": slow, "ndarray": np.ndarray, "empty": np.empty, "mem": _MEMORY,
+           "call": tramp or la.compiled.fn}
     xs = [f"x{j}" for j in range(n_in)]
-    bail = "return slow(inputs)"
-    lines = [f"def run(inputs, pop=free.pop, push=free.append):",
-             f"    if len(inputs) != {n_in}:", f"        {bail}"]
+    bail = "        return slow(inputs)"
+    lines = ["def run(inputs, pop=free.pop, push=free.append):", f"    if len(inputs) != {n_in}:", bail]
     if n_in:
         lines.append(f"    {', '.join(xs)}{',' * (n_in == 1)} = inputs")
+    ptr = "mem[id({}) >> 3]"
+    floats = False
     for j, (dtype, ndim) in enumerate(la._in_specs):
-        env[f"D{j}"] = np.dtype(dtype)
-        lines += [f"    if x{j}.__class__ is not ndarray or x{j}.dtype is not D{j} or x{j}.ndim != {ndim} "
-                  f"or not x{j}.flags.aligned:", f"        {bail}"]
+        env[f"D{j}"] = dtype = np.dtype(dtype)
+        check = f"x{j}.__class__ is not ndarray or x{j}.dtype is not D{j} or x{j}.ndim != {ndim}"
+        if ndim:  # (0-d: aligned is the data pointer's alignment, checked below)
+            check += f" or not x{j}.flags.aligned"
+        block = [f"if {check}:", bail[4:], f"p{j} = {ptr.format(f'x{j}')}"]
+        if not ndim and dtype.alignment > 1:
+            block += [f"if p{j} & {dtype.alignment - 1}:", bail[4:]]
+        if not ndim and dtype == np.float64 and _FLOAT_VALUE is not None:  # or a Python float
+            floats = True
+            block = [f"if x{j}.__class__ is float:", f"    p{j} = id(x{j}) + {_FLOAT_VALUE}",
+                     "else:", *["    " + line for line in block]]
         if ndim:
-            lines.append(f"    s{j} = x{j}.shape")
-    # extents, checked as extents() does (a mismatch goes to slow, which names it)
+            block.append(f"s{j} = x{j}.shape")
+        lines += ["    " + line for line in block]
+    # the extents, checked as extents() does (a mismatch goes to slow, which names it)
     ext = {}
     for j, axes in la.loads:
         for d, a in enumerate(axes):
+            size = f"s{j}[{d}]" if j < n_in else str(la.constants[j - n_in].shape[d])
             if a is None:
-                lines += [f"    if s{j}[{d}] != 1:", f"        {bail}"]
+                lines += [f"    if {size} != 1:", bail]
             elif a in ext:
-                lines += [f"    if s{j}[{d}] != e{a}:", f"        {bail}"]
+                lines += [f"    if {size} != {ext[a]}:", bail]
             else:
                 ext[a] = f"e{a}"
-                lines.append(f"    e{a} = s{j}[{d}]")
-    for a in range(k.ndim):
-        if a not in ext:
-            ext[a] = "1"
+                lines.append(f"    e{a} = {size}")
+    ext.update((a, "1") for a in range(k.ndim) if a not in ext)  # axes no load follows
     if la.no_identity and k.reduce_axes:
-        lines += [f"    if {' or '.join(f'{ext[a]} == 0' for a in k.reduce_axes)}:", f"        {bail}"]
-    # the work, as prepare() counts it, decides single-threaded or not
-    sizes = {" * ".join(ext[a] for a in axes if a is not None) or "1"
-             for _, axes in la.loads} | {" * ".join(ext[a] for a in axes if a is not None) or "1"
-                                         for _, axes in la._out_specs}
+        lines += [f"    if {' or '.join(f'{ext[a]} == 0' for a in k.reduce_axes)}:", bail]
+    # the work as prepare() counts it (the largest input or output): what a runner
+    # would split goes to slow
+    loaded = {j: axes for j, axes in reversed(la.loads)}
+    sizes = {" * ".join(ext[a] for a in loaded[j] if a is not None) or "1" if j in loaded else
+             f"x{j}.size" for j in range(n_in)}
+    sizes |= {" * ".join(ext[a] for a in axes if a is not None) or "1" for _, axes in la._out_specs}
     sizes.discard("1")
     end = ext[la.parallel[0]] if la.parallel else "1"
-    if max_work is not None and sizes:
+    if max_work is not None and sizes and end != "1":
         work = sizes.pop() if len(sizes) == 1 else f"max({', '.join(sorted(sizes))})"
-        if la._passes > 1:
-            work = f"({work}) * {la._passes}"
-        lines += [f"    work = {work}",
-                  f"    if {end} > 1 and {end} * max(work // {end}, 1) >= {max_work}:", f"        {bail}"]
-    # outputs
+        lines += [f"    work = {work}" + (f" * {la._passes}" if la._passes > 1 else ""),
+                  f"    if {end} > 1 and {end} * max(work // {end}, 1) >= {max_work}:", bail]
     outs = []
     for n, (dtype, axes) in enumerate(la._out_specs):
         env[f"O{n}"] = dtype
         shape = "(" + "".join(f"{'1' if a is None else ext[a]}, " for a in axes) + ")"
         make = "empty" if allocs is None or allocs[n] is None else f"alloc{n}"
-        if make != "empty":
-            env[make] = allocs[n]
+        env[make] = np.empty if make == "empty" else allocs[n]
         lines.append(f"    o{n} = {make}({shape}, O{n})")
         outs.append(f"o{n}")
-    # the packed buffer: [shape | data pointers | stride pointers | strides]; the stride
-    # pointers and the constants' pointers and strides are written once per buffer
+    # the packed buffer: [shape | data pointers | stride pointers | strides | header]
+    lines += ["    try:", "        buf, head = pop()", "    except IndexError:", "        buf, head = new()"]
+    lines += [f"    buf[{a}] = {ext[a]}" for a in range(k.ndim) if ext[a] != "1"]
     arrays = xs + [None] * len(la.constants) + outs
-    n_shape, at = la._n_shape, la._strides_at
-    lines += ["    try:", "        buf, base = pop()", "    except IndexError:",
-              "        buf, base = new()"]
-    for a in range(k.ndim):
-        if ext[a] != "1":
-            lines.append(f"    buf[{a}] = {ext[a]}")
-    shift = _MEMORY[1]
     at_param = at
     for j, name in enumerate(arrays):
         ndim = params[j].ndim
         if name is not None:
-            lines.append(f"    buf[{n_shape + j}] = mem[(id({name}) + {shift}) >> 3]")
+            lines.append(f"    buf[{n_shape + j}] = " + (f"p{j}" if j < n_in else ptr.format(name)))
             if ndim:
                 item = np.dtype(params[j].dtype).itemsize
                 lines.append(f"    st = {name}.strides")
                 lines += [f"    buf[{at_param + d}] = st[{d}] // {item}" for d in range(ndim)]
         at_param += ndim
-    lines += [f"    fn(base, base + {8 * n_shape}, base + {8 * (n_shape + len(params))}, 0, {end})",
-              "    push((buf, base))", f"    return [{', '.join(outs)}]"]
+    head = la._buf_len
+    if tramp is None:  # pragma: no cover
+        lines.append(f"    call(head - {8 * head}, head - {8 * (head - n_shape)}, head - "
+                     f"{8 * (head - n_shape - len(params))}, 0, {end})")
+    else:
+        if end != "1":
+            lines.append(f"    buf[{head + 5}] = {end}")
+        lines.append("    call(head)")
+    lines += ["    push((buf, head))", f"    return [{', '.join(outs)}]"]
 
     def new():
-        buf, base = la._take_buffer()
-        for a in range(k.ndim):  # extents always 1 (axes no load follows)
-            if ext[a] == "1":
-                buf[a] = 1
-        consts = range(n_in, n_in + len(la.constants))
-        for j, ptr in zip(consts, la._const_ptrs):
-            buf[n_shape + j] = ptr
+        """A buffer with what never changes written: stride pointers, constants, header."""
+        buf = (ctypes.c_int64 * (head + 6))()
+        base = ctypes.addressof(buf)
+        first = n_shape + len(params)
+        buf[first:first + len(la._stride_ptr_offsets)] = [base + o for o in la._stride_ptr_offsets]
+        buf[:k.ndim] = [1] * k.ndim
+        for j, p in enumerate(la._const_ptrs):
+            buf[n_shape + n_in + j] = p
         first = at + sum(p.ndim for p in params[:n_in])
         buf[first:first + len(la._const_strides)] = la._const_strides
-        return buf, base
+        buf[head:head + 6] = [la.compiled.address, base, base + 8 * n_shape,
+                              base + 8 * (n_shape + len(params)), 0, 1]
+        return buf, base + 8 * head
     free = []
     env.update(new=new, free=free)
+    source = "\n".join(lines)
     namespace = {}
-    exec(compile("\n".join(lines), f"<launch {k.name}>", "exec"), env, namespace)
+    exec(compile(source, f"<launch {k.name}>", "exec"), env, namespace)
     run = namespace["run"]
-    run.source = "\n".join(lines)
+    run.source, run.floats = source, floats
     return run
 
 

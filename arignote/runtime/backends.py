@@ -13,6 +13,10 @@ class NumpyBackend:
     name = "numpy"
     compiles = False
 
+    def prefetch(self, nodes, inplace):
+        """Get ready to make the steps of ``nodes`` (a compiling backend starts
+        compiling them all at once); ``inplace`` maps nodes to the offers of ``step``."""
+
     def step(self, node, allocs=None, inplace=None):
         """``node``'s step. ``allocs`` (storage of each output) and ``inplace``
         ({output index: input index} it may overwrite) are the memory plan's
@@ -33,6 +37,10 @@ class CpuBackend(NumpyBackend):
         if isinstance(node.op, MatMul):
             return cpu.matmul_step(node, allocs)
         return super().step(node)
+
+    def prefetch(self, nodes, inplace):
+        from arignote.runtime import cpu
+        cpu.prefetch(nodes, inplace)
 
 
 BACKENDS = {b.name: b for b in (NumpyBackend(), CpuBackend())}

@@ -18,10 +18,12 @@ from functools import partial
 
 import numpy as np
 
-from arignote.compiler.launch import Launcher
+from arignote.compiler import jit, llvm
+from arignote.compiler.split_launch import launcher_for
 from arignote.compiler.lower import LoweringError, lower
 from arignote.errors import ArignoteError, describe
-from arignote.runtime.memory import overlaps
+from arignote.ops.fused import Fused
+from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, overlaps
 from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
 
 
@@ -38,12 +40,36 @@ class KernelStep:
         self.node, self.kernel, self.allocs = node, kernel, allocs
         n_in = len(kernel.params) - len(node.outputs)
         self.inplace = {o - n_in: i for o, i in kernel.inplace}
-        self.launcher = Launcher(kernel, labels=[describe(v) for v in node.inputs])
+        self.launcher = launcher_for(kernel, labels=[describe(v) for v in node.inputs])
+        self.runner = _runner(kernel)
+        #: outputs that are new arrays nothing else refers to (np.empty or the pool;
+        #: not the reused storage of a borrowed output, which the caller may pass back)
+        self.fresh = () if self.inplace else tuple(
+            n for n, take in enumerate(allocs or [None] * len(node.outputs))
+            if take is None or getattr(take, "__func__", None) is BufferPool.take)
+        #: ``call(args)`` is ``step(args)`` without the method call in between: the
+        #: launcher's specialized runner once the first call has made it
+        self.call = self._general if self.inplace else self._first_call
+        #: whether a call may pass Python floats for its 0-d float64 inputs (kernels
+        #: read them in place; the general path converts them)
+        self.takes_floats = not self.inplace
 
     def __call__(self, args):
+        return self.call(args)
+
+    def _first_call(self, args):
+        """Make the specialized launch (on the first call: compiling stays lean), then run."""
+        fast = self.launcher.fast_runner(self._general, _fast_allocs(self.allocs, self.launcher),
+                                         MIN_PARALLEL_WORK)
+        self.call = fast or self._general
+        return self.call(args)
+
+    def _general(self, args):
+        if self.takes_floats:
+            args = [_asarray(a) if a.__class__ is float else a for a in args]
         call = self.prepare(args)
         try:
-            return self.launcher.finish(call, _run_chunks)
+            return self.launcher.finish(call, self.runner)
         except ArignoteError as kernel_error:  # raised after the run (an error flag)
             self._explain(args)
             raise kernel_error
@@ -69,7 +95,7 @@ class KernelStep:
         self.node.op.perform(self.node, args)
 
     def finish(self, call):
-        return self.launcher.finish(call, _run_chunks)
+        return self.launcher.finish(call, self.runner)
 
     def release(self, call):
         """Give up a prepared call without running it."""
@@ -78,25 +104,38 @@ class KernelStep:
 
 def kernel_step(node, allocs=None, inplace=None):
     """A step running ``node``'s Fused group as one compiled kernel (the reference
-    ``perform`` when the group cannot be lowered). Offered in-place writes are
-    declined when the input and output index maps differ, and for kernels that
-    can raise after writing (integer powers check a flag at the end)."""
+    ``perform`` when the group cannot be lowered)."""
+    kernel = choose_kernel(node, inplace)
+    if kernel is None:  # the fusion pass only forms lowerable groups; stay correct anyway
+        return partial(node.op.perform, node)
+    return KernelStep(node, kernel, allocs)
+
+
+def choose_kernel(node, inplace=None):
+    """The Kernel of ``node``'s group, None if it cannot be lowered. Offered in-place
+    writes are declined when the input and output index maps differ, and for
+    kernels that can raise after writing (integer powers check a flag at the end)."""
     try:
         kernel = lower(node.op, name=_kernel_name(node))
-    except LoweringError:  # the fusion pass only forms lowerable groups; stay correct anyway
-        return partial(node.op.perform, node)
+    except LoweringError:
+        return None
     if inplace:
         n_in = len(kernel.params) - len(node.outputs)
         over = dataclasses.replace(kernel, inplace=tuple((n_in + o, i) for o, i in sorted(inplace.items())))
         try:
             over.check_inplace()
         except ValueError:  # an input and its output follow different index maps
-            over = None
-        if over is not None:
-            step = KernelStep(node, over, allocs)
-            if step.launcher.compiled.error_flag is None:
-                return step
-    return KernelStep(node, kernel, allocs)
+            return kernel
+        if not jit.raises(over):
+            return over
+    return kernel
+
+
+def prefetch(nodes, inplace):
+    """Start compiling the kernels of ``nodes`` side by side (``inplace``: node ->
+    offered in-place writes); each step then waits for its own kernel only."""
+    jit.prefetch([k for k in (choose_kernel(n, inplace.get(n)) for n in nodes if isinstance(n.op, Fused))
+                  if k is not None])
 
 
 def matmul_step(node, allocs):
@@ -116,16 +155,40 @@ def matmul_step(node, allocs):
         return [np.matmul(a, b, out=take((a.shape[0], b.shape[1]), dtype))]
 
     run.trusted = True
+    run.call = run
     return run
 
 
-def _run_chunks(call):
+_asarray = np.asarray
+
+
+def _fast_allocs(allocs, launcher):
+    """``allocs`` for :meth:`Launcher.fast_runner`: None (``np.empty``) where the pool
+    would allocate anyway (outputs of static size 1, below its minimum size)."""
+    if allocs is None:
+        return None
+    return [None if getattr(take, "__func__", None) is BufferPool.take and
+            all(a is None for a in axes) and MIN_POOLED_SIZE > 1 else take
+            for take, (_, axes) in zip(allocs, launcher._out_specs)]
+
+
+def _run_chunks(call, min_items=1):
     end = call.end
     per_item = max(call.work, 1) // max(end, 1)
     if end <= 1 or end * max(per_item, 1) < MIN_PARALLEL_WORK:  # one chunk: skip the pool
         call.fn(*call.args, 0, end)
         return
-    parallel_for(call.run, end, per_item)
+    parallel_for(call.run, end, per_item, min_items)
+
+
+def _runner(kernel):
+    """How a kernel's calls are chunked: a column-tiled kernel whose tiles run along
+    its chunked axis gets chunks of whole tiles (a narrower chunk walks every row
+    for a few columns, a new page per row: slower on one thread than no split)."""
+    parallel = [a for a in range(kernel.ndim) if a not in kernel.reduce_axes]
+    if parallel and llvm.tile_axis(kernel) == parallel[0]:
+        return partial(_run_chunks, min_items=llvm.TILE)
+    return _run_chunks
 
 
 def _kernel_name(node):

@@ -21,6 +21,7 @@ from arignote.tensor.basic import as_tensor_variable
 from arignote.tensor.sharedvar import SharedVariable
 
 _ON_UNUSED = ("raise", "warn", "ignore")
+_ndarray, _asarray = np.ndarray, np.asarray
 
 
 class In:
@@ -152,7 +153,12 @@ class Function:
         inplace = [(slot, n_in + self.shared.index(sv)) for sv, slot in self._update_slots
                    if sv in self.shared]
         borrow = [k for k, out in enumerate(self.outs) if out.borrow]
-        return Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow)
+        program = Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow)
+        # settle has nothing to do for one output sharing no memory with the roots
+        self._takes_floats = program.takes_floats
+        self._must_settle = not (len(self.outs) == 1 and not self._update_slots and
+                                 program.fresh_outputs[0])
+        return program
 
     def compile_report(self):
         """Node counts before and after each rewrite phase, the time each took,
@@ -168,29 +174,31 @@ class Function:
         if kwargs or len(args) != len(self._fast_inputs):
             values = self._bind(args, kwargs)
         else:  # the common case: every input by position, mostly exact arrays or floats
-            values = []
-            for k, (value, (dtype, ndim, exact, scalar)) in enumerate(zip(args, self._fast_inputs)):
+            values = [*args]
+            k = 0
+            for dtype, ndim, exact, scalar in self._fast_inputs:
+                value = values[k]
                 cls = value.__class__
-                if cls is np.ndarray and exact and value.dtype == dtype and value.ndim == ndim:
-                    values.append(value)
-                elif cls is float and scalar:
-                    values.append(np.asarray(value))
-                else:
-                    values.append(self._filter(k, value))
+                if cls is _ndarray:
+                    if not exact or value.ndim != ndim or (value.dtype is not dtype and
+                                                           value.dtype != dtype):
+                        values[k] = self._filter(k, value)
+                elif cls is not float or not scalar:
+                    values[k] = self._filter(k, value)
+                elif not self._takes_floats:  # (else the kernel reads the float itself)
+                    values[k] = _asarray(value)
+                k += 1
         shared = self.shared
-        if shared:
-            protected = values + [sv._value for sv in shared]
-        else:
-            protected = values
-        results = self.program.run(protected, self._settle)
+        results = self.program.run(values + [sv._value for sv in shared] if shared else values,
+                                   self._settle if self._must_settle else None)
         if self._update_slots:
             new_values = [sv.type.filter(results[slot], what=f"the update of shared variable {describe(sv)}")
                           for sv, slot in self._update_slots]
             for (sv, _), value in zip(self._update_slots, new_values):
                 sv._value = value
-        n_out = len(self.outs)
         if self.single_output:
             return results[0]
+        n_out = len(self.outs)
         return results[:n_out] if len(results) != n_out else results
 
     def _settle(self, results, protected):
@@ -198,9 +206,15 @@ class Function:
         results are None here): no output shares memory with an input, a shared
         value or another output (``Out(borrow=True)`` only spares the latter), and no
         update value with any of those or another update."""
+        fresh = self.program.fresh_outputs  # (these share no memory with ``protected``)
+        if len(results) == 1 == len(self.outs):  # one output, no updates
+            if not fresh[0] and overlaps(results[0], protected):
+                results[0] = results[0].copy()
+            return
         outputs = []
         for k, out in enumerate(self.outs):
-            results[k] = _fresh(results[k], protected, () if out.borrow else outputs)
+            results[k] = _fresh(results[k], () if fresh[k] else protected,
+                                () if out.borrow else outputs)
             outputs.append(results[k])
         if self._update_slots:
             new_values = []

@@ -15,6 +15,8 @@ every other step has succeeded and after ``settle`` has copied whatever
 result could see the write; all of them are checked before any of them
 writes, so a failing call still changes nothing.
 """
+from operator import itemgetter
+
 import numpy as np
 
 from arignote.errors import ArignoteError, ArignoteValueError, built_at
@@ -37,6 +39,7 @@ class Program:
             self._slot_of(v)
         nodes = fgraph.toposort()
         commits = _plan_commits(fgraph, roots, inplace) if self.backend.compiles else {}
+        self.backend.prefetch(nodes, commits)
         self.pool = BufferPool()
         lenders = {fgraph.outputs[k]: Lender() for k in borrow}
         made = {}
@@ -71,14 +74,35 @@ class Program:
         # what run() needs, precomputed: each step with the promised type of each
         # output, and a storage template holding the constants
         # (steps the backend trusts to compute exactly the promised types skip the check)
-        run_steps = [(node, run, ins, tuple(outs) if getattr(run, "trusted", False) else
-                      list(zip(outs, map(_promise, node.outputs))), free)
-                     for node, run, ins, outs, free in self.steps]
-        self._run_steps, self._commit_steps = run_steps[:split], run_steps[split:]
+        # (in run(): a step's arguments come from one itemgetter; a trusted step's
+        # outputs are a slot (one output) or a tuple of slots, a checked step's a list)
+        self._run_steps = [(node, run, _gather(ins), _trusted(outs) if getattr(run, "trusted", False)
+                            else list(zip(outs, map(_promise, node.outputs))), tuple(free))
+                           for node, run, ins, outs, free in self.steps[:split]]
+        self._commit_steps = [(node, run, ins, tuple(outs), free)
+                              for node, run, ins, outs, free in self.steps[split:]]
+        # one trusted step from the roots, in order, to the outputs (a small function
+        # fused into one kernel): run() hands it the root values as they are
+        self._direct = None
+        if len(self.steps) == 1 == split:
+            node, run, ins, outs, _ = self.steps[0]
+            if getattr(run, "trusted", False) and hasattr(run, "call") and \
+                    ins == list(range(self.n_roots)) and outs == self.output_slots:
+                self._direct = (self._run_steps, node, run)
+        #: run() takes Python floats for the float64 0-d roots (its kernel reads them in place)
+        self.takes_floats = self._direct is not None and getattr(self._direct[2], "takes_floats", False)
         self._template = [None] * len(self.slot)
         for i, data in self.constants:
             self._template[i] = data
+        self._tail = self._template[self.n_roots:]  # (roots take the first slots)
         self._outputs = [(i, i in self.constant_slots) for i in self.output_slots]
+        # outputs certainly sharing no memory with the root values: new arrays from steps
+        # that say so (the caller's settle need not check them against the roots)
+        fresh = {outs[n] for _, run, _, outs, _ in self.steps[:split]
+                 for n in getattr(run, "fresh", ())}
+        self.fresh_outputs = tuple(i in fresh for i in self.output_slots)
+        self._gather_outputs = None if self.constant_slots & set(self.output_slots) else \
+            _gather(self.output_slots)
 
     def _slot_of(self, v):
         if v not in self.slot:
@@ -93,11 +117,30 @@ class Program:
     def run(self, root_values, settle=None):
         """The outputs for ``root_values``. ``settle(results, root_values)``, called
         before in-place commits write (their own results are None then), may
-        replace results by copies."""
-        storage = self._template.copy()
-        storage[:self.n_roots] = root_values
-        for node, run, ins, outs, free in self._run_steps:
-            args = [storage[i] for i in ins]
+        replace results by copies. Where :attr:`takes_floats`, the float64 0-d
+        root values may be Python floats."""
+        if len(root_values) != self.n_roots:
+            raise ArignoteValueError(f"internal error: {self.n_roots} root values expected, "
+                                     f"got {len(root_values)}")
+        direct = self._direct
+        if direct is not None and direct[0] is self._run_steps:  # (unless profile() wraps steps)
+            _, node, run = direct
+            args = [*root_values]
+            try:
+                results = run.call(args)
+            except ArignoteError as e:
+                _add_line(e, node)
+                raise
+            except Exception as e:
+                raise _numpy_error(node, e, args) from e
+            if settle is not None:
+                settle(results, root_values)
+            return results
+        if self.takes_floats:  # (not running direct: profile() wraps the steps)
+            root_values = [np.asarray(v) if v.__class__ is float else v for v in root_values]
+        storage = [*root_values, *self._tail]
+        for node, run, gather, outs, free in self._run_steps:
+            args = gather(storage)
             try:
                 results = run(args)
             except ArignoteError as e:
@@ -105,7 +148,9 @@ class Program:
                 raise
             except Exception as e:
                 raise _numpy_error(node, e, args) from e
-            if outs.__class__ is tuple:  # a trusted step
+            if outs.__class__ is int:  # a trusted step with one output
+                storage[outs] = results[0]
+            elif outs.__class__ is tuple:  # a trusted step
                 for i, r in zip(outs, results):
                     storage[i] = r
             else:
@@ -119,7 +164,10 @@ class Program:
             for i in free:
                 storage[i] = None
         # constants are read-only and shared between calls: hand out copies
-        results = [storage[i].copy() if const else storage[i] for i, const in self._outputs]
+        if self._gather_outputs is not None:
+            results = self._gather_outputs(storage)
+        else:
+            results = [storage[i].copy() if const else storage[i] for i, const in self._outputs]
         if settle is not None:
             settle(results, root_values)
         if self._commit_steps:
@@ -201,6 +249,22 @@ def _plan_commits(fgraph, roots, inplace):
         commits.setdefault(node, {})[node.outputs.index(var)] = node.inputs.index(root)
         targets[root] = node
     return commits
+
+
+def _gather(slots):
+    """``storage -> [storage[i] for i in slots]``, a fresh list, at the cost of one call."""
+    if len(slots) >= 2:
+        get = itemgetter(*slots)
+        return lambda storage: [*get(storage)]
+    if len(slots) == 1:
+        (i,) = slots
+        return lambda storage: [storage[i]]
+    return lambda storage: []
+
+
+def _trusted(outs):
+    """A trusted step's outputs as run() stores them: one slot, or a tuple of them."""
+    return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def _promise(var):

@@ -128,3 +128,186 @@ def test_data_pointer_matches_ctypes():
     a = np.arange(12.0).reshape(3, 4)
     for v in (a, a[1:, ::2], a.T, np.asarray(2.0), np.empty((0, 3)), np.frombuffer(b"12345678", "u1")):
         assert L._data_pointer(v) == v.ctypes.data
+
+
+# ---------------------------------------------------------------- the specialized launch
+# Launcher.fast_runner must do exactly what the general launch does: the same outputs,
+# or (through the general path it hands over to) the same error.
+
+def _fast(inputs, outputs, **options):
+    """(launcher, fast runner, list of the calls it handed to the general path)."""
+    from arignote.compiler.lower import lower
+    from arignote.ops.fused import Fused
+    launcher = L.Launcher(lower(Fused(inputs, outputs)))
+    handed = []
+
+    def slow(args):
+        handed.append(len(handed))
+        return launcher(*args)
+    return launcher, launcher.fast_runner(slow, **options), handed
+
+
+def _agree(launcher, run, args):
+    try:
+        want = launcher(*args)
+    except ArignoteError as e:
+        with pytest.raises(type(e)) as got:
+            run(args)
+        assert str(got.value) == str(e)
+        return
+    got = run(list(args))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray) and g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+
+
+def _unaligned(a):
+    raw = np.zeros(a.nbytes + 1, np.uint8)[1:].view(a.dtype).reshape(a.shape)
+    raw[...] = a
+    assert not raw.flags.aligned
+    return raw
+
+
+def test_fast_launch_broadcasting_layouts_and_errors():
+    x, r, c = T.dmatrix("x"), T.drow("r"), T.dcol("c")
+    launcher, run, handed = _fast([x, r, c], [x * r - c, T.exp(x)])
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 8))
+    fast_cases = [(base[:3, :4], base[:1, :4], base[:3, :1]),
+                  (base[::-2, ::2], base[2:3, ::-2], base[::2, 3:4]),  # negative and odd strides
+                  (base.T[:5, :2], base[:1, :2], base[:5, :1]),
+                  (base[:0, :4], base[:1, :4], base[:0, :1]),  # empty
+                  (base[:1, :1], base[:1, :1], base[:1, :1])]
+    for args in fast_cases:
+        _agree(launcher, run, args)
+    assert handed == []
+    general = [(_unaligned(base[:3, :4]), base[:1, :4], base[:3, :1]),
+               (base[:3, :4].astype("float32"), base[:1, :4], base[:3, :1]),  # wrong dtype
+               (base[:3, :4].astype(">f8"), base[:1, :4], base[:3, :1]),  # equal bytes, not native
+               (base[:3], base[:1, :4], base[:3, :1]),  # shapes disagree
+               (base[:3, :4], base[:2, :4], base[:3, :1]),  # a broadcast dimension is not 1
+               (base[0, :4], base[:1, :4], base[:3, :1]),  # wrong rank
+               (base[:3, :4].tolist(), base[:1, :4], base[:3, :1]),  # not an array
+               (base[:3, :4],  base[:1, :4])]  # too few
+    for args in general:
+        _agree(launcher, run, args)
+    assert len(handed) == len(general)
+
+
+def test_fast_launch_scalars_python_floats_and_constants():
+    a, b = T.dscalars("a", "b")
+    launcher, run, handed = _fast([a, b], [a * b + T.constant(np.arange(3.0))])
+    assert run.floats
+    for args in [(np.asarray(1.5), np.asarray(-2.0)), (1.5, np.asarray(2.0)), (0.1, 1e300),
+                 (float("nan"), float("-inf"))]:
+        (got,) = run(list(args))
+        np.testing.assert_array_equal(got, np.asarray(args[0]) * np.asarray(args[1]) + np.arange(3.0))
+    assert handed == []
+    for args in [(_unaligned(np.asarray(1.5)), 2.0), (np.float64(1.5), 2.0), (1, 2.0),
+                 (np.asarray(1.5, "float32"), 2.0), (np.ones(1), 2.0)]:
+        handed.clear()
+        _agree(launcher, run, list(args))
+        assert handed == [0]
+    s = T.fscalar("s")
+    _, run32, _ = _fast([s], [s + 1])
+    assert not run32.floats  # only float64 inputs read Python floats
+
+
+def test_fast_launch_reductions_and_large_work():
+    x = T.dmatrix("x")
+    launcher, run, handed = _fast([x], [T.max(x, axis=1), T.sum(T.exp(x), axis=1)], max_work=64)
+    rng = np.random.default_rng(1)
+    for shape in [(3, 4), (1, 200), (3, 0), (0, 3)]:  # (3, 0): a max over nothing
+        _agree(launcher, run, [rng.normal(size=shape)])
+    assert len(handed) == 1
+    _agree(launcher, run, [rng.normal(size=(40, 5))])  # a runner would split it
+    assert len(handed) == 2
+
+
+def test_fast_launch_uses_the_allocators():
+    x = T.dvector("x")
+    made = []
+
+    def take(shape, dtype):
+        made.append((shape, dtype))
+        return np.empty(shape, dtype)
+    launcher, run, _ = _fast([x], [x + 1, x * 2], allocs=[take, None])
+    out = run([np.arange(3.0)])
+    assert made == [((3,), np.dtype("float64"))]
+    np.testing.assert_array_equal(out[1], np.arange(3.0) * 2)
+
+
+def test_kernels_the_fast_path_does_not_cover():
+    x, i = T.dvector("x"), T.lscalar("i")
+    launcher = L.Launcher(_lowered([x], [x[1:] + 1]))
+    assert launcher.kernel.params[1].view is not None
+    assert launcher.fast_runner(lambda args: None) is None  # views: the general path
+    launcher = L.Launcher(_lowered([x, i], [x ** i]))
+    if launcher.compiled.error_flag is not None:  # an error flag: the general path
+        assert launcher.fast_runner(lambda args: None) is None
+
+
+def _lowered(inputs, outputs):
+    from arignote.compiler.lower import lower
+    from arignote.ops.fused import Fused
+    return lower(Fused(inputs, outputs))
+
+
+def test_trampoline_and_memory_reads():
+    from arignote.compiler.llvm import TRAMPOLINE, trampoline
+    assert f"@{TRAMPOLINE}(ptr" in trampoline()
+    assert L._trampoline() is not None
+    assert L._FLOAT_VALUE is not None
+    import ctypes
+    for v in (2.5, -1e-310, float("inf")):
+        assert ctypes.c_double.from_address(id(v) + L._FLOAT_VALUE).value == v
+
+
+def test_one_kernel_functions_run_direct_and_keep_every_behaviour():
+    a, b = T.dscalars("a", "b")
+    f = ag.function([a, b], a + b, backend="cpu")
+    assert f.program._direct is not None and f.program.takes_floats
+    step = f.program.steps[0][1]
+    assert step.call == step._first_call  # the specialized launch is made by the first call
+    f(1.0, 2.0)
+    assert step.call.source
+    for args in [(1.5, 2.5), (np.asarray(1.5), 2.5), (np.float64(1.5), 2.5), (2, 2.0)]:
+        out = f(*args)
+        assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 0
+        assert out == 4.0
+    prof = ag.profile(f, 1.5, 2.5, repeat=3)  # its steps are timed even though it runs direct
+    assert prof.steps and prof.steps[0].seconds > 0 and prof.steps[0].runner == "kernel"
+    x, y = T.dvectors("x", "y")
+    g = ag.function([x, y], x * y, backend="cpu")
+    assert g.program._direct is not None
+    with pytest.raises(ShapeError, match=r"(?s)\(3,\).*\(4,\).*test_call_overhead\.py"):
+        g(np.ones(3), np.ones(4))  # the user's line is named
+    xv = np.arange(3.0)
+    assert not np.may_share_memory(g(xv, xv), xv)
+    h = ag.function([x], [Out(x * 2, borrow=True)], backend="cpu")  # a lent output is not fresh
+    assert h.program.fresh_outputs == (False,) and h._must_settle
+
+
+def test_python_floats_into_kernels_without_a_fast_path():
+    a, v = T.dscalar("a"), T.dvector("v")
+    f = ag.function([a, v], a * v[1:], backend="cpu")  # fused: a view param, the general launch
+    np.testing.assert_array_equal(f(2.0, np.arange(3.0)), [2.0, 4.0])
+    np.testing.assert_array_equal(f(np.asarray(2.0), np.arange(3.0)), [2.0, 4.0])
+    with pytest.raises(ArignoteTypeError):
+        f(2.0, np.ones((2, 2)))
+    prof = ag.profile(f, 2.0, np.arange(3.0), repeat=2)  # not direct: floats become arrays
+    assert any(s.runner == "kernel" for s in prof.steps)
+
+
+def test_two_step_programs_and_outputs_that_are_inputs():
+    x = T.dvector("x")
+    f = ag.function([x], [x, T.exp(x).sum() + x], backend="cpu")
+    xv = np.arange(3.0)
+    o0, o1 = f(xv)
+    assert o0 is not xv and not np.may_share_memory(o0, xv)
+    np.testing.assert_allclose(o1, np.exp(xv).sum() + xv)
+    s = T.dscalar("s")
+    g = ag.function([s], s, backend="cpu")  # no step: the root itself, copied
+    out = g(1.5)
+    assert isinstance(out, np.ndarray) and out == 1.5
