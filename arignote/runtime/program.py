@@ -22,7 +22,7 @@ import numpy as np
 from arignote.errors import ArignoteError, ArignoteValueError, built_at
 from arignote.graph.basic import Constant
 from arignote.graph.fg import OUTPUT
-from arignote.runtime.memory import BufferPool, Lender
+from arignote.runtime.memory import BufferPool, Lender, overlaps
 
 
 class Program:
@@ -42,6 +42,7 @@ class Program:
         self.backend.prefetch(nodes, commits)
         self.pool = BufferPool()
         lenders = {fgraph.outputs[k]: Lender() for k in borrow}
+        self._lenders = list(lenders.values())
         made = {}
         for node in nodes:
             allocs = None
@@ -122,6 +123,9 @@ class Program:
         if len(root_values) != self.n_roots:
             raise ArignoteValueError(f"internal error: {self.n_roots} root values expected, "
                                      f"got {len(root_values)}")
+        for lender in self._lenders:  # a borrowed output passed back in is not overwritten
+            if lender.last is not None and overlaps(lender.last, root_values):
+                lender.last = None
         direct = self._direct
         if direct is not None and direct[0] is self._run_steps:  # (unless profile() wraps steps)
             _, node, run = direct

@@ -67,6 +67,19 @@ def test_borrowed_output_storage_is_reused(backend):
     assert f(np.ones(5)).shape == (5,)  # another shape: new storage
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_borrowed_output_passed_back_in_is_not_overwritten(backend):
+    x = T.dmatrix("x")
+    f = ag.function([x], Out(x.T * 2.0 + 1.0, borrow=True), backend=backend)
+    y = f(np.arange(96.0 * 96).reshape(96, 96))  # square: the next output fits the same storage
+    before = y.copy()
+    y2 = f(y)  # the borrowed array itself as the input
+    assert_close(y2, before.T * 2 + 1)
+    before = y2.copy()
+    y3 = f(y2[:, :])  # a view of it
+    assert_close(y3, before.T * 2 + 1)
+
+
 def _sgd(backend, momentum):
     rng = np.random.default_rng(0)
     x = T.dmatrix("x")
