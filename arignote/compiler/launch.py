@@ -302,8 +302,8 @@ class Launcher:
         hands every other call to ``slow(inputs)`` (the general path, which raises the
         proper errors): inputs that are not exact aligned ndarrays of the kernel's
         dtypes and ranks, shapes that disagree, max/min over an empty axis, large work.
-        ``allocs[n]`` makes output ``n`` (None: ``np.empty``). None for the kernels it
-        does not cover (views, in-place outputs, an error flag).
+        ``allocs[n]`` makes output ``n`` (None: ``np.empty``); an in-place output is its
+        input's array. None for the kernels it does not cover (views, an error flag).
 
         Its ``floats`` attribute says whether it also takes Python floats for 0-d
         float64 inputs (read in place; ``slow`` may get them too)."""
@@ -360,8 +360,10 @@ def _fast_runner(la, slow, allocs, max_work):
     the kernel called through the trampoline (one ctypes argument: the call's
     header at the end of the packed buffer, written once per buffer but ``end``)."""
     k = la.kernel
-    if la.views or k.inplace or la.compiled.error_flag is not None or _MEMORY is None:
+    if la.views or la.compiled.error_flag is not None or _MEMORY is None:
         return None
+    over = dict(la._over)  # an in-place output is its input's array (which must be writeable)
+    written = set(over.values())
     params, n_in, n_shape, at = k.params, la.n_user, la._n_shape, la._strides_at
     tramp = _trampoline()
     env = {"slow": slow, "ndarray": np.ndarray, "empty": np.empty, "mem": _MEMORY,
@@ -378,10 +380,13 @@ def _fast_runner(la, slow, allocs, max_work):
         check = f"x{j}.__class__ is not ndarray or x{j}.dtype is not D{j} or x{j}.ndim != {ndim}"
         if ndim:  # (0-d: aligned is the data pointer's alignment, checked below)
             check += f" or not x{j}.flags.aligned"
+        if j in written:
+            check += f" or not x{j}.flags.writeable"
         block = [f"if {check}:", bail[4:], f"p{j} = {ptr.format(f'x{j}')}"]
         if not ndim and dtype.alignment > 1:
             block += [f"if p{j} & {dtype.alignment - 1}:", bail[4:]]
-        if not ndim and dtype == np.float64 and _FLOAT_VALUE is not None:  # or a Python float
+        if not ndim and dtype == np.float64 and _FLOAT_VALUE is not None and j not in written:
+            # (or a Python float)
             floats = True
             block = [f"if x{j}.__class__ is float:", f"    p{j} = id(x{j}) + {_FLOAT_VALUE}",
                      "else:", *["    " + line for line in block]]
@@ -421,7 +426,7 @@ def _fast_runner(la, slow, allocs, max_work):
         shape = "(" + "".join(f"{'1' if a is None else ext[a]}, " for a in axes) + ")"
         make = "empty" if allocs is None or allocs[n] is None else f"alloc{n}"
         env[make] = np.empty if make == "empty" else allocs[n]
-        lines.append(f"    o{n} = {make}({shape}, O{n})")
+        lines.append(f"    o{n} = x{over[n]}" if n in over else f"    o{n} = {make}({shape}, O{n})")
         outs.append(f"o{n}")
     # the packed buffer: [shape | data pointers | stride pointers | strides | header]
     lines += ["    try:", "        buf, head = pop()", "    except IndexError:", "        buf, head = new()"]

@@ -49,7 +49,7 @@ class KernelStep:
             if take is None or getattr(take, "__func__", None) is BufferPool.take)
         #: ``call(args)`` is ``step(args)`` without the method call in between: the
         #: launcher's specialized runner once the first call has made it
-        self.call = self._general if self.inplace else self._first_call
+        self.call = self._first_call
         #: whether a call may pass Python floats for its 0-d float64 inputs (kernels
         #: read them in place; the general path converts them)
         self.takes_floats = not self.inplace
@@ -67,7 +67,7 @@ class KernelStep:
     def _general(self, args):
         if self.takes_floats:
             args = [_asarray(a) if a.__class__ is float else a for a in args]
-        call = self.prepare(args)
+        call = self._prepare(args)
         try:
             return self.launcher.finish(call, self.runner)
         except ArignoteError as kernel_error:  # raised after the run (an error flag)
@@ -76,7 +76,20 @@ class KernelStep:
 
     def prepare(self, args, keep=()):
         """Check and pack ``args``: a call to :meth:`finish`. An input written in place
-        that may share memory with another input or with ``keep`` is copied first."""
+        that may share memory with another input or with ``keep`` is copied first.
+
+        Small in-place writes are not worth two phases: their inputs are copied and
+        the kernel runs at once, on the copies (nothing shared is written)."""
+        if self.inplace:
+            args = list(args)
+            targets = self.inplace.values()
+            if all(args[i].size < MIN_INPLACE_SIZE for i in targets):
+                for i in targets:
+                    args[i] = args[i].copy()
+                return _Done(self.call(args))
+        return self._prepare(args, keep)
+
+    def _prepare(self, args, keep=()):
         if self.inplace:
             args = list(args)
             for i in self.inplace.values():
@@ -95,11 +108,27 @@ class KernelStep:
         self.node.op.perform(self.node, args)
 
     def finish(self, call):
+        if call.__class__ is _Done:
+            return call.outputs
         return self.launcher.finish(call, self.runner)
 
     def release(self, call):
         """Give up a prepared call without running it."""
-        self.launcher.release(call)
+        if call.__class__ is not _Done:
+            self.launcher.release(call)
+
+
+class _Done:
+    """A prepared call that already ran (on private copies): its outputs."""
+
+    __slots__ = ("outputs",)
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+
+#: in-place writes over fewer elements run on a private copy, in one phase
+MIN_INPLACE_SIZE = 1 << 15
 
 
 def kernel_step(node, allocs=None, inplace=None):

@@ -6,6 +6,7 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ShapeError
+from arignote.runtime.cpu import MIN_INPLACE_SIZE
 from arignote.runtime.function import Out
 from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, overlaps
 from tests.util import assert_close
@@ -106,22 +107,35 @@ def test_updates_are_computed_in_place_and_match_the_reference(momentum):
     assert_close(np.array(costs), np.array(costs_ref))
     assert_close(W.get_value(), W_ref.get_value())
     assert_close(v.get_value(), v_ref.get_value())
-    before = W.get_value(borrow=True)
-    f(np.ones((4, 5)))
-    assert W.get_value(borrow=True) is before  # written over, not replaced
+
+
+@pytest.mark.parametrize("size", [10, MIN_INPLACE_SIZE])
+def test_large_updates_write_over_the_old_value_small_ones_replace_it(size):
+    w = ag.shared(np.ones(size), "w")
+    x = T.dvector("x")
+    f = ag.function([x], [], updates=[(w, w * 2.0 + x)], backend="cpu", fusion=True)
+    before = w.get_value(borrow=True)
+    f(np.ones(size))
+    assert_close(w.get_value(), np.full(size, 3.0))
+    assert (w.get_value(borrow=True) is before) == (size >= MIN_INPLACE_SIZE)
+    assert_close(before, np.full(size, 3.0 if size >= MIN_INPLACE_SIZE else 1.0))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_failing_call_changes_nothing(backend):
-    x, y = T.dvector("x"), T.dvector("y")
-    w = ag.shared(np.zeros(N), "w")
+@pytest.mark.parametrize("n", [N, MIN_INPLACE_SIZE])  # a private copy / two phases
+def test_failing_call_changes_nothing(backend, n):
+    x, y, z = T.dvector("x"), T.dvector("y"), T.dvector("z")
+    w = ag.shared(np.zeros(n), "w")
     u = ag.shared(np.zeros(3), "u")
-    f = ag.function([x, y], [], updates=[(w, w + x), (u, u + y)], backend=backend)
-    f(np.ones(N), np.ones(3))
+    v = ag.shared(np.zeros(n), "v")
+    f = ag.function([x, y, z], [], updates=[(w, w + x), (u, u + y), (v, v + z)], backend=backend)
+    f(np.ones(n), np.ones(3), np.ones(n))
     with pytest.raises(ShapeError):
-        f(np.ones(N), np.ones(4))  # the second update's check fails after the first passed
-    assert_close(w.get_value(), np.ones(N))
-    assert_close(u.get_value(), np.ones(3))
+        f(np.ones(n), np.ones(3), np.ones(n + 1))  # the last update fails after the others passed
+    with pytest.raises(ShapeError):
+        f(np.ones(n), np.ones(4), np.ones(n))
+    for sv, size in [(w, n), (u, 3), (v, n)]:
+        assert_close(sv.get_value(), np.ones(size))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -138,8 +152,9 @@ def test_results_never_see_an_in_place_write(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_aliased_shared_values_and_inputs(backend):
-    data = np.arange(N, dtype=float)
+@pytest.mark.parametrize("n", [N, MIN_INPLACE_SIZE])
+def test_aliased_shared_values_and_inputs(backend, n):
+    data = np.arange(n, dtype=float)
     a = ag.shared(data, "a", borrow=True)
     b = ag.shared(data, "b", borrow=True)  # the same memory as a
     x = T.dvector("x")
