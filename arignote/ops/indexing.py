@@ -118,6 +118,17 @@ def _shape_of(v):
     return v.type.shape if isinstance(v, Variable) else np.shape(v)
 
 
+def _distinct_rows(idx):
+    """Whether ``idx`` is integer index vectors of one length, one of them strictly
+    increasing from 0 or more (negative entries could wrap onto others): the positions
+    it names are then distinct (no ``np.add.at`` needed)."""
+    if not all(i.__class__ is np.ndarray and i.ndim == 1 and i.dtype.kind in "iu" for i in idx):
+        return False
+    n = len(idx[0])
+    return n > 0 and all(len(i) == n for i in idx) and \
+        any(i[0] >= 0 and bool((i[1:] > i[:-1]).all()) for i in idx)
+
+
 def _check_values(filled, shape, x):
     """Bounds of ints and index arrays, zero steps, mask shapes: at build time
     (where values and dims are known) and at run time."""
@@ -407,6 +418,9 @@ class IncSubtensor(_IndexOp):
         elif self.set_instead_of_inc:
             _check_value_shape(node, y, np.broadcast_to(np.zeros((), "int8"), x.shape)[idx].shape)
             out[idx] = y
+        elif _distinct_rows(idx):  # (the cross-entropy gradient) no repeats: a plain fancy add
+            _check_value_shape(node, y, idx[0].shape + x.shape[len(idx):])
+            out[idx] += y
         else:  # flat positions of the region, so repeated entries accumulate
             flat = np.arange(x.size).reshape(x.shape)[idx]
             _check_value_shape(node, y, flat.shape)

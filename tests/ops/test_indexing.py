@@ -211,6 +211,7 @@ SET_INC = [  # (x shape, index, y shape)
     ((5, 3), ([0, 0, 2, 0], [1, 1, 2, 1]), (4,)),  # repeated entries
     ((5, 3), (list(range(5)), [2, 0, 1, 1, 2]), (5,)),  # distinct, increasing (the cross-entropy gradient)
     ((5, 3), ([4, 2, 0], [0, 1, 2]), (3,)),          # distinct, decreasing
+    ((5, 3), [-1, 2, 4], (3,)),                      # increasing, yet -1 and 4 are one row
     ((5, 3), (S(None), [2, 2]), (5, 1)),
     ((4, 3, 2), ([0, 3], S(None), [1, 0]), (2, 1)),
     ((4, 3, 2), (S(None), [0, 2], None, [1, 1]), ()),
