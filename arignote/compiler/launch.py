@@ -210,9 +210,7 @@ class Launcher:
         for source, make in self._view_makers:
             v = make(arrays[source], arrays)
             arrays.append(v)
-            ptrs.append(_data_pointer(v))
-            if v.ndim:
-                strides += [st // v.itemsize for st in v.strides]
+            _pack(v, ptrs, strides)
             work = max(work, v.size)
         return work
 
@@ -247,10 +245,7 @@ class Launcher:
             if x.size > work:
                 work = x.size
             arrays.append(x)
-            ptrs.append(_data_pointer(x))
-            if ndim:
-                size = x.itemsize
-                strides += [st // size for st in x.strides]
+            _pack(x, ptrs, strides)
         arrays += self.constants
         ptrs += self._const_ptrs
         strides += self._const_strides
@@ -280,10 +275,7 @@ class Launcher:
             if o.size > work:
                 work = o.size
             outs.append(o)
-            ptrs.append(_data_pointer(o))
-            if axes:
-                size = o.itemsize
-                strides += [st // size for st in o.strides]
+            _pack(o, ptrs, strides)
         arrays += outs
         buf, base = self._take_buffer()
         n_shape = self._n_shape
@@ -547,6 +539,14 @@ def _reshape(a, ndim, shape, arrays, what):
             or (len(known) < len(shape) and (size == 0 or a.size % size))):
         raise ShapeError(f"cannot reshape {what} of shape {a.shape} (size {a.size}) into shape {shape}")
     return a.reshape(shape)
+
+
+def _pack(a, ptrs, strides):
+    """Append ``a``'s data pointer to ``ptrs`` and its strides, in elements, to ``strides``."""
+    ptrs.append(_data_pointer(a))
+    if a.ndim:
+        size = a.itemsize
+        strides += [st // size for st in a.strides]
 
 
 def _describe_array(o):
