@@ -9,11 +9,12 @@ not hit Python's recursion limit.
 """
 import itertools
 import os
+import reprlib
 import sys
 
 import numpy as np
 
-from arignote.errors import ArignoteTypeError
+from arignote.errors import ArignoteTypeError, CycleError, NotATensorError, built_at, describe
 from arignote.graph import pickling
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +32,20 @@ def user_trace():
     return None
 
 
+def _tensor_only(name):
+    """A property tensor variables override; asked of another variable (a list, a generic
+    value), it says that this one is not a tensor. (Properties, not ``__getattr__``:
+    that would slow down every attribute access on variables.)"""
+    def get(self):
+        raise NotATensorError(f"{describe(self)} of type {self.type} is not a tensor: it has no "
+                              f"{name}; a tensor is expected here{built_at(self)}")
+    return property(get)
+
+
 class Variable:
     """A typed symbolic value. Compared and hashed by identity (dict keys)."""
+
+    dtype, ndim, shape, broadcastable = map(_tensor_only, ("dtype", "ndim", "shape", "broadcastable"))
 
     def __init__(self, type, owner=None, index=None, name=None):
         self.type = type
@@ -71,7 +84,7 @@ class Constant(Variable):
 
     def signature(self):
         """What makes two constants interchangeable (for merging)."""
-        return (self.type, self.data.tobytes(), self.weak)
+        return (self.type, self.type.constant_signature(self.data), self.weak)
 
     def clone(self):
         return type(self)(self.type, self.data, name=self.name, weak=self.weak)
@@ -79,6 +92,8 @@ class Constant(Variable):
     def __repr__(self):
         if self.name:
             return self.name
+        if not isinstance(self.data, np.ndarray):  # (a constant of a type other than tensors)
+            return reprlib.repr(self.data)
         if self.data.size <= 8:
             return np.array2string(self.data, separator=",").replace("\n", "")
         return f"Constant{{{self.type}}}"
@@ -144,9 +159,12 @@ def graph_inputs(outputs, blockers=()):
 
 
 def toposort(outputs, blockers=()):
-    """The Apply nodes computing ``outputs``, each after the nodes it needs."""
+    """The Apply nodes computing ``outputs``, each after the nodes it needs.
+
+    A graph that reaches itself (only a buggy rewrite can make one) raises
+    :class:`CycleError` at once instead of growing the stack without end."""
     blockers = set(blockers)
-    order, done = [], set()
+    order, done, open_ = [], set(), set()  # open_: nodes whose inputs are being sorted
     stack = [(v, False) for v in reversed(list(outputs))]
     while stack:
         v, expanded = stack.pop()
@@ -154,14 +172,27 @@ def toposort(outputs, blockers=()):
         if node is None or v in blockers or node in done:
             continue
         if expanded:
+            open_.discard(node)
             done.add(node)
             order.append(node)
             continue
+        if node in open_:
+            raise _cycle_error(node, stack)
+        open_.add(node)
         stack.append((v, True))
         for inp in reversed(node.inputs):
             if inp.owner is not None and inp.owner not in done:
                 stack.append((inp, False))
     return order
+
+
+def _cycle_error(node, stack):
+    """The open nodes on the stack from ``node`` up are a path, each reading the next,
+    and the last reads ``node``: the cycle, reported in data-flow order."""
+    path = [v.owner for v, expanded in stack if expanded]
+    path = path[path.index(node):][::-1]
+    return CycleError("the graph has a cycle: " + " -> ".join(str(n.op) for n in path + path[:1]),
+                      path)
 
 
 def clone_graph(outputs, replace=None, keep=()):

@@ -5,8 +5,13 @@ without ever touching the user's graph. It tracks each variable's clients
 (the nodes, or output slots, that read it): ``replace`` imports the new
 subgraph, redirects every reader at once and drops the nodes nobody reads
 any more, each in time proportional to the nodes it touches.
+
+Only ``replace`` ever rewires a node's inputs, so only a rewrite can close a
+cycle (a fresh node reads values that already exist). Each rewired input
+slot remembers the rewrite and phase that rewired it: a cycle, found by any
+topological sort, names who made it wherever it is found.
 """
-from arignote.errors import RewriteError
+from arignote.errors import CycleError, RewriteError
 from arignote.graph.basic import clone_graph, graph_inputs, toposort
 
 OUTPUT = "output"
@@ -33,6 +38,8 @@ class FunctionGraph:
         self.outputs = outputs
         self.nodes = set()
         self.clients = {}
+        self.phase = None      # the pipeline phase running (set by passes.rewriting)
+        self._rewired = {}     # (node, input slot) -> the rewrite that last rewired it
         for i, out in enumerate(outputs):
             self._import(out)
             self.clients.setdefault(out, []).append((OUTPUT, i))
@@ -67,6 +74,7 @@ class FunctionGraph:
             for o in node.outputs:
                 self.clients.pop(o, None)
             for i, inp in enumerate(node.inputs):
+                self._rewired.pop((node, i), None)
                 readers = self.clients.get(inp, [])
                 if (node, i) in readers:
                     readers.remove((node, i))
@@ -82,16 +90,19 @@ class FunctionGraph:
         """
         if old is new:
             return
-        if not (old.type.compatible(new.type) and old.type.broadcastable == new.type.broadcastable):
+        if not (old.type.compatible(new.type) and  # (a non-tensor type has no broadcast pattern)
+                getattr(old.type, "broadcastable", None) == getattr(new.type, "broadcastable", None)):
             raise RewriteError(
                 f"rewrite {reason or '?'} would replace {old} of type {old.type} by {new} "
                 f"of type {new.type}")
         self._import(new)
+        made_by = f"rewrite {reason or '?'}" + (f" in phase {self.phase}" if self.phase else "")
         for client, i in self.clients.pop(old, []):
             if client == OUTPUT:
                 self.outputs[i] = new
             else:
                 client.inputs[i] = new
+                self._rewired[client, i] = made_by
             self.clients[new].append((client, i))
         self.clients[old] = []
         self._prune(old)
@@ -103,7 +114,22 @@ class FunctionGraph:
     # ---------------------------------------------------------- views
 
     def toposort(self):
-        return toposort(self.outputs)
+        """The nodes in topological order; a cycle raises :class:`CycleError` naming the
+        rewrite(s) that rewired its edges."""
+        try:
+            return toposort(self.outputs)
+        except CycleError as e:
+            raise CycleError(f"{e}; made by {self._cycle_makers(e.nodes)} (an internal error: "
+                             f"a rewrite must never make a value depend on itself)", e.nodes) from None
+
+    def _cycle_makers(self, cycle):
+        """Who rewired the edges of ``cycle`` (each node feeding the next)."""
+        makers = {}
+        for producer, reader in zip(cycle, cycle[1:] + cycle[:1]):
+            for i, inp in enumerate(reader.inputs):
+                if inp.owner is producer and (reader, i) in self._rewired:
+                    makers[self._rewired[reader, i]] = None
+        return ", ".join(makers) or "no recorded rewrite (node inputs changed outside replace)"
 
     @property
     def apply_nodes(self):
@@ -146,8 +172,11 @@ class FunctionGraph:
     def __getstate__(self):
         """Pickles hold the graph, not the user's original (``memo`` is for compiling)."""
         state = dict(self.__dict__)
-        state["memo"] = {}
+        state["memo"], state["_rewired"] = {}, {}
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update({"phase": None, "_rewired": {}, **state})
 
     def __repr__(self):
         return f"FunctionGraph({self.inputs} -> {self.outputs}, {len(self.nodes)} nodes)"

@@ -38,8 +38,13 @@ costs one more pass over the reduced axes, up to
   :data:`EXPENSIVE`) -- read only by nodes of several groups that cannot merge
   is copied into each of them, up to :data:`RECOMPUTE_DEPTH` nodes deep.
   Reductions are never recomputed.
-* No cycles: a merge that would make a group both feed and need another one
-  is refused (a bounded search over the group graph; refused when unsure).
+* No cycles: every group is convex and no two groups feed each other. A merge
+  that would make a group both feed and need another unit (group or node) is
+  refused: a bounded search over the group graph, along *every* output of a
+  node (a Split feeds its readers through all of them), refused when unsure.
+  Before anything is replaced, :func:`~arignote.passes.convexity.quotient_cycle`
+  checks the whole partition in linear time; a cycle there is a bug of these
+  rules and raises :class:`~arignote.errors.CycleError` naming the groups.
 * Every group is lowered before it replaces its nodes; the index space must
   also be consistent (each index axis follows dimensions known to be equal,
   by a union-find of the dimension equalities the ops guarantee, and at least
@@ -59,13 +64,16 @@ import math
 
 from arignote.compiler import kernel as K
 from arignote.compiler.lower import EXPENSIVE, MAX_PASSES, LoweringError, axis_follows, is_view, lower
+from arignote.errors import CycleError
 from arignote.graph.basic import Apply, Constant, toposort
 from arignote.graph.fg import OUTPUT
+from arignote.graph.type import TensorType
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.fused import Fused
 from arignote.ops.reduce import Reduce
 from arignote.ops.indexing import Subtensor
 from arignote.ops.shape import DimShuffle, Reshape
+from arignote.passes.convexity import quotient_cycle
 from arignote.passes.rewriting import Stats, register_pass
 
 __all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "MAX_PASSES", "RECOMPUTE_DEPTH"]
@@ -79,9 +87,10 @@ REDUCE_COMBINERS = frozenset({"sum", "prod", "max", "min", "all", "any"})
 
 def fusible_kind(node):
     """'elemwise', 'view' (DimShuffle, basic indexing, reshape), 'reduce' or None (opaque
-    to fusion)."""
+    to fusion; so is every node reading or making a value that is not a tensor)."""
     op = node.op
-    if any(v.dtype.startswith("complex") for v in node.inputs + node.outputs):
+    if any(not isinstance(v.type, TensorType) or v.type.dtype.startswith("complex")
+           for v in node.inputs + node.outputs):
         return None
     if isinstance(op, Elemwise):
         return "elemwise"
@@ -198,10 +207,12 @@ class _Partitioner:
         return gid
 
     def clients(self, node):
+        """The nodes reading any output of ``node`` (an opaque node may have several)."""
         seen = {}
-        for c, _ in self.fg.clients.get(node.outputs[0], []):
-            if c != OUTPUT:
-                seen[c] = None
+        for out in node.outputs:
+            for c, _ in self.fg.clients.get(out, []):
+                if c != OUTPUT:
+                    seen[c] = None
         return list(seen)
 
     def is_output(self, var):
@@ -604,8 +615,15 @@ def fuse(fgraph, stats=None, max_group=None):
     ``max_group`` bounds the nodes of a group (1: each node its own kernel)."""
     stats = stats if stats is not None else Stats()
     part = _Partitioner(fgraph, max_group)
+    groups = part.partition()
+    cycle = quotient_cycle(part.order, groups)
+    if cycle is not None:
+        names = [f"kernel{{{','.join(str(m.op) for m in groups[u[1]][0])}}}" if u[0] == "g"
+                 else str(u[1].op) for u in cycle + cycle[:1]]
+        raise CycleError("fusion grouped nodes into kernels that would feed each other: "
+                         + " -> ".join(names) + " (an internal error of the fusion pass)")
     made = []
-    for members, copies in part.partition():
+    for members, copies in groups:
         node = _wrap(fgraph, members, copies, part.dims)
         if node is None and len(members) > 1:
             stats.fired["fusion: group split (not lowerable)"] += 1

@@ -280,10 +280,12 @@ def run_phases(fgraph, phases, exclude=(), stats=None):
     stats = stats or Stats()
     for phase in phases:
         before, start = len(fgraph.nodes), time.perf_counter()
+        fgraph.phase = phase  # recorded by each replacement: a cycle names its maker
         for gp in _GRAPH_PASSES[phase]:
             gp.apply(fgraph, stats)
         rws = rewriters(phase, exclude)
         if rws:
             Equilibrium(rws, between=_GRAPH_PASSES["merge"]).apply(fgraph, stats)
         stats.phases.append((phase, before, len(fgraph.nodes), time.perf_counter() - start))
+    fgraph.phase = None
     return stats

@@ -1,6 +1,8 @@
 """The graph IR: variables, constants, applies, traversal, cloning,
 FunctionGraph, pickling, and graphs deeper than Python's recursion limit."""
+import contextlib
 import pickle
+import signal
 import sys
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 
 import arignote as ag
 import arignote.tensor as T
-from arignote.errors import ArignoteTypeError, RewriteError
+from arignote.errors import ArignoteTypeError, CycleError, RewriteError
 from arignote.graph.basic import Apply, Constant, ancestors, clone_graph, graph_inputs, toposort
 from arignote.graph.fg import OUTPUT, FunctionGraph
 from arignote.ops.elemwise import Elemwise
@@ -199,6 +201,57 @@ def test_function_graph_replace():
     assert_close(f_out(xv, yv)[1], xv + yv)
     with pytest.raises(RewriteError, match="bad.*float32"):
         fg.replace(new, T.fvector(), reason="bad")
+
+
+@contextlib.contextmanager
+def _within(seconds):
+    """Fail (instead of hanging and eating memory) if the block runs longer than ``seconds``."""
+    def late(*_):
+        raise AssertionError(f"took more than {seconds} s")
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_cycle_made_by_a_rewrite_raises_naming_it():
+    """Before: toposort pushed the cycle onto its stack forever (16.9 GB in issue 9)."""
+    x = T.dvector("x")
+    a = T.exp(x)
+    b = a * 2
+    fg = FunctionGraph([x], [b + 1])
+    ma, mb = fg.memo[a], fg.memo[b]
+    fg.replace(fg.inputs[0], T.dvector("z"), reason="harmless")  # recorded, not on the cycle
+    fg.phase = "stabilize"
+    fg.replace(ma, T.sin(mb), reason="bad_rewrite")  # b = sin(b) * 2: b depends on itself
+    with _within(1.0), pytest.raises(CycleError) as info:
+        fg.toposort()
+    msg = str(info.value)
+    assert "rewrite bad_rewrite in phase stabilize" in msg and "harmless" not in msg
+    assert "Elemwise{sin} -> Elemwise{mul} -> Elemwise{sin}" in msg
+    assert [str(n.op) for n in info.value.nodes] == ["Elemwise{sin}", "Elemwise{mul}"]
+    assert isinstance(info.value, RewriteError)
+    with _within(1.0), pytest.raises(CycleError, match="the graph has a cycle"):
+        toposort(fg.outputs)  # the plain traversal raises too (without the maker's name)
+
+
+def test_a_cycle_made_in_the_pipeline_names_the_pass(monkeypatch):
+    """Found by the next pass's topological sort, named after the pass that made it."""
+    from arignote.passes import rewriting
+
+    def close_a_loop(fgraph, stats):
+        node = next(n for n in fgraph.toposort() if str(n.op) == "Elemwise{exp}")
+        reader = fgraph.clients[node.outputs[0]][0][0]
+        fgraph.replace(node.inputs[0], reader.outputs[0], reason="close_a_loop")
+
+    monkeypatch.setitem(rewriting._GRAPH_PASSES, "stabilize",
+                        [rewriting.GraphPass(close_a_loop)] + rewriting._GRAPH_PASSES["stabilize"])
+    x = T.dvector("x")
+    with _within(5.0), pytest.raises(CycleError, match="rewrite close_a_loop in phase stabilize"):
+        ag.function([x], T.exp(x) * 3, backend="numpy")
 
 
 def test_function_graph_givens():
