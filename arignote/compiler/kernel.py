@@ -39,6 +39,7 @@ element). A kernel without reduced axes uses level 0 only.
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
 
 
 #: the steps of a view param, applied in order (a value is None, an int, or ``("ref", k)``:
@@ -60,8 +61,24 @@ class Param:
     view: tuple = None
 
 
-@dataclass(frozen=True)
-class Const:
+class _SignedZeros:
+    """Equality that tells 0.0 from -0.0 in float fields: equal numbers, different constants
+    (``x + 0.0`` and ``x + -0.0`` differ at ``x = -0.0``), so kernels that differ only there
+    must not share a rendering or a cache entry."""
+
+    def _key(self):
+        return tuple((v, bool(np.signbit(v))) if isinstance(v, (float, np.floating)) else v
+                     for v in (getattr(self, f.name) for f in dataclasses.fields(self)))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash((type(self), self._key()))
+
+
+@dataclass(frozen=True, eq=False)
+class Const(_SignedZeros):
     dtype: str
     value: object
     level: int = 0
@@ -93,8 +110,8 @@ class Cast:
     level: int = 0
 
 
-@dataclass(frozen=True)
-class Reduce:
+@dataclass(frozen=True, eq=False)
+class Reduce(_SignedZeros):
     """Accumulate ``arg`` with ``combiner`` over the reduced axes in the pass of its
     level ``2p + 1``, starting at ``init``; the value is the result, usable from level
     ``2p + 2`` on. ``needs_elements``:

@@ -34,23 +34,32 @@ a last loop over the tile's points recomputes level 0 and runs level 2.
 
 Values are kept in *register types*: bool is ``i1`` (``i8`` in memory),
 float16 is ``float`` (``half`` in memory, every float16 result rounded
-through ``half`` as NumPy does).
+through ``half`` as NumPy does; a float16 reduction accumulates in float and
+is rounded once, where its result is read, so the value a kernel uses is the
+value it stores).
 
 Scalar ops are rendered by :mod:`arignote.compiler.llvm_scalar` with NumPy's
 semantics. Transcendentals call the vectorizable functions of
 :mod:`arignote.compiler.llvm_math`, whose IR is appended once per module (sin,
 cos, tan, pow and arctan2 stay on intrinsics / libm; llvm_scalar says why).
-Floats get ``contract`` (FMA); ``reassoc`` is reserved to reduction
-accumulators; never ``nnan``/``ninf``, and no flags at all on math calls.
+*A value has one value* (docs/design.md): ordinary float ops get no fast-math
+flags, so a value recomputed in another kernel, another pass, a column tile's
+last loop or a loop's scalar remainder has the same bits; ``reassoc`` is
+reserved to reduction accumulators (a reduction is computed once, never
+recomputed); never ``contract``, ``nnan`` or ``ninf``, and no flags at all on
+math calls (their fused multiply-adds are explicit ``llvm.fma``, the same on
+every path).
 Kernels whose values can raise in NumPy (integer power to a negative
 exponent) define ``@<name>.error``, an ``i32`` flag the launcher checks.
 """
 import re
 
+import numpy as np
+
 from arignote.compiler import kernel as K
 from arignote.compiler import llvm_math
 from arignote.compiler.llvm_scalar import ACCUM, BITS, FLOAT, FSUFFIX, const, element_size, \
-    math_function, scalar_op
+    first_wins, float_to_int, math_function, minmax, scalar_op
 from arignote.compiler.llvm_scalar import types as _types
 
 
@@ -101,7 +110,7 @@ class _Renderer:
         return error_symbol(self.k)
 
     def fbin(self, opc, ty, a, b, flags=FLOAT):
-        return self.emit(f"{opc} {flags} {ty} {a}, {b}")
+        return self.emit(f"{opc}{' ' + flags if flags else ''} {ty} {a}, {b}")
 
     def select(self, c, ty, a, b):
         return self.emit(f"select i1 {c}, {ty} {a}, {ty} {b}")
@@ -129,17 +138,8 @@ class _Renderer:
                 wide = "double" if BITS[sr] == 64 else "float"
                 return self.to_half(self.emit(f"{opc} {sr} {v} to {wide}"), wide)
             return self.emit(f"{opc} {sr} {v} to {dr}")
-        if sk == "f":  # float -> int: undefined out of range in NumPy too; freeze keeps it a value
-            if dst == "uint64":
-                big = const(2.0 ** 63, "float64" if sr == "double" else "float32")
-                low = self.emit(f"fptosi {sr} {v} to i64")
-                shifted = self.fbin("fsub", sr, v, big, "")
-                high = self.emit(f"fptosi {sr} {shifted} to i64")
-                high = self.emit(f"xor i64 {high}, -9223372036854775808")
-                small = self.emit(f"fcmp olt {sr} {v}, {big}")
-                return self.emit(f"freeze i64 {self.select(small, 'i64', low, high)}")
-            w = self.emit(f"freeze i64 {self.emit(f'fptosi {sr} {v} to i64')}")
-            return w if dr == "i64" else self.emit(f"trunc i64 {w} to {dr}")
+        if sk == "f":  # float -> int: NumPy's x86-64 results out of range too
+            return float_to_int(self, v, src, dst)
         sb, db = BITS[sr], BITS[dr]
         if sb == db:
             return v
@@ -222,25 +222,29 @@ class _Renderer:
         _, reg, kind = _types(ins.dtype)
         if self.tile is not None:  # one accumulator per point of the tile
             x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
-            self.put(f"%acc{k}", reg, self.combine(ins.combiner, reg, kind, self.get(f"%acc{k}", reg), x))
+            self.put(f"%acc{k}", reg, self.combine(ins.combiner, ins.dtype, self.get(f"%acc{k}", reg), x))
             return None
+        if kind == "f" and ins.combiner in ("max", "min"):
+            return self.round_half(self.float_minmax(k, ins), ins.dtype)
         acc = f"%acc{k}"
         self.allocas.append(f"  {acc} = alloca {reg}")
         self.sections[ins.level - 1].append(f"  store {reg} {const(ins.init, ins.dtype)}, ptr {acc}")
         self.out = self.sections[ins.level]
         cur = self.emit(f"load {reg}, ptr {acc}")
         x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
-        new = self.combine(ins.combiner, reg, kind, cur, x)
+        new = self.combine(ins.combiner, ins.dtype, cur, x)
         self.out.append(f"  store {reg} {new}, ptr {acc}")
         self.out = self.sections[ins.level + 1]
-        return self.emit(f"load {reg}, ptr {acc}")
+        return self.round_half(self.emit(f"load {reg}, ptr {acc}"), ins.dtype)
 
-    def combine(self, combiner, reg, kind, a, b):
+    def combine(self, combiner, dtype, a, b):
+        """The accumulator ``a`` combined with the next element ``b``."""
+        _, reg, kind = _types(dtype)
         if kind == "f":
             if combiner in ("sum", "prod"):
                 return self.fbin("fadd" if combiner == "sum" else "fmul", reg, a, b, ACCUM)
-            if combiner in ("max", "min"):
-                return self.intrinsic("maximum" if combiner == "max" else "minimum", reg, a, b)
+            if combiner in ("max", "min"):  # in order: NumPy's choice between +0.0 and -0.0
+                return minmax(self, reg, combiner, a, b, first_wins(dtype))
         elif kind == "b":
             if combiner in ("all", "min", "prod"):
                 return self.emit(f"and i1 {a}, {b}")
@@ -253,6 +257,44 @@ class _Renderer:
                 return self.intrinsic(("s" if kind == "i" else "u") + combiner, reg, a, b)
         raise NotImplementedError(f"the LLVM backend cannot render the reduction {combiner} "
                                   f"over {reg} ({kind})")
+
+    def float_minmax(self, k, ins):
+        """A float max/min over the reduced loops, in a form LLVM vectorizes, with NumPy's result:
+        ``combine``'s in-order select is a loop-carried choice LLVM will not vectorize, so the
+        value is reduced with ``llvm.maximum``/``minimum`` (NaN propagates; -0.0 < +0.0) and,
+        beside it, an integer max (min for float16, :func:`first_wins`) of ``2 * position +
+        sign bit`` over the elements equal to zero: a zero result takes the sign of the last
+        (first) zero, as the in-order select would. Positions count from 1 (C order over the
+        reduced axes): an ``initial`` zero is position 0, before every element."""
+        _, reg, _ = _types(ins.dtype)
+        first = first_wins(ins.dtype)
+        acc, key, none = f"%acc{k}", f"%key{k}", (1 << 63) - 1 if first else -1
+        init_key = int(np.signbit(ins.init)) if ins.init == 0 else none
+        self.allocas += [f"  {acc} = alloca {reg}", f"  {key} = alloca i64"]
+        self.sections[ins.level - 1] += [f"  store {reg} {const(ins.init, ins.dtype)}, ptr {acc}",
+                                         f"  store i64 {init_key}, ptr {key}"]
+        self.out = self.sections[ins.level]
+        x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
+        new = self.intrinsic("maximum" if ins.combiner == "max" else "minimum", reg,
+                             self.emit(f"load {reg}, ptr {acc}"), x)
+        self.out.append(f"  store {reg} {new}, ptr {acc}")
+        pos = "0"  # C order over the reduced axes, from 1
+        for a in sorted(self.k.reduce_axes):
+            pos = self.emit(f"add nsw i64 {self.emit(f'mul nsw i64 {pos}, %n{a}')}, %i{a}")
+        pos = self.emit(f"add nsw i64 {pos}, 1")
+        bits = BITS["i64" if reg == "double" else "i32"]
+        sign = self.emit(f"lshr i{bits} {self.emit(f'bitcast {reg} {x} to i{bits}')}, {bits - 1}")
+        if bits != 64:
+            sign = self.emit(f"zext i{bits} {sign} to i64")
+        mine = self.emit(f"or i64 {self.emit(f'shl nsw i64 {pos}, 1')}, {sign}")
+        mine = self.select(self.emit(f"fcmp oeq {reg} {x}, 0.0"), "i64", mine, str(none))
+        mine = self.intrinsic("smin" if first else "smax", "i64", self.emit(f"load i64, ptr {key}"), mine)
+        self.out.append(f"  store i64 {mine}, ptr {key}")
+        self.out = self.sections[ins.level + 1]
+        m = self.emit(f"load {reg}, ptr {acc}")
+        neg = self.emit(f"trunc i64 {self.emit(f'load i64, ptr {key}')} to i1")
+        zero = self.select(neg, reg, const(-0.0, "float64"), "0.0")
+        return self.select(self.emit(f"fcmp oeq {reg} {m}, 0.0"), reg, zero, m)
 
     # ---- per-tile arrays (column tiles): element ``%j`` of ``[TILE x reg]``, bool as i8
     def slot(self, array, reg):
@@ -310,7 +352,7 @@ class _Renderer:
                 self.vals[i] = self.render_instr(i, ins)
         self.part_start("c")  # results, level 0 again, level 2
         for i in reduces:
-            self.vals[i] = self.get(f"%acc{i}", reg[i])
+            self.vals[i] = self.round_half(self.get(f"%acc{i}", reg[i]), body[i].dtype)
         for level in (0, 2):
             for i, ins in enumerate(body):
                 if ins.level == level and not isinstance(ins, K.Const):

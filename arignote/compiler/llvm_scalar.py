@@ -4,7 +4,9 @@ The register and memory types of each dtype, constants, and the table that
 renders each scalar op with NumPy's semantics for its loop dtype: an op
 computes in its output dtype (NumPy casts the inputs to the loop type), except
 predicates (comparisons, isnan...) that compute in the promoted input dtype.
-Floats get ``contract`` (FMA); never ``nnan``/``ninf``.
+Float ops get no fast-math flags (:data:`FLOAT`): every op rounds as IEEE says, so
+a value has the same bits wherever it is computed (docs/design.md, "A value has
+one value").
 
 Transcendentals call the vectorizable functions of
 :mod:`arignote.compiler.llvm_math` (``@ag_<op>_<f32|f64>``, defined once per
@@ -39,8 +41,12 @@ TYPES = {
 }
 BITS = {"i1": 1, "i8": 8, "i16": 16, "i32": 32, "i64": 64}
 FSUFFIX = {"float": "f32", "double": "f64", "half": "f16"}
-FLOAT = "contract"  # fast-math flags of ordinary float ops
-ACCUM = "reassoc contract"  # ... and of reduction accumulators
+#: fast-math flags of ordinary float ops: none. A value recomputed in another kernel, another
+#: pass or the scalar remainder loop must round the same way (ARCHITECTURE invariant 9), and
+#: ``contract`` lets LLVM fuse a multiply-add in one copy and not in another.
+FLOAT = ""
+#: ... and of reduction accumulators, computed once: ``reassoc`` lets LLVM vectorize them
+ACCUM = "reassoc"
 
 PREDICATES = frozenset({"eq", "neq", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
                         "logical_not"})
@@ -69,6 +75,50 @@ def const(value, dtype):
     v, bits = int(value), BITS[reg]
     v &= (1 << bits) - 1
     return str(v - (1 << bits) if v >= 1 << (bits - 1) else v)
+
+
+# ------------------------------------------------------------ float -> int
+# NumPy's astype from float to int is a C cast, which x86-64 compiles to cvtt*2si: truncation,
+# and the "integer indefinite" MIN for NaN and anything out of range (docs/design.md, "Float to
+# integer casts"). fptosi out of range is poison, so the range is checked first.
+
+def _cvtt(r, v, ty, bits):
+    """x86's cvtt*2si to i<bits> of the float register ``v``: trunc(v), or the signed minimum
+    where that is out of range or ``v`` is NaN."""
+    fdt = "float64" if ty == "double" else "float32"
+    lo = -2.0 ** (bits - 1)
+    below = lo - 1.0  # the largest value that truncates out of range, where ty holds it
+    if float(np.array(below, fdt)) == below:
+        above_lo = r.emit(f"fcmp ogt {ty} {v}, {const(below, fdt)}")
+    else:
+        above_lo = r.emit(f"fcmp oge {ty} {v}, {const(lo, fdt)}")
+    ok = r.emit(f"and i1 {above_lo}, {r.emit(f'fcmp olt {ty} {v}, {const(-lo, fdt)}')}")
+    w = r.emit(f"fptosi {ty} {r.select(ok, ty, v, '0.0')} to i{bits}")
+    return r.select(ok, f"i{bits}", w, str(-(1 << (bits - 1))))
+
+
+def float_to_int(r, v, src, dst):
+    """NumPy's (x86-64) ``astype`` of the ``src`` float register ``v`` to the integer ``dst``:
+
+    - int8..int32, uint8, uint16: cvtt to i32, then the low bits;
+    - int64: cvtt to i64;
+    - uint32, uint64: ``v >= 2**(b-1) ? cvtt(v - 2**(b-1)) ^ MIN : cvtt(v)`` in b bits, as NumPy's
+      SIMD loops do; float16 to uint32 has no SIMD loop: the low 32 bits of cvtt to i64.
+    """
+    _, sr, _ = types(src)
+    _, dr, dk = types(dst)
+    bits = BITS[dr]
+    if dk == "i" or bits < 32:
+        w, wide = _cvtt(r, v, sr, max(bits, 32)), max(bits, 32)
+    elif src == "float16" and bits == 32:
+        w, wide = _cvtt(r, v, sr, 64), 64
+    else:
+        big = const(2.0 ** (bits - 1), "float64" if sr == "double" else "float32")
+        high = _cvtt(r, r.emit(f"fsub {sr} {v}, {big}"), sr, bits)
+        high = r.emit(f"xor {dr} {high}, {-(1 << (bits - 1))}")
+        w = r.select(r.emit(f"fcmp oge {sr} {v}, {big}"), dr, high, _cvtt(r, v, sr, bits))
+        wide = bits
+    return w if wide == bits else r.emit(f"trunc i{wide} {w} to {dr}")
 
 
 # ------------------------------------------------------------ transcendentals
@@ -157,11 +207,10 @@ def _iabs(r, ty, kind, x):
 
 
 def _ireciprocal(r, ty, kind, x):
-    """NumPy computes 1.0 / x in double and casts back."""
+    """NumPy computes 1.0 / x in double and casts back (1 / 0 = inf: int32 gives INT_MIN)."""
     d = r.emit(f"{'sitofp' if kind == 'i' else 'uitofp'} {ty} {x} to double")
     q = r.fbin("fdiv", "double", "1.0", d)
-    w = r.emit(f"freeze i64 {r.emit(f'fptosi double {q} to i64')}")
-    return w if ty == "i64" else r.emit(f"trunc i64 {w} to {ty}")
+    return float_to_int(r, q, "float64", f"{'' if kind == 'i' else 'u'}int{BITS[ty]}")
 
 
 def _fdivmod(r, ty, a, b):
@@ -246,6 +295,33 @@ def _clip(r, ty, kind, x, lo, hi):
     return mn(r, ty, kind, mx(r, ty, kind, x, lo), hi)
 
 
+def minmax(r, ty, op, a, b, first):
+    """NumPy's ``maximum``/``minimum`` (``op`` 'max'/'min') of the floats ``a`` and ``b``: a NaN
+    propagates, and of two equal values (+0.0 and -0.0) the result is ``b``, or ``a`` when
+    ``first`` (LLVM's ``llvm.maximum`` orders -0.0 below +0.0 instead)."""
+    pred = {"max": "ogt", "min": "olt"}[op]
+    if first:
+        pred = pred.replace("t", "e")  # oge / ole
+    take_a = r.emit(f"or i1 {r.emit(f'fcmp {pred} {ty} {a}, {b}')}, {r.emit(f'fcmp uno {ty} {a}, 0.0')}")
+    return r.select(take_a, ty, a, b)
+
+
+def first_wins(dtype):
+    """Whether NumPy's maximum/minimum of ``dtype`` keep the first of two equal values (float16's
+    scalar loops: ``a >= b ? a : b``) rather than the second (the SIMD loops of float32/64)."""
+    return dtype == "float16"
+
+
+#: float ops whose result between +0.0 and -0.0 depends on the dtype: fn(r, ty, first, *args)
+_TIES = {
+    "maximum": lambda r, ty, first, a, b: minmax(r, ty, "max", a, b, first),
+    "minimum": lambda r, ty, first, a, b: minmax(r, ty, "min", a, b, first),
+    # np.clip keeps x between equal bounds, for every float dtype
+    "clip": lambda r, ty, first, x, lo, hi: minmax(r, ty, "min", minmax(r, ty, "max", x, lo, True),
+                                                   hi, True),
+}
+
+
 def _float_class(op):
     def fn(r, ty, kind, x):
         if kind != "f":
@@ -302,11 +378,11 @@ def _table():
     put("floor_div", F + I, _floor_div)
     put("mod", F + I, _mod)
     put("pow", I, _ipow)
-    put("maximum", F + I, _intr("maximum"))
-    put("minimum", F + I, _intr("minimum"))
+    put("maximum", I, _intr("maximum"))  # floats: _TIES
+    put("minimum", I, _intr("minimum"))
     put("maximum", B, _inst("or"))
     put("minimum", B, _inst("and"))
-    put("clip", F + I + B, _clip)
+    put("clip", I + B, _clip)
     for op in CMP:
         put(op, F + I + B, _cmp(op))
     for op in ("isnan", "isinf", "isfinite"):
@@ -341,6 +417,8 @@ def scalar_op(r, ins):
         cd = ins.dtype
     args = [r.convert(v, d, cd) for v, d in zip(args, dtypes)]
     _, reg, kind = types(cd)
+    if kind == "f" and op in _TIES:
+        return r.round_half(_TIES[op](r, reg, first_wins(cd), *args), ins.dtype)
     fn = _SCALAR.get((op, kind)) or _SCALAR.get((op, "*"))
     if fn is None:
         raise NotImplementedError(f"the LLVM backend cannot render the scalar op {op} on {cd}")

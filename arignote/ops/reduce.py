@@ -113,6 +113,9 @@ class Reduce(Op):
             raise ArignoteTypeError(f"{combiner}: initial must be a number (not nan), got {initial!r}")
         self.initial = initial.item() if isinstance(initial, np.generic) else initial
 
+    def _props(self):  # initial 0.0 and -0.0 are equal numbers but give max/min different signs
+        return super()._props() + (self.initial is not None and bool(np.signbit(self.initial)),)
+
     def __str__(self):
         extra = ((", keepdims" if self.keepdims else "") + (f", dtype={self.dtype}" if self.dtype else "")
                  + (f", initial={self.initial}" if self.initial is not None else ""))
