@@ -205,11 +205,16 @@ class Gemm(Op):
 
     def perform(self, node, inputs):
         c, alpha, a, b, beta = inputs
+        vc, _, va, vb, _ = node.inputs
+        _check_pairs("matrix product", va, vb, [(1, 0)], a.shape, b.shape)  # as MatMul says it
         want = (a.shape[0], b.shape[1])
         for d in range(2):
-            if node.inputs[0].type.shape[d] != 1 and c.shape[d] != want[d]:
-                raise ShapeError(f"gemm: C of shape {c.shape} does not match the product of "
-                                 f"shapes {a.shape} and {b.shape}")
+            if vc.type.shape[d] != 1 and c.shape[d] != want[d]:
+                raise ShapeError(f"matrix product plus {describe(_origin(vc))}: the product of "
+                                 f"{_shape_msg(va, vb)} has shape {want} (values of shapes "
+                                 f"{a.shape} and {b.shape}), {describe(_origin(vc))} has shape "
+                                 f"{c.shape}: dimension {d} does not match ({want[d]} vs "
+                                 f"{c.shape[d]}); only dimensions of static size 1 broadcast")
         with np.errstate(all="ignore"):
             return [np.asarray(beta * c + alpha * np.matmul(a, b), dtype=node.outputs[0].dtype)]
 

@@ -38,7 +38,7 @@ def _scaled_product(fgraph, v):
     if node is None or not sole_reader(v):
         return None
     if isinstance(node.op, MatMul) and v.ndim == 2:
-        return _T().constant(1, dtype=v.dtype), *node.inputs
+        return _T().constant(1, dtype=v.dtype), *node.inputs, node
     if isinstance(node.op, Elemwise) and node.op.scalar_op.name == "neg":
         inner = _scaled_product(fgraph, node.inputs[0])
         return None if inner is None else (-inner[0], *inner[1:])
@@ -47,7 +47,7 @@ def _scaled_product(fgraph, v):
             alpha = _scalar(s)
             if alpha is not None and p.owner is not None and isinstance(p.owner.op, MatMul) \
                     and p.ndim == 2 and sole_reader(p):
-                return alpha, *p.owner.inputs
+                return alpha, *p.owner.inputs, p.owner
     return None
 
 
@@ -64,10 +64,11 @@ def gemm(fgraph, node):
         found = _scaled_product(fgraph, term)
         if found is None:
             continue
-        alpha, a, b = found
+        alpha, a, b, product = found
         beta = _T().constant(1, dtype=out.dtype)
         new = Gemm()(other, alpha * sign, a, b, beta)
         if fits(out, new):
+            _built_at(new, [other, alpha, a, b], product.trace)
             return [new]
     return None
 
@@ -85,4 +86,20 @@ def sum_mul_to_dot(fgraph, node):
     if x.type.shape[0] == 1 or y.type.shape[0] == 1:
         return None
     new = _T().dot(x, y)
-    return [new] if fits(node.outputs[0], new) else None
+    if not fits(node.outputs[0], new):
+        return None
+    _built_at(new, [x, y], inner.trace)
+    return [new]
+
+
+def _built_at(out, inputs, trace):
+    """Give the nodes a rewrite built between ``inputs`` and ``out`` the user's line of what
+    they replace: their errors at run time should name it, not the ``function(...)`` call."""
+    todo, seen = [out], set(map(id, inputs))
+    while todo:
+        v = todo.pop()
+        if id(v) in seen or v.owner is None:
+            continue
+        seen.add(id(v))
+        v.owner.trace = trace
+        todo.extend(v.owner.inputs)

@@ -168,6 +168,13 @@ ACCEPTED = [
     (F64, [True, False], "float64"),
     (TensorType("float32", ()), 3, "float32"),
     (TensorType("float64", ()), 1.5, "float64"),
+    (TensorType("float32", ()), 0.5, "float32"),  # Python floats the dtype holds exactly
+    (TensorType("float16", ()), -2.75, "float16"),
+    (TensorType("float32", ()), float("inf"), "float32"),
+    (TensorType("float32", ()), float("nan"), "float32"),
+    (F32, [1.5, 2.0, -0.0], "float32"),
+    (TensorType("float32", (None, None)), [[0.5, 1], [2, 0.25]], "float32"),
+    (TensorType("complex64", ()), 0.5, "complex64"),
     (I32, 7, "int32"),
     (I32, np.int16(7), "int32"),
     (TensorType("int64", ()), True, "int64"),
@@ -192,8 +199,10 @@ def test_filter_does_not_copy_a_matching_array():
 
 REFUSED = [
     (F32, np.zeros(2), "float32 data, got float64 array of shape \\(2,\\).*allow_input_downcast"),
-    (F32, [1.5, 2.0], "float32 data, got a list of length 2"),
-    (TensorType("float32", ()), 1.5, "float32 data, got float 1.5"),
+    (F32, [0.1, 2.0], "float32 data, got a list of length 2"),  # 0.1 is not a float32
+    (TensorType("float32", ()), 0.1, "float32 data, got float 0.1"),
+    (TensorType("float16", ()), 1e5, "float16 data, got float 100000.0"),
+    (TensorType("float32", ()), 1e300, "float32 data, got float 1e\\+300"),
     (TensorType("float32", ()), np.float64(1.5), "float32 data, got float64 np.float64\\(1.5\\)"),
     (TensorType("float32", ()), 2 ** 30 + 1, "float32 data, got int 1073741825"),
     (I32, 1.0, "int32 data, got float 1.0"),
@@ -258,3 +267,33 @@ def test_filter_strips_ndarray_subclasses():
     assert type(out) is np.ndarray
     out = F64.filter(np.ma.masked_array([1.0, 2.0]))
     assert type(out) is np.ndarray
+
+
+# ------------------------------------------------------------ TensorType as a kind of Type (issue 10)
+
+def test_tensor_type_is_a_kind_of_type():
+    from arignote.graph.type import Type
+    t = TensorType("float32", (None, 3))
+    assert isinstance(t, Type) and t.dtype == "float32" and t.numpy_dtype == np.dtype("float32")
+    check = t.value_check()  # what the runtime calls on every result of a checked step
+    assert check(np.zeros((2, 3), "float32")) and t.is_valid_value(np.zeros((0, 3), "float32"))
+    for bad in (np.zeros((2, 4), "float32"), np.zeros((2, 3)), np.zeros(3, "float32"), [[0.0] * 3],
+                np.float32(0)):
+        assert not check(bad) and not t.is_valid_value(bad)
+    assert TensorType("float64", ()).value_check()(np.asarray(1.0))
+    assert t.values_eq(np.ones((1, 3), "float32"), np.ones((1, 3), "float32"))
+    assert not t.values_eq(np.ones((1, 3), "float32"), np.ones((3, 1), "float32"))
+    assert t.values_eq(np.ones((1, 3)), np.ones((1, 3)) + 1e-9, approx=True)
+    assert not TensorType("int64", ()).values_eq(1, 2, approx=True)
+
+
+def test_tensor_constants_through_the_type():
+    t = TensorType("float64", (2,))
+    value = np.array([1.0, 2.0])
+    c = t.make_constant(value, name="c")
+    value[0] = 9  # the constant holds a private read-only copy
+    assert isinstance(c, T.TensorConstant) and c.name == "c" and c.data.tolist() == [1.0, 2.0]
+    assert not c.data.flags.writeable and c.type == t
+    assert c.signature() == t.make_constant([1.0, 2.0]).signature()
+    with pytest.raises(ShapeError, match="a constant has static shape"):
+        t.make_constant([1.0])

@@ -168,6 +168,56 @@ def test_run_time_shape_errors(fn, sa, sb):
         f(*_pair(sa, sb, "float64"))
 
 
+def _line_of(text):
+    """The number of the line of this file that holds ``text``."""
+    with open(__file__) as f:
+        return next(n for n, line in enumerate(f, 1) if text in line)
+
+
+#: products that the specialize phase rewrites on the reference backend (into a Gemm, or a
+#: vector sum of products into a dot): the error still names the operands and the user's line
+REWRITTEN = {
+    "gemm": lambda x, w, b: T.dot(x, w) + b,                    # built here: gemm
+    "scaled gemm": lambda x, w, b: 2.0 * T.dot(x, w) - b * 0.5,  # built here: scaled gemm
+    "activation": lambda x, w, b: T.tanh(T.dot(x, w) + b),      # built here: activation
+}
+
+
+@pytest.mark.parametrize("name", sorted(REWRITTEN))
+def test_product_size_mismatch_names_operands_shapes_and_line(name):
+    """Issue 9: on the reference backend a Gemm failed inside NumPy's matmul ("gufunc
+    signature (n?,k),(k,m?)") at the ``function(...)`` line."""
+    x, w, b = T.dmatrix("x"), T.dmatrix("w"), T.drow("b")
+    f = ag.function([x, w, b], REWRITTEN[name](x, w, b))
+    with pytest.raises(ShapeError) as e:
+        f(np.ones((3, 4)), np.ones((5, 2)), np.ones((1, 2)))
+    msg = str(e.value)
+    assert "'x'" in msg and "'w'" in msg and "(3, 4)" in msg and "(5, 2)" in msg, msg
+    assert "gufunc" not in msg
+    assert f"test_blas.py:{_line_of('# built here: ' + name)}" in msg, msg
+
+
+def test_bias_mismatch_after_a_product_names_the_bias():
+    x, w, b = T.dmatrix("x"), T.dmatrix("w"), T.drow("b")
+    f = ag.function([x, w, b], T.dot(x, w) + b)  # built here: bias
+    with pytest.raises(ShapeError) as e:
+        f(np.ones((3, 4)), np.ones((4, 2)), np.ones((1, 3)))
+    msg = str(e.value)
+    assert "'b'" in msg and "(1, 3)" in msg and "(3, 2)" in msg, msg
+    assert f"test_blas.py:{_line_of('# built here: bias')}" in msg, msg
+
+
+def test_vector_sum_of_products_mismatch_names_the_line():
+    x, y = T.dvector("x"), T.dvector("y")
+    s = T.sum(x * y)  # built here: sum of products
+    f = ag.function([x, y], s)
+    with pytest.raises(ShapeError) as e:
+        f(np.ones(3), np.ones(4))
+    msg = str(e.value)
+    assert "'x'" in msg and "'y'" in msg, msg
+    assert f"test_blas.py:{_line_of('# built here: sum of products')}" in msg, msg
+
+
 @pytest.mark.parametrize("call,exc", [
     (lambda: T.matmul(T.scalar("s"), T.vector("v")), ArignoteTypeError),
     (lambda: T.matmul(T.vector("v"), 2.0), ArignoteTypeError),

@@ -18,7 +18,7 @@ import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError
 from arignote.gradient import verify_grad
 from arignote.ops.reduce import COMBINERS, Reduce
-from tests.util import assert_close, rand, symbolic_like
+from tests.util import assert_close, rand, reduction_rtol, symbolic_like
 
 DTYPES = ("float32", "float64", "int32", "bool")
 SHAPES = [(), (0,), (0, 3), (1,), (3, 4), (2, 1, 3)]
@@ -459,3 +459,20 @@ def test_logsumexp_is_stable(dtype):
     big = np.array([[1e4, 1e4]], dtype)
     g = ag.function([x], ag.grad(T.sum(T.logsumexp(x, axis=1)), x))(big)
     assert_close(g, np.full((1, 2), 0.5, dtype))
+
+
+@pytest.mark.parametrize("shape,axis", [((1_000_000, 3), 0), ((3, 300_000), 1), ((3_000, 300), 0),
+                                        ((3_000, 300), None), (((1 << 21) + 7,), None)])
+@pytest.mark.parametrize("kind", ["tenths", "uniform"])
+def test_long_float32_sums_within_the_summation_order_tolerance(shape, axis, kind, rng):
+    """Issue 9: a float32 column mean differed from NumPy's by more than the dtype's
+    tolerance. Both are within what their summation orders allow (:func:`reduction_rtol`,
+    values of one sign: the bound is relative), and ours is within half of it of the
+    exact sum."""
+    v = (np.full(shape, 0.1) if kind == "tenths" else rng.uniform(0, 1, shape)).astype("float32")
+    x = T.tensor("float32", (None,) * len(shape), name="x")
+    got_sum, got_mean = ag.function([x], [T.sum(x, axis=axis), T.mean(x, axis=axis)])(v)
+    tol = reduction_rtol("float32", v.size if axis is None else shape[axis])
+    assert_close(got_sum, np.sum(v, axis=axis), rtol=tol)
+    assert_close(got_mean, np.mean(v, axis=axis), rtol=tol)
+    np.testing.assert_allclose(got_sum, v.astype("float64").sum(axis=axis), rtol=tol / 2)

@@ -36,12 +36,35 @@ def test_fast_path_keeps_the_checks(backend):
     s = T.fscalar("s")
     g = ag.function([s], s + 1, backend=backend)
     with pytest.raises(ArignoteTypeError, match="lose information"):
-        g(1.5)  # a Python float into a float32 input goes through filter
+        g(0.1)  # a Python float float32 does not hold exactly goes through filter
     assert g(np.float32(1.5)) == np.float32(2.5)
     static = T.tensor("float64", (3,), name="v")
     h = ag.function([static], static + 1, backend=backend)
     with pytest.raises(ShapeError, match="static shape"):
         h(np.zeros(4))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_python_floats_the_dtype_holds_exactly(backend, dtype):
+    """Issue 9: a Python float (even 0.5) was refused for an fscalar input. One the input's
+    dtype holds exactly is taken, by position (the fast path), by keyword and in lists; the
+    rest is refused with the usual message."""
+    s, v = T.scalar("s", dtype=dtype), T.vector("v", dtype=dtype)
+    f = ag.function([s, v], [s * 2, v + s], backend=backend)
+    for x in (0.5, -2.75, 0.0, -0.0, 1.0, 3, float("inf"), float("nan")):
+        for got in (f(x, [x, 1.5]), f(s=x, v=[x, 1.5])):
+            expected = [np.asarray(x, dtype) * 2, np.array([x, 1.5], dtype) + np.asarray(x, dtype)]
+            for g, e in zip(got, expected):
+                assert g.dtype == dtype
+                np.testing.assert_array_equal(g, e)
+                assert np.array_equal(np.signbit(g), np.signbit(e))
+    too_big = 1e5 if dtype == "float16" else 1e300
+    for bad in ((0.1, [1.0]), (0.5, [0.1]), (too_big, [1.0]), (np.float64(0.5), [1.0])):
+        with pytest.raises(ArignoteTypeError, match="allow_input_downcast"):
+            f(*bad)
+    g = ag.function([s], s * 2, backend=backend, allow_input_downcast=True)
+    assert g(0.1) == np.asarray(0.1, dtype) * 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
