@@ -5,8 +5,15 @@ substituted), rewritten according to ``mode``, and laid out as a
 :class:`Program`. A call validates every argument before anything runs,
 computes all outputs and all shared-variable updates from the values before
 the call, and only then writes the updates: a call that fails changes nothing.
+
+Calls are serialized where they share state: a call holds the locks of the
+shared variables it reads or updates (or, reading none, a lock of its own
+Function when its runs reuse storage), so updates from several threads are
+never lost and nobody reads a value half written in place.
 """
+import threading
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -15,10 +22,12 @@ from arignote.errors import (ArignoteTypeError, ArignoteValueError, MissingInput
                              UnusedInputError, built_at, describe)
 from arignote.graph.basic import Constant, Variable, ancestors
 from arignote.graph.fg import FunctionGraph
-from arignote.runtime.memory import overlaps
-from arignote.runtime.program import Program
+from arignote.graph.type import EXACT_FLOAT, TensorType
+from arignote.runtime import serialize
+from arignote.runtime.memory import copy_value, overlaps
+from arignote.runtime.program import Program, inner_program
 from arignote.tensor.basic import as_tensor_variable
-from arignote.tensor.sharedvar import SharedVariable
+from arignote.tensor.sharedvar import SharedVariable, copy_default_updates
 
 _ON_UNUSED = ("raise", "warn", "ignore")
 _ndarray, _asarray = np.ndarray, np.asarray
@@ -52,11 +61,14 @@ class Out:
 
 def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=False,
              on_unused_input="raise", name=None, mode=None, report=False, backend=None,
-             fusion=None, **kwargs):
+             fusion=None, no_default_updates=False, **kwargs):
     """Compile ``outputs`` (a variable or a list) as a function of ``inputs``.
 
     ``updates`` (pairs or a dict) gives new values for shared variables,
     computed from the values before the call and written together after it;
+    every shared variable the outputs and updates read that has a
+    ``default_update`` and no update here is updated by it too (so are those
+    its default update reads), unless ``no_default_updates`` is True or lists it;
     ``givens`` replaces variables of the graph (e.g. an input by a slice of a
     shared dataset). ``report=True`` prints what the rewrites did (see
     ``Function.compile_report``). ``backend`` ('numpy' or 'cpu') and
@@ -68,9 +80,9 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
         raise ArignoteTypeError(
             f"function() got unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; "
             f"accepted: inputs, outputs, updates, givens, allow_input_downcast, "
-            f"on_unused_input, name, mode, report, backend, fusion")
+            f"on_unused_input, name, mode, report, backend, fusion, no_default_updates")
     fn = Function(inputs, outputs, updates, givens, allow_input_downcast,
-                  on_unused_input, name, mode, backend, fusion)
+                  on_unused_input, name, mode, backend, fusion, no_default_updates)
     if report:
         print(fn.compile_report())
     for hook in COMPILE_HOOKS:
@@ -84,7 +96,7 @@ COMPILE_HOOKS = []
 
 class Function:
     def __init__(self, inputs, outputs, updates, givens, allow_input_downcast,
-                 on_unused_input, name, mode, backend=None, fusion=None):
+                 on_unused_input, name, mode, backend=None, fusion=None, no_default_updates=False):
         self.name = name
         self.allow_input_downcast = allow_input_downcast
         self.mode = _option("mode", mode.lower() if isinstance(mode, str) else mode)
@@ -97,6 +109,8 @@ class Function:
         self.outs = _normalize_outputs(outputs)
         self.updates = _normalize_updates(updates)
         givens = _normalize_givens(givens)
+        self.updates += _default_updates([o.variable for o in self.outs], self.updates, givens,
+                                         no_default_updates)
 
         user_outputs = [o.variable for o in self.outs] + [u for _, u in self.updates]
         input_vars = [i.variable for i in self.inputs]
@@ -125,9 +139,10 @@ class Function:
         for v in self.fgraph.roots():
             if v not in provided and not isinstance(v, Constant):
                 user_var = next((k for k, c in self.fgraph.memo.items() if c is v), v)
-                twin = (f"; the input named {v.name!r} is a different variable (made by another "
-                        f"T.{v.type.rank_name()}(...) call)" if v.name and any(
-                            i.name == v.name for i in self.inputs) else "")
+                made = (f" (made by another T.{v.type.rank_name()}(...) call)"
+                        if isinstance(v.type, TensorType) else "")
+                twin = (f"; the input named {v.name!r} is a different variable{made}"
+                        if v.name and any(i.name == v.name for i in self.inputs) else "")
                 raise MissingInputError(
                     f"{self._label()}: the graph needs {describe(user_var)} ({user_var.type})"
                     f"{built_at(user_var)} but it is not among the inputs "
@@ -153,7 +168,15 @@ class Function:
         inplace = [(slot, n_in + self.shared.index(sv)) for sv, slot in self._update_slots
                    if sv in self.shared]
         borrow = [k for k, out in enumerate(self.outs) if out.borrow]
-        program = Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow)
+        # an update's static shape is checked before anything is written
+        checks = [(slot, sv.type, f"the update of shared variable {describe(sv)}{built_at(new)}")
+                  for (sv, new), (_, slot) in zip(self.updates, self._update_slots)
+                  if not sv.type.accepts(new.type)]
+        program = Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow, checks=checks,
+                          compile_inner=partial(inner_program, backend, optimize=partial(
+                              _optimize_inner, self.mode, self.fusion if backend.compiles else None)))
+        touched = {*self.shared, *(sv for sv, _ in self._update_slots)}  # (read or written)
+        self._lock = _call_lock(touched) if touched or program.shares_state else None
         # settle has nothing to do for one output sharing no memory with the roots
         self._takes_floats = program.takes_floats
         self._must_settle = not (len(self.outs) == 1 and not self._update_slots and
@@ -185,17 +208,22 @@ class Function:
                         values[k] = self._filter(k, value)
                 elif cls is not float or not scalar:
                     values[k] = self._filter(k, value)
+                elif scalar is not True:  # float32/16: a value it holds exactly (else filter says)
+                    v = scalar(value)
+                    values[k] = v if v is not None else self._filter(k, value)
                 elif not self._takes_floats:  # (else the kernel reads the float itself)
                     values[k] = _asarray(value)
                 k += 1
-        shared = self.shared
-        results = self.program.run(values + [sv._value for sv in shared] if shared else values,
-                                   self._settle if self._must_settle else None)
-        if self._update_slots:
-            new_values = [sv.type.filter(results[slot], what=f"the update of shared variable {describe(sv)}")
-                          for sv, slot in self._update_slots]
-            for (sv, _), value in zip(self._update_slots, new_values):
-                sv._value = value
+        lock = self._lock
+        if lock is None:  # no shared variable read or written, no storage shared between runs
+            results = self.program.run(values, self._settle if self._must_settle else None)
+        else:
+            shared = self.shared
+            with lock:  # (the program checked every update before it wrote anything)
+                results = self.program.run(values + [sv._value for sv in shared] if shared else values,
+                                           self._settle if self._must_settle else None)
+                for sv, slot in self._update_slots:
+                    sv._value = results[slot]
         if self.single_output:
             return results[0]
         n_out = len(self.outs)
@@ -209,7 +237,7 @@ class Function:
         fresh = self.program.fresh_outputs  # (these share no memory with ``protected``)
         if len(results) == 1 == len(self.outs):  # one output, no updates
             if not fresh[0] and overlaps(results[0], protected):
-                results[0] = results[0].copy()
+                results[0] = copy_value(results[0])
             return
         outputs = []
         for k, out in enumerate(self.outs):
@@ -268,6 +296,7 @@ class Function:
         if share_memory:
             return new
         swap = {sv: sv.copy_with_value() for sv in self.shared}
+        copy_default_updates(swap)  # (one copy's default update may read another copy)
         new.updates = [(swap.get(sv, sv), u) for sv, u in self.updates]
         new.fgraph = FunctionGraph(self.fgraph.inputs, self.fgraph.outputs, clone=True, replace=swap)
         new.inputs = [In(v, inp.name, inp.value, inp.borrow)
@@ -281,16 +310,30 @@ class Function:
         return self.copy(share_memory=False)
 
     def __getstate__(self):
-        """The optimized graph pickles; the Program (compiled code) is rebuilt on
-        loading, from the disk cache when warm."""
+        """The optimized graph pickles, never machine code. Loading rebuilds the
+        Program: it compiles the kernels, or links their object code from the disk
+        cache, so unpickling a Function loads native code into the process;
+        ``arignote.load(..., compile=False)`` defers that to the first call (see
+        :mod:`arignote.runtime.serialize`)."""
         state = dict(self.__dict__)
-        del state["program"]
+        for built in ("program", "_lock", "_deferred"):
+            state.pop(built, None)
         return state
 
     def __setstate__(self, state):
         from arignote.runtime.backends import BACKENDS
         self.__dict__.update(state)
-        self.program = self._make_program(BACKENDS[self.backend])
+        if serialize.compiles_on_load():
+            self.program = self._make_program(BACKENDS[self.backend])
+        else:
+            self._deferred = True  # built by the first look at what _make_program makes
+
+    def __getattr__(self, attr):  # only reached for a missing attribute
+        if self.__dict__.get("_deferred") and not attr.startswith("__"):
+            serialize.build_program(self)
+            if attr in self.__dict__:
+                return self.__dict__[attr]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def __repr__(self):
         return f"<arignote Function {self.name or ''}({self._signature()})>"
@@ -299,14 +342,59 @@ class Function:
 def _fast_check(t):
     """What an input of type ``t`` accepts without ``filter``: (dtype, ndim, exact,
     scalar): ``exact``, an ndarray of that dtype and rank needs no shape check;
-    ``scalar``, a Python float converts as is (a float64 scalar input)."""
+    ``scalar``, how a Python float converts for a 0-d float input: True for float64 (as
+    is), for float32/float16 ``EXACT_FLOAT`` (a 0-d array where the dtype holds it exactly,
+    as ``filter`` would accept it, else None), False for other inputs. An input of
+    another type (a list, a generic object) always goes through ``filter``."""
+    if not isinstance(t, TensorType):
+        return None, -1, False, False
     return (t.numpy_dtype, t.ndim, all(s is None for s in t.shape),
-            t.numpy_dtype == np.float64 and t.ndim == 0)
+            t.ndim == 0 and t.is_float and (t.dtype == "float64" or EXACT_FLOAT[t.dtype]))
+
+
+def _optimize_inner(mode, fusion, fgraph):
+    """Rewrite an inner graph as the outer one was: the same mode, fused the same way."""
+    from arignote import passes
+    fgraph.fusion = fusion
+    passes.optimize(fgraph, mode)
+
+
+def _call_lock(shared):
+    """What a call holds: the locks of the ``shared`` variables, taken in one global
+    order (so two calls never wait for each other), or a new lock of its own."""
+    locks = [sv.lock for sv in sorted(shared, key=id)]
+    if not locks:
+        return threading.RLock()
+    return locks[0] if len(locks) == 1 else _AllLocks(locks)
+
+
+class _AllLocks:
+    """Several locks as one context manager: acquired in order, released in reverse."""
+
+    __slots__ = ("locks",)
+
+    def __init__(self, locks):
+        self.locks = locks
+
+    def __enter__(self):
+        taken = []
+        try:
+            for lock in self.locks:
+                lock.acquire()
+                taken.append(lock)
+        except BaseException:
+            for lock in reversed(taken):
+                lock.release()
+            raise
+
+    def __exit__(self, *exc):
+        for lock in reversed(self.locks):
+            lock.release()
 
 
 def _fresh(value, protected, others):
     """``value``, copied if it may share memory with a protected array or another result."""
-    return value.copy() if overlaps(value, protected) or overlaps(value, others) else value
+    return copy_value(value) if overlaps(value, protected) or overlaps(value, others) else value
 
 
 def _option(name, value):
@@ -398,19 +486,75 @@ def _normalize_updates(updates):
         if sv in seen:
             raise ArignoteValueError(f"updates: shared variable {describe(sv)} is updated twice")
         seen.add(sv)
-        new = _as_variable(new, f"updates: the new value of shared variable {describe(sv)}")
-        if new.dtype != sv.dtype or new.ndim != sv.ndim or not sv.type.compatible(new.type):
-            hint = (f"; cast it with T.cast(update, '{sv.dtype}')" if new.dtype != sv.dtype else "")
-            raise ArignoteTypeError(
-                f"updates: the new value of shared variable {describe(sv)} has type {new.type} but "
-                f"the variable has type {sv.type}{built_at(new)}{hint}")
-        result.append((sv, new))
+        result.append((sv, _update(sv, new, f"updates: the new value of shared variable "
+                                            f"{describe(sv)}")))
     return result
 
 
-def _as_variable(value, what):
+def _update(sv, new, what):
+    """``new`` as the update of ``sv`` (an expression or a value), checked against its type."""
+    new = _as_variable(new, what, sv.type)
+    if not sv.type.compatible(new.type):
+        tensors = isinstance(sv.type, TensorType) and isinstance(new.type, TensorType)
+        hint = (f"; cast it with T.cast(update, '{sv.dtype}')"
+                if tensors and new.dtype != sv.dtype else "")
+        raise ArignoteTypeError(f"{what} has type {new.type} but the variable has type "
+                                f"{sv.type}{built_at(new)}{hint}")
+    return new
+
+
+def _default_updates(outputs, updates, givens, no_default_updates):
+    """The (shared variable, default update) pairs a function adds: those of the shared
+    variables the ``outputs`` and ``updates`` read (through ``givens``) that no update
+    names and ``no_default_updates`` does not exclude, and of those a default update
+    reads in turn, until none is left (Theano's contract)."""
+    if no_default_updates is True:
+        return []
+    excluded = set(_no_default_list(no_default_updates))
+    updated = {sv for sv, _ in updates}
+    found, seen = [], set()
+    stack = list(outputs) + [new for _, new in updates]
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v in givens:  # (the graph reads the replacement, never v itself)
+            stack.append(givens[v])
+        elif v.owner is not None:
+            stack.extend(v.owner.inputs)
+        elif isinstance(v, SharedVariable) and v.default_update is not None and \
+                v not in updated and v not in excluded:
+            new = _update(v, v.default_update, f"the default_update of shared variable {describe(v)}")
+            updated.add(v)
+            found.append((v, new))
+            stack.append(new)
+    return found
+
+
+def _no_default_list(no_default_updates):
+    """The shared variables ``no_default_updates`` excludes (False/None: none)."""
+    if no_default_updates is False or no_default_updates is None:
+        return []
+    if isinstance(no_default_updates, Variable) or not isinstance(no_default_updates,
+                                                                  (list, tuple, set, frozenset)):
+        raise ArignoteTypeError(f"function(): no_default_updates must be True, False or a list of "
+                                f"shared variables, got {no_default_updates!r}")
+    for v in no_default_updates:
+        if not isinstance(v, SharedVariable):
+            raise ArignoteTypeError(f"function(): no_default_updates lists "
+                                    f"{describe(v) if isinstance(v, Variable) else repr(v)}, which "
+                                    f"is not a shared variable")
+    return no_default_updates
+
+
+def _as_variable(value, what, like):
+    """``value`` as a variable to stand for one of type ``like``: a variable as it is,
+    else a tensor (numbers, arrays), or a constant of ``like`` when that is another kind."""
+    if isinstance(value, Variable):
+        return value
     try:
-        return as_tensor_variable(value)
+        return as_tensor_variable(value) if isinstance(like, TensorType) else like.make_constant(value)
     except ArignoteTypeError as e:
         raise ArignoteTypeError(f"{what}: {e}") from None
 
@@ -421,8 +565,8 @@ def _normalize_givens(givens):
         if not isinstance(old, Variable) or isinstance(old, Constant):
             raise ArignoteTypeError(f"givens: {old!r} cannot be replaced; keys must be symbolic "
                                     f"variables")
-        new = _as_variable(new, f"givens: the replacement of {describe(old)}")
-        if new.dtype != old.dtype or new.ndim != old.ndim or not old.type.compatible(new.type):
+        new = _as_variable(new, f"givens: the replacement of {describe(old)}", old.type)
+        if not old.type.compatible(new.type):
             raise ArignoteTypeError(
                 f"givens: {describe(old)} of type {old.type} cannot be replaced by "
                 f"{describe(new)} of type {new.type}{built_at(new)}")

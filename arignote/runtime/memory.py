@@ -10,13 +10,16 @@ kernel. So a Program hands its kernels storage from a :class:`BufferPool`:
   dropped, or the previous value of an updated shared variable, is reused by
   the next call. A view keeps its base alive, so an array that still has a
   view is never reused: the check is exact, not a guess about lifetimes.
-* ``Out(var, borrow=True)`` outputs: the array the user got is overwritten by
-  the next call (Theano's contract: a borrowed output is valid until then).
+* ``Out(var, borrow=True)`` outputs: the array the user got may be
+  overwritten by a later call (Theano's contract: a borrowed output is valid
+  until the next call). A :class:`Lender` alternates two arrays, so a call
+  that fails leaves the one the user holds untouched.
 * Shared-variable updates computed in place are planned by the Program (see
   :mod:`arignote.runtime.program`): the kernel writes over the old value.
 
 Small arrays bypass the pool: allocating them is cheaper than looking.
 """
+import copy
 import math
 import sys
 
@@ -81,29 +84,64 @@ class BufferPool:
 
 
 class Lender:
-    """Storage of a borrowed output: the array handed out last time, reused
-    when the next call computes the same shape and dtype."""
+    """Storage of a borrowed output: two arrays, reused call after call.
 
-    __slots__ = ("last",)
+    The array a call hands out stays the user's until the next call has
+    *succeeded*: a call writes into the other array (the spare), and only
+    :meth:`lend`, once nothing can fail any more, hands the spare out and
+    takes the old array back as the next spare. A failing call leaves the
+    array the user holds as it was (invariant 8), and a steady loop still
+    touches no fresh pages."""
+
+    __slots__ = ("lent", "spare", "taken")
 
     def __init__(self):
-        self.last = None
+        self.lent = self.spare = None
+        self.taken = False
+
+    def protect(self, arrays):
+        """Start a call reading ``arrays``: the spare is not written if it may share
+        memory with one of them (an old borrowed output passed back in)."""
+        self.taken = False
+        if self.spare is not None and overlaps(self.spare, arrays):
+            self.spare = None
 
     def take(self, shape, dtype):
-        a = self.last
+        """The spare, made anew if it does not fit ``shape`` and ``dtype``."""
+        a = self.spare
         if a is None or a.shape != shape or a.dtype != dtype:
-            a = self.last = np.empty(shape, dtype)
+            a = self.spare = np.empty(shape, dtype)
+        self.taken = True
         return a
+
+    def lend(self):
+        """The call succeeded: the array it wrote is the user's, the one lent before the spare."""
+        if self.taken:
+            self.lent, self.spare = self.spare, self.lent
+            self.taken = False
 
 
 def overlaps(target, arrays):
-    """Whether ``target`` may share memory with any of ``arrays`` (None entries skipped)."""
+    """Whether ``target`` may share memory with any of ``arrays`` (None entries skipped).
+    Values of other types count too: a list through its items, any other object (a
+    generic value) by being one of them."""
+    if not isinstance(target, np.ndarray):
+        return any(a is target for a in arrays) or (
+            isinstance(target, list) and any(overlaps(v, arrays) for v in target))
     own = target.base is None
     for a in arrays:
         if a is target:
             return True
         # (None is no array) two distinct arrays owning their memory never overlap: skip the test
-        if isinstance(a, np.ndarray) and not (own and a.base is None) and \
-                np.may_share_memory(target, a):
+        if isinstance(a, np.ndarray):
+            if not (own and a.base is None) and np.may_share_memory(target, a):
+                return True
+        elif isinstance(a, list) and overlaps(target, a):
             return True
     return False
+
+
+def copy_value(value):
+    """A copy of a result that shares no memory with anything: an array copied, any other
+    value (a list, a generic object) deep-copied."""
+    return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)

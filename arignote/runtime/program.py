@@ -14,7 +14,19 @@ over the old value when nothing else needs it. Commit steps run last, after
 every other step has succeeded and after ``settle`` has copied whatever
 result could see the write; all of them are checked before any of them
 writes, so a failing call still changes nothing.
+
+Invariant 8 (a failing call changes nothing) holds for every write a run
+makes that the caller can see: before the commits' writes come every step,
+the caller's ``checks`` of the outputs (the shared variables' static shapes)
+and the commits' own checks; a borrowed output is written into storage the
+user does not hold and lent out only when the run has succeeded.
+
+An op with an inner graph that the backend does not run natively (it makes
+no step for it) runs its inner graph as a Program of its own, built by
+``compile_inner`` with the same backend, recursively (see :func:`inner_program`).
 """
+import math
+from functools import partial
 from operator import itemgetter
 
 import numpy as np
@@ -22,18 +34,28 @@ import numpy as np
 from arignote.errors import ArignoteError, ArignoteValueError, built_at
 from arignote.graph.basic import Constant
 from arignote.graph.fg import OUTPUT
-from arignote.runtime.memory import BufferPool, Lender, overlaps
+from arignote.graph.type import TensorType
+from arignote.ops.inner import InnerGraphOp
+from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, Lender, copy_value
 
 
 class Program:
-    def __init__(self, fgraph, roots, backend=None, inplace=(), borrow=()):
+    def __init__(self, fgraph, roots, backend=None, inplace=(), borrow=(), checks=(),
+                 compile_inner=None):
         """``roots``: the variables whose values each run is given, in order;
         ``backend`` makes each node's step (default: the reference backend).
         ``inplace``: (output position, root position) pairs: that output (an
         update) may be computed over that root's buffer. ``borrow``: output
-        positions whose storage the next run may reuse."""
+        positions whose storage the next run may reuse. ``checks``: (output
+        position, type, what) triples: that output must pass ``type.filter``
+        (its error naming ``what``) before anything is written. ``compile_inner``:
+        ``fgraph -> Program`` for the inner graphs of ops the backend makes no step
+        for (default: :func:`inner_program` on the same backend)."""
         from arignote.runtime.backends import BACKENDS
         self.backend = backend or BACKENDS["numpy"]
+        #: the Programs of the inner graphs this one runs (see _inner_step)
+        self.inner_programs = []
+        self._compile_inner = compile_inner or partial(inner_program, self.backend)
         self.slot = {}
         for v in roots:
             self._slot_of(v)
@@ -43,12 +65,14 @@ class Program:
         self.pool = BufferPool()
         lenders = {fgraph.outputs[k]: Lender() for k in borrow}
         self._lenders = list(lenders.values())
+        self._checks = list(checks)
         made = {}
         for node in nodes:
             allocs = None
             if self.backend.compiles:
                 allocs = [lenders[v].take if v in lenders else self.pool.take for v in node.outputs]
-            made[node] = self.backend.step(node, allocs, commits.get(node))
+            step = self.backend.step(node, allocs, commits.get(node))
+            made[node] = step if step is not None else self._inner_step(node)
         # in-place commits go last; planned ones the backend declined just before them
         late = [n for n in nodes if n in commits]
         inplace_nodes = [n for n in late if getattr(made[n], "inplace", None)]
@@ -72,13 +96,14 @@ class Program:
                 frees[k].append(i)
         self.steps = [(node, run, ins, outs, free) for (node, run, ins, outs), free in zip(steps, frees)]
         split = len(self.steps) - len(inplace_nodes)
-        # what run() needs, precomputed: each step with the promised type of each
-        # output, and a storage template holding the constants
+        # what run() needs, precomputed: each step with the check of each output's
+        # promised type, and a storage template holding the constants
         # (steps the backend trusts to compute exactly the promised types skip the check)
         # (in run(): a step's arguments come from one itemgetter; a trusted step's
         # outputs are a slot (one output) or a tuple of slots, a checked step's a list)
         self._run_steps = [(node, run, _gather(ins), _trusted(outs) if getattr(run, "trusted", False)
-                            else list(zip(outs, map(_promise, node.outputs))), tuple(free))
+                            else [(i, v.type.value_check()) for i, v in zip(outs, node.outputs)],
+                            tuple(free))
                            for node, run, ins, outs, free in self.steps[:split]]
         self._commit_steps = [(node, run, ins, tuple(outs), free)
                               for node, run, ins, outs, free in self.steps[split:]]
@@ -96,7 +121,7 @@ class Program:
         for i, data in self.constants:
             self._template[i] = data
         self._tail = self._template[self.n_roots:]  # (roots take the first slots)
-        self._outputs = [(i, i in self.constant_slots) for i in self.output_slots]
+        self._outputs = [(i, self._template[i] is not None) for i in self.output_slots]
         # outputs certainly sharing no memory with the root values: new arrays from steps
         # that say so (the caller's settle need not check them against the roots)
         fresh = {outs[n] for _, run, _, outs, _ in self.steps[:split]
@@ -104,6 +129,26 @@ class Program:
         self.fresh_outputs = tuple(i in fresh for i in self.output_slots)
         self._gather_outputs = None if self.constant_slots & set(self.output_slots) else \
             _gather(self.output_slots)
+        #: whether runs share mutable storage (pooled arrays, lent outputs, in-place
+        #: commits), so two of them must not overlap: the caller serializes them
+        self.shares_state = self.backend.compiles and bool(
+            self._lenders or self._commit_steps or
+            any(not _never_pooled(v.type) for n in nodes for v in n.outputs)) or \
+            any(p.shares_state for p in self.inner_programs)
+
+    def _inner_step(self, node):
+        """The step of an op with an inner graph that the backend runs no other way: the
+        op applies its inner graph, compiled by ``compile_inner`` (the same backend)."""
+        if not isinstance(node.op, InnerGraphOp):
+            raise ArignoteValueError(f"internal error: backend {self.backend.name!r} made no "
+                                     f"step for {node.op}{built_at(node)}")
+
+        def compile_inner(fgraph):
+            program = self._compile_inner(fgraph)
+            self.inner_programs.append(program)
+            return program.run
+
+        return node.op.make_step(node, compile_inner)
 
     def _slot_of(self, v):
         if v not in self.slot:
@@ -119,13 +164,13 @@ class Program:
         """The outputs for ``root_values``. ``settle(results, root_values)``, called
         before in-place commits write (their own results are None then), may
         replace results by copies. Where :attr:`takes_floats`, the float64 0-d
-        root values may be Python floats."""
+        root values may be Python floats. A run that raises has written nothing
+        the caller holds: no root, no borrowed output."""
         if len(root_values) != self.n_roots:
             raise ArignoteValueError(f"internal error: {self.n_roots} root values expected, "
                                      f"got {len(root_values)}")
-        for lender in self._lenders:  # a borrowed output passed back in is not overwritten
-            if lender.last is not None and overlaps(lender.last, root_values):
-                lender.last = None
+        for lender in self._lenders:  # (a borrowed output passed back in is not written)
+            lender.protect(root_values)
         direct = self._direct
         if direct is not None and direct[0] is self._run_steps:  # (unless profile() wraps steps)
             _, node, run = direct
@@ -139,6 +184,10 @@ class Program:
                 raise _numpy_error(node, e, args) from e
             if settle is not None:
                 settle(results, root_values)
+            if self._checks:
+                self._check(results)
+            for lender in self._lenders:
+                lender.lend()
             return results
         if self.takes_floats:  # (not running direct: profile() wraps the steps)
             root_values = [np.asarray(v) if v.__class__ is float else v for v in root_values]
@@ -160,9 +209,8 @@ class Program:
             else:
                 if len(results) != len(outs):
                     _check_results(node, results)
-                for (i, (dtype, ndim, static)), r in zip(outs, results):
-                    if not isinstance(r, np.ndarray) or r.dtype != dtype or r.ndim != ndim or (
-                            static and any(r.shape[d] != size for d, size in static)):
+                for (i, valid), r in zip(outs, results):
+                    if not valid(r):
                         _check_results(node, results)
                     storage[i] = r
             for i in free:
@@ -171,17 +219,28 @@ class Program:
         if self._gather_outputs is not None:
             results = self._gather_outputs(storage)
         else:
-            results = [storage[i].copy() if const else storage[i] for i, const in self._outputs]
+            results = [copy_value(storage[i]) if copy else storage[i] for i, copy in self._outputs]
         if settle is not None:
             settle(results, root_values)
-        if self._commit_steps:
+        if self._commit_steps:  # (it checks the outputs between its checks and its writes)
             self._commit(storage, results)
+        elif self._checks:
+            self._check(results)
+        for lender in self._lenders:  # nothing can fail any more
+            lender.lend()
         return results
 
+    def _check(self, results):
+        """The caller's checks of the outputs (None entries skipped)."""
+        for k, type_, what in self._checks:
+            if results[k] is not None:
+                type_.filter(results[k], what=what)
+
     def _commit(self, storage, results):
-        """Run the in-place commit steps: every check first, then every write. A
-        buffer is written in place only if it shares no memory with the other
-        roots, the results, or what any other commit step reads."""
+        """Run the in-place commit steps: every check first (each step's, then the
+        caller's ``checks`` of all outputs, the prepared in-place ones included),
+        then every write. A buffer is written in place only if it shares no memory
+        with the other roots, the results, or what any other commit step reads."""
         roots = storage[:self.n_roots]
         args = [[storage[i] for i in ins] for _, _, ins, _, _ in self._commit_steps]
         calls = []
@@ -191,6 +250,10 @@ class Program:
                 keep = [v for i, v in enumerate(roots) if i not in mine] + results + \
                     [a for j, other in enumerate(args) if j != k for a in other]
                 calls.append((run, _checked(node, run.prepare, args[k], keep), outs))
+            if self._checks:  # (a prepared call's outputs have their final shapes)
+                pending = {i: r for _, call, outs in calls for i, r in zip(outs, call.outputs)}
+                self._check([pending.get(i) if r is None else r
+                             for i, r in zip(self.output_slots, results)])
         except BaseException:
             for run, call, _ in calls:
                 run.release(call)
@@ -201,6 +264,16 @@ class Program:
         for k, i in enumerate(self.output_slots):
             if results[k] is None:
                 results[k] = storage[i]
+
+
+def inner_program(backend, fgraph, optimize=None):
+    """A Program running the inner graph ``fgraph`` on ``backend``, whose own inner
+    graphs are compiled the same way. ``optimize(fgraph)`` first rewrites it as the
+    outer graph was (a Function passes its mode and fusion)."""
+    if optimize is not None:
+        optimize(fgraph)
+    return Program(fgraph, fgraph.inputs, backend,
+                   compile_inner=partial(inner_program, backend, optimize=optimize))
 
 
 def _checked(node, fn, *args):
@@ -255,6 +328,13 @@ def _plan_commits(fgraph, roots, inplace):
     return commits
 
 
+def _never_pooled(t):
+    """Whether every value of type ``t`` is too small for the pool (allocated anew), or
+    not an array at all."""
+    return not isinstance(t, TensorType) or (None not in t.shape and
+                                             math.prod(t.shape) < MIN_POOLED_SIZE)
+
+
 def _gather(slots):
     """``storage -> [storage[i] for i in slots]``, a fresh list, at the cost of one call."""
     if len(slots) >= 2:
@@ -271,12 +351,6 @@ def _trusted(outs):
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-def _promise(var):
-    """What ``var``'s value must be: (dtype, ndim, ((axis, static size), ...))."""
-    t = var.type
-    return t.numpy_dtype, t.ndim, tuple((d, s) for d, s in enumerate(t.shape) if s is not None)
-
-
 def _check_results(node, results):
     """Ops must return what their node promised: catches op bugs at the source."""
     if len(results) != len(node.outputs):
@@ -284,8 +358,7 @@ def _check_results(node, results):
                                  f"{len(node.outputs)} outputs")
     for out, r in zip(node.outputs, results):
         t = out.type
-        if not isinstance(r, np.ndarray) or r.dtype != t.numpy_dtype or r.ndim != t.ndim or any(
-                s is not None and s != a for s, a in zip(t.shape, r.shape)):
+        if not t.is_valid_value(r):
             got = f"{r.dtype}{list(r.shape)}" if isinstance(r, np.ndarray) else type(r).__name__
             raise ArignoteValueError(
                 f"internal error: {node.op} promised {t} but computed {got}{built_at(node)}")

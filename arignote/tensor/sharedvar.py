@@ -2,37 +2,65 @@
 
 A shared variable's type (dtype and rank) is fixed by its first value; its
 static shape is unknown unless given, so ``set_value`` may change the shape.
-Values are copied in and out unless ``borrow=True`` is asked for.
+Values are copied in and out unless ``borrow=True`` is asked for. Any
+other object makes a shared variable of a generic type (Theano's
+GenericSharedVariable). A shared variable may carry a ``default_update``.
+
+Each shared variable has a lock, held by every function call that reads or
+updates it and by ``get_value``/``set_value``: calls from several threads
+run one at a time where they share a variable, and no update is lost.
 """
+import copy
+import threading
 
 import numpy as np
 
 from arignote.errors import ArignoteTypeError, describe
-from arignote.graph.basic import user_trace
+from arignote.graph.basic import Variable, clone_graph, graph_inputs, user_trace
+from arignote.graph.generic import GenericType
 from arignote.graph.type import TensorType
 from arignote.tensor.variable import TensorVariable
 
 
-class SharedVariable(TensorVariable):
-    """A variable with a value held between calls; updated by ``function(updates=...)``."""
+class SharedVariable(Variable):
+    """A variable with a value held between calls; updated by ``function(updates=...)``
+    or by its ``default_update``. The base of both kinds :func:`shared` makes: a
+    :class:`TensorSharedVariable` for numbers and arrays, a :class:`GenericSharedVariable`
+    for any other object."""
 
     is_shared = True
+    #: an expression that ``function`` uses as this variable's update when the call gives
+    #: none and does not pass ``no_default_updates`` (Theano's contract; random streams
+    #: advance their state this way). None: no default update.
+    default_update = None
 
     def __init__(self, type, value, name=None):
         super().__init__(type, name=name)
         self._value = value
         self._trace = user_trace()
+        #: held while a call reads or writes the value (see arignote.runtime.function)
+        self.lock = threading.RLock()
+
+    @staticmethod
+    def _copy(value):
+        """A copy of a value of this variable's kind (a generic object: a deep copy)."""
+        return copy.deepcopy(value)
 
     def get_value(self, borrow=False):
-        """The current value (a copy unless ``borrow``)."""
-        return self._value if borrow else self._value.copy()
+        """The current value (a copy unless ``borrow``: then the value itself, which a
+        later update may write over in place)."""
+        if borrow:
+            return self._value
+        with self.lock:  # (never a copy of a value half written by a call in another thread)
+            return self._copy(self._value)
 
     def set_value(self, value, borrow=False):
         """Replace the value; it must fit the variable's type."""
         value = self.type.filter(value, what=f"shared variable {describe(self)}")
         if not borrow:
-            value = np.array(value, copy=True)
-        self._value = value
+            value = self._copy(value)
+        with self.lock:  # (not in the middle of a call that reads or updates it)
+            self._value = value
 
     value = property(lambda self: self.get_value(), set_value)
 
@@ -40,9 +68,21 @@ class SharedVariable(TensorVariable):
         """Shared variables are state, not structure: clones share the value holder."""
         return self
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["lock"]  # (a lock does not pickle; the loaded variable gets its own)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+
     def copy_with_value(self):
-        """A new shared variable of the same type holding a copy of the value."""
-        return SharedVariable(self.type, self._value.copy(), name=self.name)
+        """A new shared variable of the same type holding a copy of the value (its
+        default update, if any, reads the copy: see :func:`copy_default_updates`)."""
+        new = type(self)(self.type, self._copy(self._value), name=self.name)
+        copy_default_updates({self: new})
+        return new
 
     def __deepcopy__(self, memo):
         return self.copy_with_value()
@@ -51,15 +91,46 @@ class SharedVariable(TensorVariable):
         return self.name or f"<shared {self.type}>"
 
 
+class TensorSharedVariable(SharedVariable, TensorVariable):
+    """A shared tensor: operators and methods of a tensor variable."""
+
+    @staticmethod
+    def _copy(value):
+        return value.copy()
+
+
+class GenericSharedVariable(SharedVariable):
+    """A shared value of a type other than tensors (``shared(obj)`` of any object)."""
+
+
+def copy_default_updates(swap):
+    """Give each copy in ``swap`` (old shared variable -> its copy) the default update of
+    the original, rewritten to read the copies where it read the originals."""
+    for old, new in swap.items():
+        expr = old.default_update
+        if expr is not None and isinstance(expr, Variable):
+            expr = clone_graph([expr], replace=swap, keep=graph_inputs([expr]))[0][0]
+        new.default_update = expr
+
+
 def shared(value, name=None, borrow=False, shape=None, broadcastable=None, strict=False):
     """A shared variable holding ``value`` (copied unless ``borrow``).
 
-    ``shape`` (ints or None per dimension) or Theano's ``broadcastable``
-    fixes static sizes, e.g. ``shape=(1, None)`` for a bias row.
+    Numbers and arrays make a tensor: ``shape`` (ints or None per dimension) or
+    Theano's ``broadcastable`` fixes static sizes, e.g. ``shape=(1, None)`` for
+    a bias row. Any other object (a generator state, a dict) makes a shared
+    variable of :class:`~arignote.graph.generic.GenericType`, deep-copied unless
+    ``borrow``.
     """
-    if isinstance(value, TensorVariable):
+    if isinstance(value, Variable):
         raise ArignoteTypeError(f"shared() needs a value (a NumPy array or number), got the "
                                 f"symbolic variable {value}")
+    if not isinstance(value, (np.ndarray, np.generic, bool, int, float, complex, list, tuple)):
+        if shape is not None or broadcastable is not None:
+            raise ArignoteTypeError(f"shared(): shape and broadcastable describe arrays, not a "
+                                    f"{type(value).__name__}")
+        return GenericSharedVariable(GenericType(), value if borrow else copy.deepcopy(value),
+                                     name=name)
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as e:
@@ -77,6 +148,4 @@ def shared(value, name=None, borrow=False, shape=None, broadcastable=None, stric
     arr = ttype.filter(arr, what=f"shared variable {name!r}")
     if not borrow:
         arr = np.array(arr, copy=True)
-    return SharedVariable(ttype, arr, name=name)
-
-
+    return TensorSharedVariable(ttype, arr, name=name)
