@@ -9,11 +9,12 @@ and compile it with ``function``::
 """
 from arignote.config import config
 from arignote.errors import (ArignoteError, ArignoteTypeError, ArignoteValueError,
-                             DisconnectedInputError, GradientError, MissingInputError, ShapeError,
-                             UnusedInputError)
+                             ArignoteWarning, CacheWarning, DisconnectedInputError, GradientError,
+                             MissingInputError, ShapeError, UnusedInputError)
 from arignote import tensor
 from arignote.tensor.sharedvar import SharedVariable, shared
 from arignote.runtime.function import Function, In, Out, function
+from arignote.runtime.serialize import load, save
 from arignote.runtime.profile import profile
 from arignote.gradient import (Lop, Rop, consider_constant, disconnected_grad, grad, grad_clip,
                                hessian, jacobian, zero_grad)
@@ -21,9 +22,10 @@ from arignote import gradient, printing
 
 __version__ = "0.1.0"
 
-__all__ = ["config", "function", "Function", "In", "Out", "profile", "shared", "SharedVariable", "grad",
+__all__ = ["config", "function", "Function", "In", "Out", "load", "save", "profile", "shared",
+           "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
            "consider_constant",
            "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
            "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
-           "DisconnectedInputError", "GradientError"]
+           "DisconnectedInputError", "GradientError", "ArignoteWarning", "CacheWarning"]

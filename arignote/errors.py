@@ -15,6 +15,12 @@ class ArignoteTypeError(ArignoteError, TypeError):
     """A value or variable of the wrong kind, dtype or rank."""
 
 
+class NotATensorError(ArignoteTypeError, AttributeError):
+    """A tensor attribute (dtype, shape, ndim...) asked of a value that is not a tensor (a
+    list, a generic object, no value). An AttributeError too, so ``getattr(t, 'dtype',
+    None)`` keeps its meaning."""
+
+
 class ArignoteValueError(ArignoteError, ValueError):
     """A value of the right kind that is still wrong (shape, range, option)."""
 
@@ -47,6 +53,24 @@ class GradientError(ArignoteValueError):
 
 class RewriteError(ArignoteError, RuntimeError):
     """A graph rewrite misbehaved (changed a type, never converged...)."""
+
+
+class CycleError(RewriteError):
+    """A graph whose value depends on itself: an internal error, always a rewrite's
+    bug (a user cannot build one). ``nodes`` is the cycle, each node feeding the next
+    and the last feeding the first."""
+
+    def __init__(self, message, nodes=()):
+        super().__init__(message)
+        self.nodes = list(nodes)
+
+
+class ArignoteWarning(UserWarning):
+    """Base class of every warning Arignote gives."""
+
+
+class CacheWarning(ArignoteWarning):
+    """The compile cache refused a directory or an entry that others could have written."""
 
 
 def describe(var):

@@ -20,12 +20,27 @@ waits for its own kernel only), and inside ``with batch():``
 ``compile_kernel`` returns a kernel still compiling, linked at the block's
 end. Otherwise, and for cache hits, everything happens in the caller. The
 object code is the same either way.
+
+Native code goes when nothing refers to it. A kernel compiled twice in one
+process is linked once: the memo finds it while anything (a Function's
+Program) still holds it, and keeps the last few asked for alive besides, so
+compiling a graph, dropping it and compiling it again stays free. Each
+library's resource tracker unloads its code when its CompiledKernel is
+collected; ORC keeps the library's shell (its name and symbol tables, about
+9 KB) until its engine goes, so libraries are linked into a new engine every
+64, and an engine goes with the last of its libraries (each tracker holds
+its engine). A process compiling graph after graph (a hyper-parameter
+search) thus stays flat, but for LLVM's optimizer: llvmlite never frees the
+instrumentation callbacks of each PassBuilder (about 90 KB per kernel
+compiled, not linked, in llvmlite 0.50), which only the disk cache spares.
 """
 import contextlib
 import ctypes
 import itertools
 import os
 import threading
+import weakref
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import llvmlite
@@ -38,7 +53,13 @@ from arignote.compiler.llvm import error_symbol, render, symbol
 _lock = threading.RLock()
 _state = {}
 _names = itertools.count()
-_memo = {}  # (cache key, name, exports) -> CompiledKernel: one link per kernel per process
+_memo = weakref.WeakValueDictionary()  # (cache key, name, exports) -> CompiledKernel, while held
+_recent = OrderedDict()  # memo key -> the RECENT kernels asked for last, kept alive
+_pending = {}  # CompiledKernel -> None: compiling on the pool, kept alive until linked
+_memo_lock = threading.Lock()
+RECENT = 32
+_MAX_PENDING = 4096  # (kernels prefetched but never asked for are dropped beyond this)
+_LIBRARIES_PER_ENGINE = 64
 _local = threading.local()  # per thread: the LLVM compiler (pool threads), the open batch
 _pool_lock = threading.Lock()
 _pool = []
@@ -61,8 +82,19 @@ def _init():
             cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
             tm = _target_machine(triple, cpu, features)
             _state.update(triple=triple, cpu=cpu, features=features, tm=tm,
-                          data_layout=str(tm.target_data), lljit=llvm.create_lljit_compiler(tm))
+                          data_layout=str(tm.target_data), lljit=None, linked=0)
     return _state
+
+
+def _engine():
+    """The ORC JIT to link the next library into (under ``_lock``): a new one every
+    ``_LIBRARIES_PER_ENGINE`` libraries, so that engines, and the library shells
+    ORC keeps until its engine goes, do not pile up (see the module's docstring)."""
+    s = _init()
+    if s["linked"] % _LIBRARIES_PER_ENGINE == 0:
+        s["lljit"] = llvm.create_lljit_compiler(s["tm"])
+    s["linked"] += 1
+    return s["lljit"]
 
 
 def _target_machine(triple, cpu, features):
@@ -219,7 +251,7 @@ class CompiledKernel:
 
     Made in a :func:`batch`, it is still compiling: reading ``fn`` (or any other
     linked attribute) waits for the compile and links it. The JIT library stays
-    loaded as long as this object lives."""
+    loaded as long as this object lives, and is unloaded when it is collected."""
 
     def __init__(self, ir, name, exports=(), future=None):
         self.ir, self.name, self.exports = ir, name, tuple(exports)
@@ -240,6 +272,8 @@ class CompiledKernel:
             err = addresses.get(self.name + ".error")
             self.error_flag = ctypes.c_int32.from_address(err) if err else None
             self._future = None
+        with _memo_lock:
+            _pending.pop(self, None)
 
     def __getattr__(self, attr):  # only reached while a linked attribute is missing
         if attr in _LINKED and self.__dict__.get("_future") is not None:
@@ -253,12 +287,11 @@ class CompiledKernel:
 
 def link(obj, exports):
     """Load object code into the JIT: {symbol: address} and the library's tracker."""
-    s = _init()
     with _lock:
         builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
         for name in exports:
             builder.export_symbol(name)
-        tracker = builder.link(s["lljit"], f"arignote{next(_names)}")
+        tracker = builder.link(_engine(), f"arignote{next(_names)}")
     return tracker, {name: tracker[name] for name in exports}
 
 
@@ -292,9 +325,41 @@ def _finish(pending):
 
 
 def _forget(ck):
-    for k, v in list(_memo.items()):
-        if v is ck:
-            del _memo[k]
+    with _memo_lock:
+        for k, v in list(_memo.items()):
+            if v is ck:
+                del _memo[k]
+                _recent.pop(k, None)
+        _pending.pop(ck, None)
+
+
+def _recall(memo_key):
+    """The CompiledKernel remembered under ``memo_key``, or None; a found one counts
+    as asked for (it joins the recent ones kept alive)."""
+    with _memo_lock:
+        ck = _memo.get(memo_key)
+        if ck is not None:
+            _keep_recent(memo_key, ck)
+        return ck
+
+
+def _remember(memo_key, ck, pending):
+    with _memo_lock:
+        _memo[memo_key] = ck
+        _keep_recent(memo_key, ck)
+        if pending:
+            _pending[ck] = None
+            if len(_pending) > _MAX_PENDING:
+                done = [c for c in _pending if c.__dict__.get("_future") is None or c._future.done()]
+                for c in done[:len(_pending) - _MAX_PENDING]:
+                    del _pending[c]
+
+
+def _keep_recent(memo_key, ck):
+    _recent[memo_key] = ck
+    _recent.move_to_end(memo_key)
+    while len(_recent) > RECENT:
+        _recent.popitem(last=False)
 
 
 def _compiled(ir_text, name, exports, use_cache, directory, background):
@@ -302,7 +367,7 @@ def _compiled(ir_text, name, exports, use_cache, directory, background):
     or compiling (on the pool when ``background``, else right here)."""
     key = cache_key(ir_text)
     memo_key = (key, name, exports)
-    ck = _memo.get(memo_key) if use_cache else None
+    ck = _recall(memo_key) if use_cache else None
     if ck is not None:
         return ck
     obj = cache.load(key, directory) if use_cache else None
@@ -314,7 +379,7 @@ def _compiled(ir_text, name, exports, use_cache, directory, background):
         job = _Done(*_build(ir_text, key, use_cache, directory))
     ck = CompiledKernel(ir_text, name, exports, job)
     if use_cache:
-        _memo[memo_key] = ck
+        _remember(memo_key, ck, pending=not isinstance(job, _Done))
     return ck
 
 
@@ -338,6 +403,7 @@ def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None):
 
 
 _rendered = {}  # Kernel -> (IR text, symbol, exports): prefetch renders once for compile_kernel
+# (the last 64: a larger Program renders some kernels twice, a fraction of a millisecond each)
 
 
 def _source(kernel):
@@ -353,7 +419,7 @@ def _source(kernel):
         flag = error_symbol(kernel)
         done = (ir_text, symbol(kernel.name), (flag,) if f"@{flag} = global" in ir_text else ())
         if kernel_key is not None:
-            if len(_rendered) >= 512:
+            if len(_rendered) >= 64:
                 _rendered.pop(next(iter(_rendered)))
             _rendered[kernel_key] = done
     return done
@@ -391,5 +457,9 @@ def prefetch(kernels, directory=None):
 
 
 def clear_memory_cache():
-    """Forget the kernels linked in this process (the disk cache stays)."""
-    _memo.clear()
+    """Forget the kernels linked in this process (the disk cache stays); each one
+    is unloaded when nothing else refers to it."""
+    with _memo_lock:
+        _memo.clear()
+        _recent.clear()
+        _pending.clear()

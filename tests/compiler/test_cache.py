@@ -1,15 +1,22 @@
 """The disk cache of compiled kernels: hits, misses, corrupt and foreign entries
-rebuilt, atomic concurrent writes."""
+rebuilt, atomic concurrent writes, and the trust model: object code is only
+read from a directory and an entry nobody else can write."""
 import multiprocessing as mp
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import arignote.tensor as T
 from arignote.compiler import cache, jit
 from arignote.compiler.launch import Launcher
 from arignote.compiler.llvm import render
 from arignote.compiler.lower import lower
+from arignote.errors import CacheWarning
 from arignote.ops.fused import Fused
 
 
@@ -115,3 +122,129 @@ def test_two_processes_compile_at_once(tmp_path):
     (path,) = tmp_path.rglob("*.obj")
     assert not list(tmp_path.rglob(".tmp-*"))
     assert _compile(_kernel(9.0), tmp_path).cache_hit
+
+
+# ------------------------------------------------------------ trust
+
+def _mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def _plant(directory, real=2.0, planted=100.0):
+    """Store under ``_kernel(real)``'s key the object code of ``_kernel(planted)``,
+    with a valid header: what an attacker able to write the cache would do."""
+    key = jit.cache_key(render(_kernel(real)))
+    assert cache.store(key, jit.compile_object(render(_kernel(planted))), directory)
+    return cache.entry_path(key, directory)
+
+
+def test_directories_are_created_private(monkeypatch, tmp_path):
+    monkeypatch.setenv("ARIGNOTE_CACHE_DIR", str(tmp_path / "a" / "b"))
+    k = _kernel(2.5)
+    _works(_compile(k, None), k, 2.5)
+    (entry,) = (tmp_path / "a").rglob("*.obj")
+    for d in (tmp_path / "a", tmp_path / "a" / "b", entry.parent):
+        assert _mode(d) == 0o700, d
+    assert _mode(entry) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_directory_others_can_write_is_not_used(tmp_path, mode):
+    shared = tmp_path / "shared"
+    planted = _plant(shared)  # a valid entry of another kernel under the real key
+    shared.chmod(mode)
+    before = {p: p.read_bytes() for p in shared.rglob("*") if p.is_file()}
+    k = _kernel(2.0)
+    with pytest.warns(CacheWarning, match=f"{shared}.* is writable by .*{mode:04o}"):
+        ck = _compile(k, shared)
+    _works(ck, k, 2.0)  # the planted code never ran
+    assert {p: p.read_bytes() for p in shared.rglob("*") if p.is_file()} == before  # nothing written
+    planted_code = jit.compile_object(render(_kernel(100.0)))
+    assert cache.load(jit.cache_key(render(k)), shared) != planted_code  # (the fallback's)
+    fallback = cache.usable_dir(shared)
+    assert fallback != shared and _mode(fallback) == 0o700 and fallback.stat().st_uid == os.geteuid()
+    assert planted.exists()
+
+
+def test_a_directory_of_another_user_is_not_used(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory away")
+    theirs = tmp_path / "theirs"
+    _plant(theirs)
+    os.chown(theirs, 65534, 65534)  # nobody
+    k = _kernel(2.0)
+    with pytest.warns(CacheWarning, match="is owned by uid 65534, not by this user"):
+        _works(_compile(k, theirs), k, 2.0)
+
+
+@pytest.mark.parametrize("how", ["another user's", "group-writable"])
+def test_an_entry_others_could_write_is_refused_and_replaced(tmp_path, how):
+    if how == "another user's" and os.geteuid() != 0:
+        pytest.skip("needs root to give a file away")
+    entry = _plant(tmp_path)
+    if how == "another user's":
+        os.chown(entry, 65534, 65534)
+        match = "is owned by uid 65534"
+    else:
+        entry.chmod(0o664)
+        match = "is writable by its group"
+    k = _kernel(2.0)
+    with pytest.warns(CacheWarning, match=f"entry {entry} {match}"):
+        ck = _compile(k, tmp_path)
+    assert not ck.cache_hit
+    _works(ck, k, 2.0)
+    st = os.lstat(entry)  # rebuilt and replaced by this user's own
+    assert st.st_uid == os.geteuid() and _mode(entry) == 0o600
+    assert _compile(k, tmp_path).cache_hit
+
+
+def test_a_symlinked_entry_is_refused_and_replaced(tmp_path):
+    entry = _plant(tmp_path / "elsewhere")  # a valid private entry of this user's ...
+    k = _kernel(2.0)
+    link = cache.entry_path(jit.cache_key(render(k)), tmp_path / "cache")
+    link.parent.mkdir(parents=True, mode=0o700)
+    link.symlink_to(entry)  # ... that the cache reaches through a symbolic link
+    with pytest.warns(CacheWarning, match=f"entry {link} is a symbolic link"):
+        ck = _compile(k, tmp_path / "cache")
+    assert not ck.cache_hit
+    _works(ck, k, 2.0)
+    assert not link.is_symlink() and _compile(k, tmp_path / "cache").cache_hit
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    renames = []
+    replace = os.replace
+
+    def recording(src, dst):
+        renames.append((Path(src), Path(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(cache.os, "replace", recording)
+    key = "cd" * 32
+    assert cache.store(key, b"payload", tmp_path)
+    ((src, dst),) = renames
+    assert dst == cache.entry_path(key, tmp_path) and src.parent == dst.parent
+    assert src.name.startswith(".tmp-")
+
+    def failing(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cache.os, "replace", failing)
+    assert not cache.store("ef" * 32, b"payload", tmp_path)
+    assert not cache.entry_path("ef" * 32, tmp_path).exists()
+    assert [p.name for p in dst.parent.iterdir()] == [dst.name]  # no temporary file left
+    assert cache.load(key, tmp_path) == b"payload"
+
+
+def test_the_fallback_cache_is_removed_at_exit(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "from arignote.compiler import cache\n"
+            f"assert cache.store('ab' * 32, b'x', {str(shared)!r})\n"
+            f"print(cache.usable_dir({str(shared)!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fallback = Path(done.stdout.strip())
+    assert fallback != shared and not fallback.exists() and not list(shared.iterdir())

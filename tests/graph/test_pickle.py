@@ -231,3 +231,91 @@ def test_an_open_pickler_does_not_mislead_other_pickles():
     assert len(toposort([cw])) == len(toposort([w])) and cx in graph_inputs([cw])
     p.dump(w)  # and p itself still works after the others took over the thread
     assert_close(ag.function([lx], lw)(XV), np.exp(chain_value(1500, XV)))
+
+
+# ------------------------------------------------------------ functions: save, load, when code loads
+
+def _trained_function():
+    """A cpu function with a shared variable and an update: (function, input value)."""
+    x = T.dvector("x")
+    w = ag.shared(np.full(3, 0.1), name="w")
+    f = ag.function([x], T.tanh(x * w).sum(), updates=[(w, w * 0.5 + 0.25)], backend="cpu")
+    return f, np.array([0.1, 0.2, 0.3])
+
+
+def _expected(xv, calls):
+    """The outputs of ``calls`` calls of a fresh ``_trained_function``, and w after them."""
+    w, outs = np.full(3, 0.1), []
+    for _ in range(calls):
+        outs.append(np.tanh(xv * w).sum())
+        w = w * 0.5 + 0.25
+    return outs, w
+
+
+def _no_native_code(monkeypatch):
+    """Make compiling, linking and reading the disk cache raise."""
+    from arignote.compiler import cache, jit
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("native code was compiled or loaded")
+
+    for module, name in ((jit, "compile_object"), (jit, "link"), (jit, "_compiled"), (cache, "load")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+@pytest.mark.parametrize("how", ["bytes", "path", "file"])
+def test_save_and_load_round_trip(tmp_path, how):
+    f, xv = _trained_function()
+    f(xv)
+    path = tmp_path / "f.pkl"
+    ag.save(f, path)  # after one call
+    source = {"bytes": path.read_bytes(), "path": str(path), "file": path.open("rb")}[how]
+    g = ag.load(source)
+    if how == "file":
+        source.close()
+    assert "program" in vars(g)  # compiled while loading, as pickle.load does
+    outs, w = _expected(xv, 3)
+    assert_close(g(xv), outs[1])
+    assert_close(g(xv), outs[2])
+    assert_close(g.shared[0].get_value(), w)
+    assert_close(f.shared[0].get_value(), _expected(xv, 1)[1])  # the original is apart
+
+
+def test_load_without_compiling_builds_on_first_call(monkeypatch):
+    f, xv = _trained_function()
+    blob = pickle.dumps(f)
+    _no_native_code(monkeypatch)
+    with pytest.raises(AssertionError, match="native code"):
+        pickle.loads(blob)  # the check works: a plain load compiles
+    g = ag.load(blob, compile=False)
+    assert "program" not in vars(g)
+    assert repr(g) and g.fgraph.outputs  # the graph is there to look at
+    g2 = ag.load(pickle.dumps(g), compile=False)  # and re-saves without compiling
+    monkeypatch.undo()
+    outs, w = _expected(xv, 2)
+    assert_close(g(xv), outs[0])  # the first call builds the program
+    assert "program" in vars(g) and "_deferred" not in vars(g)
+    assert_close(g(xv), outs[1])
+    assert_close(g.shared[0].get_value(), w)
+    assert_close(g2(xv), outs[0])
+    assert_close(pickle.loads(pickle.dumps(g))(xv), _expected(xv, 3)[0][2])  # pickles as before
+
+
+def test_a_failed_deferred_build_is_retried(monkeypatch):
+    f, xv = _trained_function()
+    g = ag.load(pickle.dumps(f), compile=False)
+    _no_native_code(monkeypatch)
+    with pytest.raises(AssertionError, match="native code"):
+        g(xv)
+    monkeypatch.undo()
+    assert_close(g(xv), _expected(xv, 1)[0][0])
+    assert_close(g.shared[0].get_value(), _expected(xv, 1)[1])  # the failed call wrote nothing
+
+
+def test_missing_attributes_still_raise_attribute_error():
+    f, _ = _trained_function()
+    g = ag.load(pickle.dumps(f), compile=False)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = g.nothing
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = f.nothing
