@@ -12,7 +12,7 @@ SETTINGS = {
     # name: (environment variable, default, allowed values)
     "floatX": ("ARIGNOTE_FLOATX", "float64", ("float16", "float32", "float64")),
     "mode": ("ARIGNOTE_MODE", "fast_run", ("fast_run", "fast_compile", "none")),
-    "backend": ("ARIGNOTE_BACKEND", "cpu", ("cpu", "numpy")),
+    "backend": ("ARIGNOTE_BACKEND", "cpu", ("cpu", "numpy", "interp")),
     "fusion": ("ARIGNOTE_FUSION", True, (True, False)),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -204,13 +204,12 @@ class Launcher:
         # an axis no load follows is one every input broadcasts along: it has extent 1
         return [1 if e is None else e for e in ext]
 
-    def _make_views(self, arrays, ptrs, strides):
-        """Append the view params' arrays, pointers and strides; the largest view's size."""
+    def _make_views(self, arrays):
+        """Append the view params' arrays; the largest view's size."""
         work = 0
         for source, make in self._view_makers:
             v = make(arrays[source], arrays)
             arrays.append(v)
-            _pack(v, ptrs, strides)
             work = max(work, v.size)
         return work
 
@@ -229,10 +228,30 @@ class Launcher:
 
         ``allocs``: one ``(shape, dtype) -> array`` per output, for the outputs not
         given (default: fresh arrays)."""
+        arrays, ext, work = self.bind(inputs, outputs, allocs)
+        ptrs, strides = [], []
+        for a in arrays:
+            _pack(a, ptrs, strides)
+        buf, base = self._take_buffer()
+        n_shape = self._n_shape
+        buf[:n_shape] = ext or [0]
+        buf[n_shape:n_shape + len(ptrs)] = ptrs
+        if strides:
+            buf[self._strides_at:self._strides_at + len(strides)] = strides
+        end = ext[self.parallel[0]] if self.parallel else 1
+        args = (base, base + 8 * n_shape, base + 8 * (n_shape + len(arrays)))
+        outs = arrays[len(arrays) - len(self.out_params):]
+        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work * self._passes)
+
+    def bind(self, inputs, outputs=None, allocs=None):
+        """The backend-neutral part of :meth:`prepare`: check the inputs (and given outputs),
+        make the view params and the outputs. Returns ``(arrays, ext, work)``: the array of
+        each param in order, the index-space extents, the most elements in any input or
+        output. (The kernel-IR interpreter runs a kernel on exactly these.)"""
         k = self.kernel
         if len(inputs) != self.n_user:
             raise ArignoteTypeError(f"{k.name} takes {self.n_user} inputs, got {len(inputs)}")
-        arrays, ptrs, strides = [], [], []
+        arrays = []
         work = 0
         for j, (x, (dtype, ndim)) in enumerate(zip(inputs, self._in_specs)):
             if type(x) is not np.ndarray:
@@ -245,12 +264,9 @@ class Launcher:
             if x.size > work:
                 work = x.size
             arrays.append(x)
-            _pack(x, ptrs, strides)
         arrays += self.constants
-        ptrs += self._const_ptrs
-        strides += self._const_strides
         if self.views:
-            work = max(work, self._make_views(arrays, ptrs, strides))
+            work = max(work, self._make_views(arrays))
         if outputs is not None and len(outputs) != len(self.out_params):
             raise ArignoteTypeError(f"{k.name} has {len(self.out_params)} outputs, got {len(outputs)}")
         ext = [] if self._no_extents and outputs is None else self.extents(arrays, outputs)
@@ -275,17 +291,7 @@ class Launcher:
             if o.size > work:
                 work = o.size
             outs.append(o)
-            _pack(o, ptrs, strides)
-        arrays += outs
-        buf, base = self._take_buffer()
-        n_shape = self._n_shape
-        buf[:n_shape] = ext or [0]
-        buf[n_shape:n_shape + len(ptrs)] = ptrs
-        if strides:
-            buf[self._strides_at:self._strides_at + len(strides)] = strides
-        end = ext[self.parallel[0]] if self.parallel else 1
-        args = (base, base + 8 * n_shape, base + 8 * (n_shape + len(arrays)))
-        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work * self._passes)
+        return arrays + outs, ext, work
 
     def fast_runner(self, slow, allocs=None, max_work=None):
         """``run(inputs) -> outputs``: the whole launch specialized to this kernel, for
