@@ -22,6 +22,8 @@ from arignote.errors import (ArignoteTypeError, ArignoteValueError, Disconnected
                              GradientError, ShapeError, built_at, describe)
 from arignote.graph.basic import Apply, Variable, toposort
 from arignote.graph.op import Op
+from arignote.graph.type import TensorType
+from arignote.ops.inner import InnerGraphOp
 from arignote.tensor.basic import as_tensor_variable, constant
 from arignote.tensor.variable import tensor_module as _T
 
@@ -30,7 +32,15 @@ _RETURN_DISCONNECTED = ("zero", "none", "disconnected")
 
 
 def _is_differentiable(v):
-    return v.type.is_float or v.dtype.startswith("complex")
+    """Float and complex tensors carry gradients; other dtypes and non-tensor values
+    (lists, generic objects) are disconnected."""
+    t = v.type
+    return isinstance(t, TensorType) and (t.is_float or t.dtype.startswith("complex"))
+
+
+def _kind(v):
+    """'dtype int64' for a tensor, 'type list of float64' for any other value."""
+    return f"dtype {v.type.dtype}" if isinstance(v.type, TensorType) else f"type {v.type}"
 
 
 def _as_list(x):
@@ -74,8 +84,8 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
                                     f"{type(w).__name__} {w!r}")
         if not _is_differentiable(w):
             raise ArignoteTypeError(
-                f"grad(): cannot differentiate with respect to {describe(w)} of dtype {w.dtype}; "
-                f"gradients are defined for float variables only{built_at(w)}")
+                f"grad(): cannot differentiate with respect to {describe(w)} of {_kind(w)}; "
+                f"gradients are defined for float tensors only{built_at(w)}")
     seeds = _seeds(cost, known_grads)
     blocked = set(consider_constant or ())
     for c in blocked:
@@ -98,7 +108,10 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         out_grads = [_total(grads[o]) if o in grads else
                      (_T().zeros_like(o) if _is_differentiable(o) else None) for o in node.outputs]
         try:
-            input_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
+            if isinstance(node.op, InnerGraphOp):  # (its gradient differentiates the inner graph)
+                input_grads = node.op.L_op_inner(node.inputs, node.outputs, out_grads, grad)
+            else:
+                input_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
         except NotImplementedError as e:
             raise NotImplementedError(f"grad(): {e}{built_at(node)}") from None
         if len(input_grads) != len(node.inputs):
@@ -130,13 +143,16 @@ def _seeds(cost, known_grads):
     if cost is not None:
         if not isinstance(cost, Variable):
             raise ArignoteTypeError(f"grad(): cost must be a symbolic scalar, got {type(cost).__name__}")
+        if not isinstance(cost.type, TensorType):
+            raise ArignoteTypeError(f"grad(): cost must be a float scalar, got {describe(cost)} of "
+                                    f"{_kind(cost)}, which is not a tensor{built_at(cost)}")
         if cost.ndim != 0:
             raise ArignoteTypeError(
                 f"grad(): cost must be a scalar, got {describe(cost)} with {cost.ndim} dimensions "
                 f"({cost.type}){built_at(cost)}; reduce it first (e.g. cost.sum() or cost.mean()) "
                 f"or pass known_grads")
         if not _is_differentiable(cost):
-            raise ArignoteTypeError(f"grad(): cost {describe(cost)} has dtype {cost.dtype}; only "
+            raise ArignoteTypeError(f"grad(): cost {describe(cost)} has {_kind(cost)}; only "
                                     f"float costs can be differentiated{built_at(cost)}")
         seeds[cost] = constant(np.ones((), cost.dtype))
     for var, g in (known_grads or {}).items():
@@ -145,7 +161,7 @@ def _seeds(cost, known_grads):
                                     f"{type(var).__name__}")
         if not _is_differentiable(var):
             raise ArignoteTypeError(f"grad(): known_grads gives a gradient for {describe(var)} of "
-                                    f"dtype {var.dtype}; only float variables have gradients")
+                                    f"{_kind(var)}; only float tensors have gradients")
         g = as_tensor_variable(g)
         if g.ndim != var.ndim:
             raise ArignoteTypeError(f"grad(): the known gradient of {describe(var)} has {g.ndim} "
@@ -318,6 +334,9 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
 def _eval_point(w, v):
     if not isinstance(w, Variable):
         raise ArignoteTypeError(f"Rop(): wrt must hold symbolic variables, got {type(w).__name__}")
+    if not isinstance(w.type, TensorType):
+        raise ArignoteTypeError(f"Rop(): wrt must hold tensors, got {describe(w)} of {_kind(w)}"
+                                f"{built_at(w)}")
     v = as_tensor_variable(v)
     if v.ndim != w.ndim or not v.type.clone(dtype=w.dtype).compatible(w.type):
         raise ShapeError(f"Rop(): the eval point for {describe(w)} ({w.type}) has type {v.type}; "
@@ -381,7 +400,7 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
     wrt_list, fmt = _as_list(wrt)
     out = []
     for w in wrt_list:
-        if not isinstance(w, Variable) or w.ndim != 1:
+        if not isinstance(w, Variable) or not isinstance(w.type, TensorType) or w.ndim != 1:
             raise ArignoteTypeError(f"hessian(): wrt must be vectors, got {describe(w)} of type "
                                     f"{getattr(w, 'type', type(w).__name__)}; flatten the "
                                     f"parameters into one vector first")

@@ -16,6 +16,7 @@ graphs of thousands of nodes (deep nets and their gradients) print fine.
 """
 import os
 import re
+import reprlib
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import numpy as np
 
 from arignote.errors import ArignoteError, ArignoteTypeError, ArignoteValueError, built_at
 from arignote.graph.basic import Apply, Constant, Variable, graph_inputs, toposort
+from arignote.ops.inner import InnerGraphOp
 
 __all__ = ["debugprint", "pprint", "to_dot", "to_networkx"]
 
@@ -44,8 +46,8 @@ def debugprint(obj, file=None, print_type=True, ids=True, depth=-1):
     for var, label in _printable_roots(obj):
         printer.tree(var, label, depth, lines)
     k = 0
-    while k < len(printer.kernels):  # each fused group's inner graph (kernels inside included)
-        node = printer.kernels[k]
+    while k < len(printer.inner):  # each inner-graph op's inner graph (nested ones included)
+        node = printer.inner[k]
         lines += ["", "Inner graphs:"] if k == 0 else []
         lines += ["", f"{node.op} [id {printer.ids[node]}]"]
         for out in node.op.outputs:
@@ -111,7 +113,7 @@ class _TreePrinter:
     def __init__(self, print_type, ids):
         self.print_type, self.show_ids = print_type, ids
         self.ids = {}
-        self.kernels = []  # Fused nodes met, whose inner graphs print after the trees
+        self.inner = []  # nodes of inner-graph ops met, whose inner graphs print after the trees
 
     def tree(self, root, label, depth, lines, indent=""):
         # (variable, line prefix, prefix of its children's lines, levels left, label)
@@ -123,8 +125,8 @@ class _TreePrinter:
             seen = key in self.ids
             if not seen:
                 self.ids[key] = node_id(len(self.ids))
-                if node is not None and getattr(node.op, "fusion_kind", None) == "kernel":
-                    self.kernels.append(node)
+                if node is not None and isinstance(node.op, InnerGraphOp):
+                    self.inner.append(node)
             lines.append(prefix + self.line(var, self.ids[key], label))
             if node is None or seen or levels == 0:
                 continue
@@ -155,13 +157,16 @@ class _TreePrinter:
 
 def _root_name(var):
     if isinstance(var, Constant):
-        return var.name or f"TensorConstant{{{_value_str(var.data)}}}"
+        kind = "TensorConstant" if isinstance(var.data, np.ndarray) else "Constant"
+        return var.name or f"{kind}{{{_value_str(var.data)}}}"
     if var.name:
         return var.name
     return "<shared>" if getattr(var, "is_shared", False) else "<input>"
 
 
 def _value_str(data):
+    if not isinstance(data, (np.ndarray, np.generic)):  # (a constant of a type other than tensors)
+        return reprlib.repr(data)
     data = np.asarray(data)
     if data.size == 1:  # scalars, also once broadcast to shape (1, 1): the value is what reads
         return repr(data.item())

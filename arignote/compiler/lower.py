@@ -385,12 +385,12 @@ class _Builder:
 def lower(fused, name="kernel"):
     """The Kernel computing ``fused``'s outputs from its inputs.
 
-    The result is kept on the Fused op: the fusion pass lowers each group to
-    check it, and the backend then reuses that work (only the name differs).
-    A group that cannot be lowered raises each time."""
-    done = fused.__dict__.get("_lowered")
+    The result is kept in the Fused op's ``cache`` (dropped on pickling): the
+    fusion pass lowers each group to check it, and the backend then reuses that
+    work (only the name differs). A group that cannot be lowered raises each time."""
+    done = fused.cache.get("lowered")
     if done is None:
-        done = fused.__dict__["_lowered"] = _lower(fused)
+        done = fused.cache["lowered"] = _lower(fused)
     return done if done.name == name else dataclasses.replace(done, name=name)
 
 
@@ -399,7 +399,7 @@ def axis_follows(fused):
     kernel that follows an index-space axis (None: broadcast), outside view chains: what
     the fusion pass checks the axes against."""
     lower(fused)
-    return fused.__dict__["_follows"]
+    return fused.cache["follows"]
 
 
 def _lower(fused, name="kernel"):
@@ -410,7 +410,7 @@ def _lower(fused, name="kernel"):
         value = b.emit(out, axes)
         stores.append((k, out, axes, value))
     b.place_views()
-    fused.__dict__["_follows"] = frozenset(b.follows)
+    fused.cache["follows"] = frozenset(b.follows)
     out_params = [K.Param(f"out{k}", out.dtype, out.ndim, "out") for k, out, _, _ in stores]
     # constant params were appended after the inputs; outputs come last
     params = b.params + out_params

@@ -5,7 +5,8 @@ compiled (through the disk cache) when the function is compiled; a call
 runs it in chunks of its outermost parallel axis on the thread pool when the
 work is large enough. When a kernel refuses its inputs, the group is rerun
 node by node on the reference implementation, whose error names the exact
-op and the user's line that built it.
+op and the user's line that built it. A group that cannot be lowered gets no
+kernel step: the Program runs its inner graph as a cpu Program of its own.
 
 A step may write outputs in place over inputs (``inplace``: output index ->
 input index, planned by the Program for shared-variable updates). It then
@@ -24,6 +25,7 @@ from arignote.compiler.lower import LoweringError, lower
 from arignote.errors import ArignoteError, describe
 from arignote.ops.fused import Fused
 from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, overlaps
+from arignote.runtime.program import Program
 from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
 
 
@@ -35,12 +37,14 @@ class KernelStep:
 
     #: outputs have exactly the promised types (the Program need not check them)
     trusted = True
+    #: ``(kernel, labels=...) -> launcher`` (the interp backend's steps interpret instead)
+    make_launcher = staticmethod(launcher_for)
 
     def __init__(self, node, kernel, allocs=None):
         self.node, self.kernel, self.allocs = node, kernel, allocs
         n_in = len(kernel.params) - len(node.outputs)
         self.inplace = {o - n_in: i for o, i in kernel.inplace}
-        self.launcher = launcher_for(kernel, labels=[describe(v) for v in node.inputs])
+        self.launcher = self.make_launcher(kernel, labels=[describe(v) for v in node.inputs])
         self.runner = _runner(kernel)
         #: outputs that are new arrays nothing else refers to (np.empty or the pool;
         #: not the reused storage of a borrowed output, which the caller may pass back)
@@ -104,8 +108,9 @@ class KernelStep:
             raise kernel_error
 
     def _explain(self, args):
-        """Rerun the group node by node: its error names the very op and line at fault."""
-        self.node.op.perform(self.node, args)
+        """Rerun the group node by node on the reference: its error names the very op
+        and line at fault."""
+        self.node.op.make_step(self.node, _reference_program)(args)
 
     def finish(self, call):
         if call.__class__ is _Done:
@@ -132,12 +137,17 @@ MIN_INPLACE_SIZE = 1 << 15
 
 
 def kernel_step(node, allocs=None, inplace=None):
-    """A step running ``node``'s Fused group as one compiled kernel (the reference
-    ``perform`` when the group cannot be lowered)."""
+    """A step running ``node``'s Fused group as one compiled kernel; None when the
+    group cannot be lowered (the Program then compiles its inner graph on cpu)."""
     kernel = choose_kernel(node, inplace)
     if kernel is None:  # the fusion pass only forms lowerable groups; stay correct anyway
-        return partial(node.op.perform, node)
+        return None
     return KernelStep(node, kernel, allocs)
+
+
+def _reference_program(fgraph):
+    """An inner graph's run on the reference backend (for error messages)."""
+    return Program(fgraph, fgraph.inputs).run
 
 
 def choose_kernel(node, inplace=None):
