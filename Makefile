@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install test demo lint bench clean
+.PHONY: venv install test test-long demo lint bench clean
 
 venv install: $(STAMP)
 
@@ -21,6 +21,19 @@ test: $(STAMP)
 	ARIGNOTE_BACKEND=numpy $(BIN)/python -m pytest -n 2 tests
 	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
+	ARIGNOTE_BACKEND=interp $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/ops tests/passes \
+		tests/runtime tests/test_gradient.py tests/test_random_graphs.py tests/test_examples.py
+
+# Nightly size: the random-graph property tests with ARIGNOTE_LONG_EXAMPLES graphs
+# (default 25000) on each of the four backends: 100,000 graphs in all.
+LONG_EXAMPLES ?= 25000
+LONG_TESTS := tests/test_random_graphs.py tests/test_random_gradients.py
+test-long: $(STAMP)
+	for cfg in "ARIGNOTE_BACKEND=numpy" "ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0" \
+	           "ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1" "ARIGNOTE_BACKEND=interp"; do \
+		env $$cfg ARIGNOTE_LONG_EXAMPLES=$(LONG_EXAMPLES) $(BIN)/python -m pytest -n 2 \
+			-p no:cacheprovider -q $(LONG_TESTS) || exit 1; \
+	done
 
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
