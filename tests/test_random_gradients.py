@@ -1,6 +1,7 @@
 """Gradients of random graphs full of comparisons -- max/min reductions with and
 without an axis, argmax/argmin, maximum/minimum, comparisons and switch --
-compared between the reference backend, cpu fused and cpu unfused.
+compared between the reference backend, cpu fused, cpu unfused and the kernel-IR
+interpreter.
 
 Their gradients route through masks (``eq(x, max(x))``, ``switch``), so they
 are right only if a value compared in one place is the value computed in
@@ -25,7 +26,7 @@ from tests.util import symbolic_like
 
 EXAMPLES = int(os.environ.get("ARIGNOTE_LONG_EXAMPLES", "50"))
 BACKENDS = {"numpy": dict(backend="numpy"), "cpu fused": dict(backend="cpu", fusion=True),
-            "cpu unfused": dict(backend="cpu", fusion=False)}
+            "cpu unfused": dict(backend="cpu", fusion=False), "interp": dict(backend="interp")}
 TOL = 1e-9
 #: input values per compiled graph (a rounding difference shows on some values only)
 VALUE_SETS = 4
