@@ -46,8 +46,11 @@ class FunctionGraph:
 
     # ---------------------------------------------------------- structure
 
-    def _import(self, var):
-        """Add the nodes computing ``var`` that the graph does not hold yet."""
+    def _import(self, var, trace=None):
+        """Add the nodes computing ``var`` that the graph does not hold yet; with a
+        ``trace``, they were built by a rewrite (the graph is a clone: any node new
+        to it is), and they take the trace of the node they replace, so errors name
+        the user's line, not the line that called ``function``."""
         stack = [var.owner] if var.owner is not None else []
         self.clients.setdefault(var, [])
         while stack:
@@ -55,6 +58,8 @@ class FunctionGraph:
             if node in self.nodes:
                 continue
             self.nodes.add(node)
+            if trace is not None:
+                node.trace = trace
             for out in node.outputs:
                 self.clients.setdefault(out, [])
             for i, inp in enumerate(node.inputs):
@@ -95,7 +100,7 @@ class FunctionGraph:
             raise RewriteError(
                 f"rewrite {reason or '?'} would replace {old} of type {old.type} by {new} "
                 f"of type {new.type}")
-        self._import(new)
+        self._import(new, old.owner.trace if old.owner is not None else None)
         made_by = f"rewrite {reason or '?'}" + (f" in phase {self.phase}" if self.phase else "")
         for client, i in self.clients.pop(old, []):
             if client == OUTPUT:

@@ -2,7 +2,7 @@
 
 :class:`Type` is what the rest of Arignote asks of any kind of value: check
 and convert one (``filter``), tell a valid one without converting
-(``is_valid_value``, the runtime's check of every step's results), compare
+(``value_check``, the runtime's check of every step's results), compare
 two, make variables and constants. Types are values: equal types are
 interchangeable.
 

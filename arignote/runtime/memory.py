@@ -46,6 +46,7 @@ def _refcount_tracks_views():
 
 _IDLE = _idle_refcount()
 _ENABLED = _refcount_tracks_views()
+_ndarray = np.ndarray
 
 
 class BufferPool:
@@ -125,20 +126,25 @@ def overlaps(target, arrays):
     """Whether ``target`` may share memory with any of ``arrays`` (None entries skipped).
     Values of other types count too: a list through its items, any other object (a
     generic value) by being one of them."""
-    if not isinstance(target, np.ndarray):
-        return any(a is target for a in arrays) or (
-            isinstance(target, list) and any(overlaps(v, arrays) for v in target))
+    if target.__class__ is not _ndarray and not isinstance(target, _ndarray):
+        return _other_overlaps(target, arrays)
     own = target.base is None
     for a in arrays:
         if a is target:
             return True
         # (None is no array) two distinct arrays owning their memory never overlap: skip the test
-        if isinstance(a, np.ndarray):
+        if a.__class__ is _ndarray or isinstance(a, _ndarray):
             if not (own and a.base is None) and np.may_share_memory(target, a):
                 return True
-        elif isinstance(a, list) and overlaps(target, a):
+        elif a.__class__ is list and overlaps(target, a):
             return True
     return False
+
+
+def _other_overlaps(target, arrays):
+    """:func:`overlaps` for a ``target`` that is not an array."""
+    return any(a is target for a in arrays) or (
+        target.__class__ is list and any(overlaps(v, arrays) for v in target))
 
 
 def copy_value(value):

@@ -154,3 +154,4 @@ class TensorConstant(_TensorOps, Constant):
 
 
 TensorType.variable_class = TensorVariable
+TensorType.constant_class = TensorConstant
