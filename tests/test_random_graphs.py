@@ -23,7 +23,9 @@ import arignote.tensor as T
 from tests.util import symbolic_like
 
 DTYPES = ["float32", "float64", "int32", "int64", "bool"]
-TOL = {"float32": 2e-4, "float64": 1e-9}
+#: float16 arises from bool and small-int inputs of float functions (NumPy computes them
+#: in float16: a few ulps of 2**-10 from the float64 value rounded once)
+TOL = {"float16": 4e-3, "float32": 2e-4, "float64": 1e-9}
 
 
 def examples(default):
