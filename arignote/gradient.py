@@ -1,4 +1,4 @@
-"""Reverse-mode differentiation and gradient checking.
+"""Reverse-mode differentiation.
 
 ``grad`` walks the graph from the cost back to the variables asked for and
 asks each op for its ``L_op``: the gradient is built from ordinary nodes, so
@@ -7,7 +7,8 @@ On top of it: ``Lop`` (vector-Jacobian products), ``Rop`` (Jacobian-vector
 products, by two reverse passes), ``jacobian`` and ``hessian`` (one reverse
 pass per output element), and the gradient-shaping identities ``zero_grad``,
 ``disconnected_grad``, ``grad_clip`` and ``consider_constant``.
-``verify_grad`` checks an op's gradient against central finite differences.
+(``verify_grad`` compiles functions, so it lives above the runtime:
+:mod:`arignote.verify`.)
 
 Conventions: integer and boolean variables carry no gradient. An op returns
 ``None`` for an input its output does not differentiably depend on; when no
@@ -19,13 +20,14 @@ import warnings
 import numpy as np
 
 from arignote.errors import (ArignoteTypeError, ArignoteValueError, DisconnectedInputError,
-                             GradientError, ShapeError, built_at, describe)
+                             ShapeError, built_at, describe)
 from arignote.graph.basic import Apply, Variable, toposort
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
 from arignote.ops.inner import InnerGraphOp
-from arignote.tensor.basic import as_tensor_variable, constant
-from arignote.tensor.variable import tensor_module as _T
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.elemwise import cast, clip, second, zeros_like
+from arignote.ops.shape import dimshuffle, stack
 
 _DISCONNECTED = ("raise", "warn", "ignore")
 _RETURN_DISCONNECTED = ("zero", "none", "disconnected")
@@ -106,7 +108,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         if not any(i in connected and i not in blocked and _is_differentiable(i) for i in node.inputs):
             continue
         out_grads = [_total(grads[o]) if o in grads else
-                     (_T().zeros_like(o) if _is_differentiable(o) else None) for o in node.outputs]
+                     (zeros_like(o) if _is_differentiable(o) else None) for o in node.outputs]
         try:
             if isinstance(node.op, InnerGraphOp):  # (its gradient differentiates the inner graph)
                 input_grads = node.op.L_op_inner(node.inputs, node.outputs, out_grads, grad)
@@ -134,7 +136,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             raise DisconnectedInputError(msg)
         if disconnected_inputs == "warn":
             warnings.warn(msg, stacklevel=2)
-        result.append(_T().zeros_like(w) if return_disconnected == "zero" else None)
+        result.append(zeros_like(w) if return_disconnected == "zero" else None)
     return fmt(result)
 
 
@@ -172,7 +174,7 @@ def _seeds(cost, known_grads):
         if not _is_differentiable(g):
             raise ArignoteTypeError(f"grad(): the known gradient of {describe(var)} has dtype "
                                     f"{g.dtype}; give a float gradient")
-        seeds[var] = _T().cast(g, var.dtype) if g.dtype != var.dtype else g
+        seeds[var] = cast(g, var.dtype) if g.dtype != var.dtype else g
     if not seeds:
         raise ArignoteValueError("grad(): give a cost, or known_grads to start from")
     return seeds
@@ -193,7 +195,7 @@ def _conform(g, inp, node):
             f"internal error: {node.op}.L_op gave a gradient of type {g.type} for an input of "
             f"type {inp.type}{built_at(node)}")
     if g.dtype != inp.dtype:
-        g = _T().cast(g, inp.dtype)
+        g = cast(g, inp.dtype)
     return g
 
 
@@ -238,10 +240,10 @@ class GradOverride(Op):
     def L_op(self, inputs, outputs, output_grads):
         (x,), (gz,) = inputs, output_grads
         if self.kind == "zero":
-            return [_T().zeros_like(x)]
+            return [zeros_like(x)]
         if self.kind == "disconnected":
             return [None]
-        return [_T().clip(gz, self.lower, self.upper)]
+        return [clip(gz, self.lower, self.upper)]
 
     def infer_shape(self, node, input_shapes):
         return [input_shapes[0]]
@@ -304,7 +306,7 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
     fs = [as_tensor_variable(fi) for fi in fs]
     points = [_eval_point(w, v) for w, v in zip(wrt, points)]
     live = [fi for fi in fs if _is_differentiable(fi)]
-    u = {fi: _T().zeros_like(fi) for fi in live}
+    u = {fi: zeros_like(fi) for fi in live}
     transposed = grad(None, wrt, disconnected_inputs="ignore", known_grads=u,
                       return_disconnected="none") if live else [None] * len(wrt)
     seeds = {}
@@ -326,7 +328,7 @@ def Rop(f, wrt, eval_points, disconnected_outputs="raise", return_disconnected="
                 raise DisconnectedInputError(msg)
             if disconnected_outputs == "warn":
                 warnings.warn(msg, stacklevel=2)
-            r = _T().zeros_like(fi) if return_disconnected == "zero" else None
+            r = zeros_like(fi) if return_disconnected == "zero" else None
         result.append(r)
     return fmt(result)
 
@@ -341,7 +343,7 @@ def _eval_point(w, v):
     if v.ndim != w.ndim or not v.type.clone(dtype=w.dtype).compatible(w.type):
         raise ShapeError(f"Rop(): the eval point for {describe(w)} ({w.type}) has type {v.type}; "
                          f"it must have the shape of the variable")
-    return _T().cast(v, w.dtype) if v.dtype != w.dtype else v
+    return cast(v, w.dtype) if v.dtype != w.dtype else v
 
 
 def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
@@ -366,7 +368,6 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
 
 
 def _jacobian(expression, n, wrt, consider_constant, disconnected_inputs):
-    T = _T()
     if n is None:
         raise NotImplementedError(
             f"jacobian(): the length of {describe(expression)} ({expression.type}) is only known "
@@ -388,9 +389,9 @@ def _jacobian(expression, n, wrt, consider_constant, disconnected_inputs):
     for w, r in zip(wrt, rows):
         if n == 0 or all(g is None for g in r):
             empty = constant(np.zeros((n,) + (1,) * w.ndim, w.dtype))
-            out.append(T.second(T.dimshuffle(T.zeros_like(w), ["x", *range(w.ndim)]), empty))
+            out.append(second(dimshuffle(zeros_like(w), ["x", *range(w.ndim)]), empty))
         else:
-            out.append(T.stack(r))
+            out.append(stack(r))
     return out
 
 
@@ -411,97 +412,5 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
     return fmt(out)
 
 
-# ------------------------------------------------------------ checking
-
-_EPS = {"float64": 1e-7, "float32": 3e-4, "float16": 1e-1}
-_TOL = {"float64": 1e-4, "float32": 1e-2, "float16": 5e-2}
-
-
-def numeric_grad(f, pt, eps):
-    """Central finite differences of the scalar function ``f`` at the arrays ``pt``.
-
-    ``pt`` is perturbed in place (and restored): pass copies.
-    """
-    grads = []
-    for x in pt:
-        g = np.zeros(x.shape, dtype="float64")
-        for idx in np.ndindex(*x.shape):
-            orig = x[idx]
-            x[idx] = orig + eps
-            hi = float(f(*pt))
-            x[idx] = orig - eps
-            lo = float(f(*pt))
-            x[idx] = orig
-            g[idx] = (hi - lo) / (2 * eps)
-        grads.append(g)
-    return grads
-
-
-def verify_grad(fn, pt, n_tests=2, rng=None, eps=None, abs_tol=None, rel_tol=None, mode=None):
-    """Check the symbolic gradient of ``fn`` at the point ``pt`` numerically.
-
-    ``fn`` maps symbolic inputs (one per array of ``pt``) to one symbolic
-    output. Its output is projected on a random direction to get a scalar;
-    the gradient of that scalar is compared with central differences,
-    ``n_tests`` times. ``rng`` is a NumPy Generator, RandomState or seed.
-    Raises :class:`GradientError` naming the input and the element where the
-    two disagree beyond both tolerances (chosen per dtype unless given: the
-    least precise input decides).
-    """
-    from arignote.runtime.function import function
-    T = _T()
-    rng = rng if hasattr(rng, "uniform") else np.random.default_rng(42 if rng is None else rng)
-    pt = [np.array(p, dtype=p.dtype if isinstance(p, np.ndarray) else "float64", copy=True)
-          for p in pt]
-    if not pt:
-        raise ArignoteValueError("verify_grad(): give at least one point")
-    for k, p in enumerate(pt):
-        if p.dtype.name not in _EPS:
-            raise ArignoteTypeError(f"verify_grad(): point {k} has dtype {p.dtype}; float arrays only")
-    inputs = [T.tensor(p.dtype, tuple(1 if s == 1 else None for s in p.shape), name=f"input{k}")
-              for k, p in enumerate(pt)]
-    out = fn(*inputs)
-    if isinstance(out, (list, tuple)):
-        raise ArignoteTypeError("verify_grad(): fn must return one variable")
-    out = as_tensor_variable(out)
-    if not _is_differentiable(out):
-        raise ArignoteTypeError(f"verify_grad(): fn returned {describe(out)} of dtype {out.dtype}; "
-                                f"only float outputs can be differentiated")
-    dtype = max((p.dtype.name for p in pt), key=_EPS.get)
-    eps = eps if eps is not None else _EPS[dtype]
-    abs_tol = abs_tol if abs_tol is not None else _TOL[dtype]
-    rel_tol = rel_tol if rel_tol is not None else _TOL[dtype]
-
-    # the projection is an input, so each function compiles once for all n_tests
-    proj = T.tensor(out.dtype, out.type.shape, name="projection")
-    cost = T.sum(out * proj) if out.ndim else out * proj
-    sym = grad(cost, inputs, disconnected_inputs="ignore")
-    f_out = function(inputs, out, mode=mode, on_unused_input="ignore")
-    f_cost = function(inputs + [proj], cost, mode=mode, on_unused_input="ignore")
-    f_grad = function(inputs + [proj], sym, mode=mode, on_unused_input="ignore")
-    out_shape = np.shape(f_out(*pt))
-    for _ in range(n_tests):
-        p = np.asarray(rng.uniform(0.5, 1.5, out_shape), dtype=out.dtype)
-        analytic = f_grad(*pt, p)
-        numeric = numeric_grad(lambda *xs: f_cost(*xs, p), [x.copy() for x in pt], eps)
-        for k, (a, n) in enumerate(zip(analytic, numeric)):
-            _compare(k, pt[k].shape, np.asarray(a, dtype="float64"), n, abs_tol, rel_tol)
-
-
-def _compare(k, shape, a, n, abs_tol, rel_tol):
-    abs_err = np.abs(a - n)
-    rel_err = abs_err / np.maximum(np.abs(a) + np.abs(n), 1e-8)
-    bad = ((abs_err > abs_tol) & (rel_err > rel_tol)) | (np.isnan(a) != np.isnan(n))
-    if not bad.any():
-        return
-    idx = tuple(int(i) for i in np.argwhere(bad)[0])
-    raise GradientError(
-        f"verify_grad: the gradient with respect to input {k} (shape {shape}) disagrees with "
-        f"finite differences at index {idx}: symbolic {a[idx]!r}, numeric {n[idx]!r} (abs error "
-        f"{abs_err[idx]:.3g} > {abs_tol}, rel error {rel_err[idx]:.3g} > {rel_tol}); "
-        f"{int(bad.sum())} of {bad.size} entries disagree, max abs error {np.nanmax(abs_err):.3g}",
-        arg=k, abs_err=float(np.nanmax(abs_err)), rel_err=float(np.nanmax(rel_err)))
-
-
 __all__ = ["grad", "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad",
-           "consider_constant", "grad_clip", "GradOverride", "verify_grad", "numeric_grad"]
+           "consider_constant", "grad_clip", "GradOverride"]

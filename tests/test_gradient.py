@@ -15,6 +15,7 @@ from arignote.errors import (ArignoteTypeError, ArignoteValueError, Disconnected
 from arignote.graph.basic import Apply
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
+from arignote.verify import numeric_grad
 from tests.util import assert_close, rand
 
 
@@ -88,7 +89,7 @@ def test_grad_of_composition_against_finite_differences():
         z = T.dot(x, w)
         logp = z - T.logsumexp(z, axis=1, keepdims=True)
         return -(logp * T.constant(np.eye(3)[[0, 2, 1, 2]])).sum(axis=1).mean()
-    G.verify_grad(loss, [rand((2, 3)), rand((4, 2))])
+    ag.verify_grad(loss, [rand((2, 3)), rand((4, 2))])
 
 
 def test_softmax_cross_entropy_with_integer_labels():
@@ -108,7 +109,7 @@ def test_softmax_cross_entropy_with_integer_labels():
     assert_close(rW, xv.T @ delta)
     assert_close(rb, delta.sum(0))
     labels = T.constant(yv)
-    G.verify_grad(lambda a, w: -T.log(T.nnet.softmax(T.dot(a, w))[T.arange(5), labels]).mean(),
+    ag.verify_grad(lambda a, w: -T.log(T.nnet.softmax(T.dot(a, w))[T.arange(5), labels]).mean(),
                   [xv, Wv])
 
 
@@ -538,6 +539,11 @@ def test_hessian_edges():
 
 # ------------------------------------------------------------ verify_grad
 
+def test_verify_grad_is_public_above_the_runtime():
+    assert T.verify_grad is ag.verify_grad and T.numeric_grad is numeric_grad
+    assert not hasattr(G, "verify_grad")  # the gradient layer sits below the runtime: it cannot compile
+
+
 class _WrongSquare(Op):
     """x * y, with a deliberately wrong gradient for y (3 x instead of x)."""
 
@@ -560,13 +566,13 @@ class _WrongSquare(Op):
 def test_verify_grad_catches_a_wrong_gradient():
     xv, yv = np.array([[1.0, -2.0], [0.5, 3.0]]), np.array([[0.7, 0.1], [0.2, -1.0]])
     with pytest.raises(GradientError, match=r"input 1 \(shape \(2, 2\)\).*index \(0, 0\)") as info:
-        G.verify_grad(lambda x, y: _WrongSquare()(x, y), [xv, yv])
+        ag.verify_grad(lambda x, y: _WrongSquare()(x, y), [xv, yv])
     assert info.value.arg == 1
     assert info.value.abs_err > 0.1
     # a zero x hides the error in y at that entry: the reported index moves on
     xv[0, 0] = 0
     with pytest.raises(GradientError, match=r"index \(0, 1\)"):
-        G.verify_grad(lambda x, y: _WrongSquare()(x, y), [xv, yv])
+        ag.verify_grad(lambda x, y: _WrongSquare()(x, y), [xv, yv])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -577,13 +583,13 @@ def test_verify_grad_catches_a_wrong_gradient():
     lambda x: T.sum(x * 2) + T.log1p(x * x),
 ], ids=["tanh-exp", "sqrt-div", "sum-log1p"])
 def test_verify_grad_passes_for_correct_gradients(f, shape, dtype):
-    G.verify_grad(f, [rand(shape, dtype)])
+    ag.verify_grad(f, [rand(shape, dtype)])
 
 
 def test_verify_grad_several_inputs_broadcasting_and_empty():
-    G.verify_grad(lambda a, b: a * b + T.sin(a), [rand((3, 1)), rand((1, 4))])
-    G.verify_grad(lambda a: a * 2, [np.zeros((0, 3))])
-    G.verify_grad(lambda a, b: a * 2, [rand((2,)), rand((2,))])  # b disconnected: zeros on both sides
+    ag.verify_grad(lambda a, b: a * b + T.sin(a), [rand((3, 1)), rand((1, 4))])
+    ag.verify_grad(lambda a: a * 2, [np.zeros((0, 3))])
+    ag.verify_grad(lambda a, b: a * 2, [rand((2,)), rand((2,))])  # b disconnected: zeros on both sides
 
 
 def test_verify_grad_tolerances():
@@ -591,32 +597,32 @@ def test_verify_grad_tolerances():
     def slightly_off(x):
         return x * G.zero_grad(x * 0 + 1.001) - G.zero_grad(x * 0.001)  # value x, gradient 1.001
     pt = [np.array([2.0, 3.0])]
-    G.verify_grad(slightly_off, pt, abs_tol=1e-2, rel_tol=1e-2)
+    ag.verify_grad(slightly_off, pt, abs_tol=1e-2, rel_tol=1e-2)
     with pytest.raises(GradientError):
-        G.verify_grad(slightly_off, pt)
+        ag.verify_grad(slightly_off, pt)
     # float32 gets float32 tolerances: a float64 budget would be too tight for its noise
-    G.verify_grad(lambda x: T.exp(x) * 3, [rand((4,), "float32")])
+    ag.verify_grad(lambda x: T.exp(x) * 3, [rand((4,), "float32")])
 
 
 @pytest.mark.parametrize("rng", [None, 3, np.random.default_rng(0), np.random.RandomState(0)],
                          ids=["default", "seed", "generator", "randomstate"])
 def test_verify_grad_rngs(rng):
-    G.verify_grad(lambda x: x ** 2, [rand((2,))], rng=rng, n_tests=1)
+    ag.verify_grad(lambda x: x ** 2, [rand((2,))], rng=rng, n_tests=1)
 
 
 def test_verify_grad_errors():
     with pytest.raises(ArignoteTypeError, match="float arrays only"):
-        G.verify_grad(lambda x: x * 2, [np.arange(3)])
+        ag.verify_grad(lambda x: x * 2, [np.arange(3)])
     with pytest.raises(ArignoteTypeError, match="one variable"):
-        G.verify_grad(lambda x: [x, x], [rand((2,))])
+        ag.verify_grad(lambda x: [x, x], [rand((2,))])
     with pytest.raises(ArignoteTypeError, match="only float outputs"):
-        G.verify_grad(lambda x: T.argmax(x), [rand((2,))])
+        ag.verify_grad(lambda x: T.argmax(x), [rand((2,))])
     with pytest.raises(ArignoteValueError, match="at least one"):
-        G.verify_grad(lambda: T.constant(1.0), [])
+        ag.verify_grad(lambda: T.constant(1.0), [])
 
 
 def test_numeric_grad_restores_its_point():
     pt = [np.array([1.0, 2.0])]
-    (g,) = G.numeric_grad(lambda x: (x ** 2).sum(), pt, 1e-6)
+    (g,) = numeric_grad(lambda x: (x ** 2).sum(), pt, 1e-6)
     np.testing.assert_allclose(g, [2.0, 4.0], rtol=1e-6)
     assert_close(pt[0], np.array([1.0, 2.0]))

@@ -13,7 +13,6 @@ them, so merging equal subgraphs is a dictionary lookup. Subclasses provide:
 * ``fusion_kind``: what the fuser needs to know ('elemwise', 'reduce',
   'view' or 'opaque').
 """
-from arignote.errors import ArignoteTypeError
 
 
 class Op:
@@ -54,8 +53,3 @@ class Op:
 
     def infer_shape(self, node, input_shapes):
         raise NotImplementedError(f"{self} has no infer_shape")
-
-
-def check_input_count(op, inputs, n):
-    if len(inputs) != n:
-        raise ArignoteTypeError(f"{op} takes {n} input{'s' * (n != 1)}, got {len(inputs)}")

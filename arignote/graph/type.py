@@ -201,7 +201,7 @@ class TensorType(Type):
         """The most specific type that both describe (assumes ``compatible``)."""
         return TensorType(self.dtype, tuple(o if s is None else s for s, o in zip(self.shape, other.shape)))
 
-    # The tensor package installs its Variable and Constant subclasses here (with operators).
+    # arignote.ops.variable installs its Variable and Constant subclasses here (with operators).
     variable_class = None
 
     def value_check(self):

@@ -20,9 +20,10 @@ from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError, d
 from arignote.graph.basic import Apply
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType, _fmt_shape
+from arignote.ops.basic import as_tensor_variable, constant
 from arignote.ops.elemwise import mul, reduce_to_broadcast
-from arignote.ops.shape import DimShuffle, dimshuffle
-from arignote.tensor.basic import as_tensor_variable, constant
+from arignote.ops.reduce import sum as _sum
+from arignote.ops.shape import DimShuffle, dimshuffle, flatten
 
 
 def _product_dtype(a, b, what):
@@ -219,7 +220,6 @@ class Gemm(Op):
             return [np.asarray(beta * c + alpha * np.matmul(a, b), dtype=node.outputs[0].dtype)]
 
     def L_op(self, inputs, outputs, output_grads):
-        from arignote.ops.reduce import sum as _sum
         c, alpha, a, b, beta = inputs
         (gz,) = output_grads
         product = MatMul()(a, b)
@@ -347,13 +347,8 @@ def tensordot(a, b, axes=2):
 def outer(a, b):
     """``np.outer``: every element of (flattened) ``a`` times every element of ``b``."""
     a, b = _strong(a), _strong(b)
-    a, b = (x if x.ndim == 1 else dimshuffle(x, ["x"]) if x.ndim == 0 else _flatten(x) for x in (a, b))
+    a, b = (x if x.ndim == 1 else dimshuffle(x, ["x"]) if x.ndim == 0 else flatten(x) for x in (a, b))
     return mul(dimshuffle(a, [0, "x"]), dimshuffle(b, ["x", 0]))
-
-
-def _flatten(x):
-    import arignote.tensor as T
-    return T.flatten(x)
 
 
 __all__ = ["MatMul", "TensorDot", "Gemm", "dot", "matmul", "batched_dot", "tensordot", "outer"]

@@ -1,8 +1,9 @@
-"""Ops that build new arrays from pieces and sizes: join/split (``concatenate``,
-``stack``), ``repeat``, ``tile``, ``alloc`` (``zeros``, ``ones``, ``full``) and ``arange``.
+"""Ops that build new arrays from sizes: ``repeat``, ``tile``, ``alloc`` (``zeros``,
+``ones``, ``full``) and ``arange``. (Join and split live with the views, in
+:mod:`arignote.ops.shape`: a shape vector is a stack of scalars.)
 
 Their shape arguments go through the same build-time analysis as the views
-of :mod:`arignote.ops.shape` (which re-exports every name here), so
+of :mod:`arignote.ops.shape`, so
 ``T.zeros((x.shape[0], 3))`` has static shape ``(None, 3)`` and impossible
 sizes fail when the graph is built.
 """
@@ -10,169 +11,17 @@ import math
 
 import numpy as np
 
+from arignote.config import config
 from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError, describe
 from arignote.graph.basic import Apply, Constant
 from arignote.graph.op import Op
-from arignote.graph.type import INT_DTYPES, TensorType, _fmt_shape
-from arignote.ops.shape import (DimShuffle, _T, _fmt, _i64, _int_scalar, _int_vector, _is_int,
-                                _norm_axis, _prod, _shape_entry, _shape_scalars, _static_shape,
-                                expand_dims, flatten, reshape, shape_i, static_entries, static_int)
-from arignote.tensor.basic import as_tensor_variable, constant
-
-
-# ------------------------------------------------------------ joining and splitting
-
-class Join(Op):
-    """NumPy's ``concatenate`` along ``axis``; the dtype is promoted like NumPy's."""
-
-    __props__ = ("axis",)
-    element_inputs = "all"
-
-    def __init__(self, axis):
-        self.axis = int(axis)
-
-    def make_node(self, *tensors):
-        if not tensors:
-            raise ArignoteValueError("join: need at least one tensor to join")
-        tensors = [as_tensor_variable(t) for t in tensors]
-        ndim = tensors[0].ndim
-        for k, t in enumerate(tensors):
-            if t.ndim != ndim:
-                raise ShapeError(f"join: all inputs must have the same rank: input 0 "
-                                 f"({describe(tensors[0])}) is {ndim}-d, input {k} ({describe(t)}) "
-                                 f"is {t.ndim}-d")
-        if ndim == 0:
-            raise ShapeError("join: 0-d tensors cannot be concatenated; use stack")
-        if not 0 <= self.axis < ndim:
-            raise ArignoteValueError(f"join: axis {self.axis} is out of range for {ndim}-d inputs")
-        shape = []
-        for d in range(ndim):
-            sizes = [t.type.shape[d] for t in tensors]
-            known = {s for s in sizes if s is not None}
-            if d == self.axis:
-                shape.append(None if None in sizes else sum(sizes))
-            elif len(known) > 1:
-                raise ShapeError(f"join: input shapes {', '.join(_fmt_shape(t.type.shape) for t in tensors)} "
-                                 f"differ in dimension {d} (only the join axis {self.axis} may differ)")
-            else:
-                shape.append(known.pop() if known else None)
-        dtype = np.result_type(*[t.dtype for t in tensors])
-        return Apply(self, tensors, [TensorType(dtype, shape)])
-
-    def perform(self, node, inputs):
-        for k, x in enumerate(inputs):
-            bad = [d for d in range(x.ndim) if d != self.axis and x.shape[d] != inputs[0].shape[d]]
-            if bad:
-                raise ShapeError(f"join along axis {self.axis}: input {k} ({describe(node.inputs[k])}) "
-                                 f"has shape {x.shape}, input 0 has {inputs[0].shape} (dimension "
-                                 f"{bad[0]} differs)")
-        out = np.concatenate(inputs, axis=self.axis)
-        return [out.astype(node.outputs[0].dtype, copy=False)]
-
-    def L_op(self, inputs, outputs, output_grads):
-        sizes = [_shape_entry(x, self.axis) for x in inputs]
-        parts = Split(len(inputs), self.axis)(output_grads[0], *sizes)
-        parts = parts if isinstance(parts, list) else [parts]
-        return [g if x.type.is_float or x.dtype.startswith("complex") else None
-                for x, g in zip(inputs, parts)]
-
-    def infer_shape(self, node, input_shapes):
-        out = list(input_shapes[0])
-        for s in input_shapes[1:]:
-            out[self.axis] = _T().add(out[self.axis], s[self.axis])
-        return [_static_shape(node, out)]
-
-
-class Split(Op):
-    """``x`` cut along ``axis`` into ``n`` consecutive pieces of the given sizes (views)."""
-
-    __props__ = ("n", "axis")
-    fusion_kind = "view"
-
-    def __init__(self, n, axis):
-        self.n, self.axis = int(n), int(axis)
-        self.view_map = {k: [0] for k in range(self.n)}
-
-    def make_node(self, x, *sizes):
-        x = as_tensor_variable(x)
-        if len(sizes) != self.n or not 0 <= self.axis < x.ndim:
-            raise ArignoteValueError(f"{self}: expected {self.n} sizes and an input with more than "
-                                     f"{self.axis} dimensions, got {len(sizes)} and {describe(x)} ({x.type})")
-        sizes = [_int_scalar(s, "split", "a size") for s in sizes]
-        known = [static_int(s) for s in sizes]
-        total, given = x.type.shape[self.axis], sum(k for k in known if k is not None)
-        if any(k is not None and k < 0 for k in known) or total is not None and (
-                given > total or None not in known and given != total):
-            raise ShapeError(f"split: sizes {_fmt(known)} do not split dimension {self.axis} of "
-                             f"{describe(x)} ({x.type})")
-        if known.count(None) == 1 and total is not None:
-            known[known.index(None)] = total - given
-        return Apply(self, [x, *sizes], [TensorType(x.dtype, x.type.shape[:self.axis] + (k,) +
-                                                    x.type.shape[self.axis + 1:]) for k in known])
-
-    def perform(self, node, inputs):
-        x, sizes = inputs[0], [int(s) for s in inputs[1:]]
-        if any(s < 0 for s in sizes) or sum(sizes) != x.shape[self.axis]:
-            raise ShapeError(f"split: sizes {tuple(sizes)} do not add up to dimension {self.axis} of "
-                             f"{describe(node.inputs[0])} (shape {x.shape})")
-        return np.split(x, np.cumsum(sizes)[:-1], axis=self.axis)
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [Join(self.axis)(*output_grads)] + [None] * self.n
-
-    def infer_shape(self, node, input_shapes):
-        out = []
-        for o, size in zip(node.outputs, node.inputs[1:]):
-            s = list(input_shapes[0])
-            s[self.axis] = size
-            out.append(tuple(v if st is None else _i64(st) for v, st in zip(s, o.type.shape)))
-        return out
-
-
-def split(x, splits_size, n_splits, axis=0):
-    """Theano's split: ``x`` cut along ``axis`` into ``n_splits`` pieces of ``splits_size``."""
-    x = as_tensor_variable(x)
-    sizes = _shape_scalars(splits_size, "split")
-    if len(sizes) != n_splits:
-        raise ArignoteValueError(f"split: n_splits={n_splits} but {len(sizes)} sizes were given")
-    out = Split(n_splits, _norm_axis(axis, x.ndim, "split", x))(x, *sizes)
-    return out if isinstance(out, list) else [out]
-
-
-def join(axis, *tensors):
-    """Theano's join: ``tensors`` concatenated along ``axis``."""
-    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
-        tensors = tensors[0]
-    return concatenate(tensors, axis)
-
-
-def concatenate(tensors, axis=0):
-    """NumPy's concatenate (``axis=None`` flattens the inputs first)."""
-    tensors = [as_tensor_variable(t) for t in tensors]
-    if not tensors:
-        raise ArignoteValueError("concatenate: need at least one tensor")
-    if axis is None:
-        tensors, axis = [flatten(t) for t in tensors], 0
-    if tensors[0].ndim == 0:
-        raise ShapeError(f"concatenate: 0-d tensors ({describe(tensors[0])}) cannot be "
-                         f"concatenated; use stack")
-    return Join(_norm_axis(axis, tensors[0].ndim, "concatenate", tensors[0]))(*tensors)
-
-
-def stack(*tensors, axis=0):
-    """NumPy's stack: ``stack([a, b], axis)``; Theano's ``stack(a, b)`` works too."""
-    if len(tensors) in (1, 2) and isinstance(tensors[0], (list, tuple)):
-        tensors, axis = tensors[0], (tensors[1] if len(tensors) == 2 else axis)
-    tensors = [as_tensor_variable(t) for t in tensors]
-    if not tensors:
-        raise ArignoteValueError("stack: need at least one tensor")
-    ndim = tensors[0].ndim
-    for k, t in enumerate(tensors):
-        if t.ndim != ndim:
-            raise ShapeError(f"stack: all inputs must have the same rank: input 0 ({describe(tensors[0])}) "
-                             f"is {ndim}-d, input {k} ({describe(t)}) is {t.ndim}-d")
-    axis = _norm_axis(axis, ndim + 1, "stack", tensors[0])
-    return Join(axis)(*[expand_dims(t, axis) for t in tensors])
+from arignote.graph.type import INT_DTYPES, TensorType
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.elemwise import cast, ceil, eq, floor_div, maximum, mul, switch
+from arignote.ops.reduce import sum as _sum
+from arignote.ops.shape import (DimShuffle, _fmt, _i64, _int_scalar, _int_vector, _is_int, _norm_axis,
+                                _prod, _shape_entry, _shape_scalars, _static_shape, flatten, reshape,
+                                shape_i, static_entries, static_int)
 
 
 # ------------------------------------------------------------ repeating and filling
@@ -195,7 +44,7 @@ class Repeat(Op):
         if r.ndim > 1 or r.dtype not in INT_DTYPES:
             raise ArignoteTypeError(f"repeat: repeats must be an int or a vector of ints, got "
                                     f"{describe(r)} ({r.type})")
-        r = r if r.dtype == "int64" else _T().cast(r, "int64")
+        r = r if r.dtype == "int64" else cast(r, "int64")
         if not 0 <= self.axis < x.ndim:
             raise ArignoteValueError(f"repeat: axis {self.axis} is out of range for {describe(x)} ({x.type})")
         reps = static_entries(r)
@@ -245,11 +94,11 @@ class Repeat(Op):
         if self.adjoint:
             out[self.axis] = node.inputs[2]
         elif r.ndim == 0 or r.type.shape[0] == 1:
-            out[self.axis] = _T().mul(out[self.axis], r if r.ndim == 0 else _T().sum(r))
+            out[self.axis] = mul(out[self.axis], r if r.ndim == 0 else _sum(r))
         else:  # one repeat per element, or (unknown length 1) one for all
-            total = _T().sum(r)
-            out[self.axis] = total if r.type.shape[0] is not None else _T().switch(
-                _T().eq(shape_i(r, 0), 1), _T().mul(out[self.axis], total), total)
+            total = _sum(r)
+            out[self.axis] = total if r.type.shape[0] is not None else switch(
+                eq(shape_i(r, 0), 1), mul(out[self.axis], total), total)
         return [_static_shape(node, out)]
 
 
@@ -320,7 +169,7 @@ class Alloc(Op):
         axes = [d for d in range(gz.ndim) if gz.type.shape[d] != 1 and
                 (d < lead or value.type.shape[d - lead] == 1)]
         if axes:
-            gz = _T().sum(gz, axis=tuple(axes), keepdims=True)
+            gz = _sum(gz, axis=tuple(axes), keepdims=True)
         return [DimShuffle(gz.ndim, range(lead, gz.ndim))(gz)] + [None] * (len(inputs) - 1)
 
     def infer_shape(self, node, input_shapes):
@@ -338,19 +187,17 @@ def full(shape, fill_value, dtype=None):
     """NumPy's full: ``fill_value`` (maybe symbolic) broadcast to ``shape``."""
     value = as_tensor_variable(fill_value)
     if dtype is not None:
-        value = _T().cast(value, dtype)
+        value = cast(value, dtype)
     return Alloc()(value, *_shape_scalars(shape, "full"))
 
 
 def zeros(shape, dtype=None):
     """Zeros of ``shape`` (ints, symbolic scalars or an int vector); dtype defaults to floatX."""
-    from arignote.config import config
     return full(shape, constant(np.zeros((), dtype or config.floatX)))
 
 
 def ones(shape, dtype=None):
     """Ones of ``shape``; dtype defaults to config.floatX."""
-    from arignote.config import config
     return full(shape, constant(np.ones((), dtype or config.floatX)))
 
 
@@ -386,17 +233,17 @@ class ARange(Op):
     def L_op(self, inputs, outputs, output_grads):
         if not outputs[0].type.is_float:
             return [None, None, None]
-        (gz,), T = output_grads, _T()
+        (gz,) = output_grads
         taken = ARange(self.dtype)(0, shape_i(outputs[0], 0), 1)
-        return [T.sum(gz), None, T.sum(gz * taken)]
+        return [_sum(gz), None, _sum(gz * taken)]
 
     def infer_shape(self, node, input_shapes):
-        T, (start, stop, step) = _T(), node.inputs
+        start, stop, step = node.inputs
         if any(v.type.is_float for v in node.inputs):
-            n = T.cast(T.ceil((T.cast(stop, "float64") - start) / step), "int64")
+            n = cast(ceil((cast(stop, "float64") - start) / step), "int64")
         else:
-            n = -T.floor_div(T.cast(start, "int64") - stop, step)
-        return [_static_shape(node, [T.maximum(n, 0)])]
+            n = -floor_div(cast(start, "int64") - stop, step)
+        return [_static_shape(node, [maximum(n, 0)])]
 
 
 def _arange_length(start, stop, step):
@@ -418,5 +265,4 @@ def arange(start, stop=None, step=1, dtype=None):
     return ARange(dtype)(*ins)
 
 
-__all__ = ["Join", "join", "concatenate", "stack", "Split", "split", "Repeat", "repeat", "tile",
-           "Alloc", "alloc", "full", "zeros", "ones", "ARange", "arange"]
+__all__ = ["Repeat", "repeat", "tile", "Alloc", "alloc", "full", "zeros", "ones", "ARange", "arange"]

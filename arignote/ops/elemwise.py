@@ -20,8 +20,7 @@ from arignote.errors import ArignoteTypeError, ShapeError, describe
 from arignote.graph.basic import Apply, Constant
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
-from arignote.tensor.basic import as_tensor_variable
-from arignote.tensor.variable import tensor_module as _T
+from arignote.ops.basic import as_tensor_variable, constant
 
 
 # ------------------------------------------------------------ scalar impls
@@ -267,10 +266,14 @@ class Elemwise(Op):
 
 
 def reduce_to_broadcast(g, x):
-    """Sum the gradient ``g`` over the dimensions where ``x`` was broadcast."""
+    """Sum the gradient ``g`` over the dimensions where ``x`` was broadcast.
+
+    (Reductions and dimshuffles are op families above this one: it reaches
+    them through the variable's methods, bound in :mod:`arignote.ops.variable`.)
+    """
     axes = tuple(d for d, (xs, gs) in enumerate(zip(x.type.shape, g.type.shape)) if xs == 1 and gs != 1)
     if axes:
-        g = _T().sum(g, axis=axes, keepdims=True)
+        g = g.sum(axis=axes, keepdims=True)
     return g
 
 
@@ -280,8 +283,8 @@ def _expand_rank(x, ndim):
     if not missing:
         return x
     if isinstance(x, Constant):
-        return _T().constant(x.data.reshape((1,) * missing + x.data.shape))
-    return _T().dimshuffle(x, ["x"] * missing + list(range(x.ndim)))
+        return constant(x.data.reshape((1,) * missing + x.data.shape))
+    return x.dimshuffle(["x"] * missing + list(range(x.ndim)))
 
 
 def _resolve_weak(inputs, sop):
@@ -310,7 +313,7 @@ def _resolve_weak(inputs, sop):
                 raise ArignoteTypeError(
                     f"{sop.name}: the Python value {i.data.item()!r} does not fit in {dtype}, the "
                     f"dtype NumPy 2 gives it next to {others}; cast one of them first")
-            i = _T().constant(data)
+            i = constant(data)
         out.append(i)
     return out
 
@@ -383,13 +386,13 @@ def astype(x, dtype):
 def zeros_like(x, dtype=None):
     """Zeros of the shape (and by default the dtype) of ``x``."""
     x = as_tensor_variable(x)
-    return second(x, _T().constant(np.zeros((), dtype or x.dtype)))
+    return second(x, constant(np.zeros((), dtype or x.dtype)))
 
 
 def ones_like(x, dtype=None):
     """Ones of the shape (and by default the dtype) of ``x``."""
     x = as_tensor_variable(x)
-    return second(x, _T().constant(np.ones((), dtype or x.dtype)))
+    return second(x, constant(np.ones((), dtype or x.dtype)))
 
 
 def where(cond, a, b):

@@ -25,8 +25,10 @@ from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError, d
 from arignote.graph.basic import Apply, Constant, Variable
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
-from arignote.tensor.basic import as_tensor_variable, constant
-from arignote.tensor.variable import tensor_module as _T
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.elemwise import (cast, eq, gt, lt, maximum, minimum, reduce_to_broadcast, switch,
+                                   zeros_like)
+from arignote.ops.reduce import sum as _sum
 
 SYM = "?"
 _FULL = ("slice", None, None, None)
@@ -202,14 +204,13 @@ def _static_shape(filled, shape):
 # ------------------------------------------------------------ symbolic shapes
 
 def _max(a, b):
-    return max(a, b) if isinstance(a, int) and isinstance(b, int) else _T().maximum(a, b)
+    return max(a, b) if isinstance(a, int) and isinstance(b, int) else maximum(a, b)
 
 
 def _clamp(s, n, lo, hi):
     """Python's normalization of a slice bound: wrap negatives, clip to [lo, hi]."""
-    T = _T()
-    wrapped = (s + n if s < 0 else s) if isinstance(s, int) else T.switch(T.lt(s, 0), s + n, s)
-    return T.minimum(_max(wrapped, lo), hi)
+    wrapped = (s + n if s < 0 else s) if isinstance(s, int) else switch(lt(s, 0), s + n, s)
+    return minimum(_max(wrapped, lo), hi)
 
 
 def _sym_len_dir(start, stop, step, n, forward):
@@ -217,7 +218,7 @@ def _sym_len_dir(start, stop, step, n, forward):
     first = (lo if forward else hi) if start is None else _clamp(start, n, lo, hi)
     last = (hi if forward else lo) if stop is None else _clamp(stop, n, lo, hi)
     span, mag = (last - first, step) if forward else (first - last, -step)
-    return _T().maximum((span + mag - 1) // mag, 0)
+    return maximum((span + mag - 1) // mag, 0)
 
 
 def _sym_slice_len(entry, n):
@@ -225,13 +226,11 @@ def _sym_slice_len(entry, n):
     step = 1 if step is None else step
     if isinstance(step, int):
         return _sym_len_dir(start, stop, step, n, step > 0)
-    T = _T()
-    return T.switch(T.gt(step, 0), _sym_len_dir(start, stop, step, n, True),
-                    _sym_len_dir(start, stop, step, n, False))
+    return switch(gt(step, 0), _sym_len_dir(start, stop, step, n, True),
+                  _sym_len_dir(start, stop, step, n, False))
 
 
 def _sym_adv_block(adv):
-    T = _T()
     shapes = []
     for e, _ in adv:
         if e[0] == "int":
@@ -239,14 +238,14 @@ def _sym_adv_block(adv):
         elif e[0] == "array":
             shapes.append(tuple(e[1][1]))
         else:
-            shapes.append((T.sum(T.cast(e[2][0], "int64")),))
+            shapes.append((_sum(cast(e[2][0], "int64")),))
     ndim = max(len(s) for s in shapes)
     out = []
     for d in range(ndim):
         sizes = [s[len(s) - ndim + d] for s in shapes if len(s) - ndim + d >= 0]
         size = sizes[0]
         for s in sizes[1:]:
-            size = T.switch(T.eq(size, 1), s, size)
+            size = switch(eq(size, 1), s, size)
         out.append(size)
     return out
 
@@ -309,8 +308,7 @@ class _IndexOp(Op):
 
     def _indexed_shape(self, node, x_shape, index_vars, index_shapes):
         """Symbolic shape of ``x[idx]``, constants where the static shape knows."""
-        T = _T()
-        items = [(T.cast(v, "int64"), ()) if v.ndim == 0 else (v, s)
+        items = [(cast(v, "int64"), ()) if v.ndim == 0 else (v, s)
                  for v, s in zip(index_vars, index_shapes)]
         filled = [("slice", *(p[0] if isinstance(p, tuple) else p for p in e[1:])) if e[0] == "slice" else e
                   for e in _fill(self.idx_list, items)]
@@ -346,7 +344,7 @@ class Subtensor(_IndexOp):
 
     def L_op(self, inputs, outputs, output_grads):
         x, *index = inputs
-        gx = IncSubtensor(self.idx_list)(_T().zeros_like(x), output_grads[0], *index)
+        gx = IncSubtensor(self.idx_list)(zeros_like(x), output_grads[0], *index)
         return [gx] + [None] * len(index)
 
     def infer_shape(self, node, input_shapes):
@@ -441,8 +439,7 @@ class IncSubtensor(_IndexOp):
         gy = getter(self.idx_list)(gz, *index)
         lead = tuple(range(gy.ndim - y.ndim))
         if lead:
-            gy = _T().sum(gy, axis=lead)
-        from arignote.ops.elemwise import reduce_to_broadcast
+            gy = _sum(gy, axis=lead)
         return [gx, reduce_to_broadcast(gy, y)] + [None] * len(index)
 
     def infer_shape(self, node, input_shapes):
@@ -470,7 +467,7 @@ def _conform_value(y, x, op):
         if not np.can_cast(y.dtype, x.dtype, "same_kind"):
             raise ArignoteTypeError(f"{op}: cannot write {describe(y)} of dtype {y.dtype} into "
                                     f"{describe(x)} of dtype {x.dtype}; cast it first")
-        y = _T().cast(y, x.dtype)
+        y = cast(y, x.dtype)
     return y
 
 

@@ -27,7 +27,7 @@ from arignote.errors import ArignoteTypeError
 from arignote.graph.basic import Apply, Constant, clone_graph, toposort
 from arignote.graph.fg import FunctionGraph
 from arignote.graph.op import Op
-from arignote.ops.shape import _i64
+from arignote.ops.static_shape import _i64
 
 
 class InnerGraphOp(Op):

@@ -13,10 +13,10 @@ from arignote.graph.basic import Apply
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
 from arignote.ops import elemwise as E
+from arignote.ops.basic import as_tensor_variable
+from arignote.ops.construct import arange
 from arignote.ops.reduce import normalize_axis
 from arignote.ops.reduce import sum as _sum
-from arignote.tensor.basic import as_tensor_variable
-from arignote.tensor.variable import tensor_module as _T
 
 
 class Softmax(Op):
@@ -134,13 +134,12 @@ def softsign(x):
 
 def _pick(dist, labels, fn):
     """``dist[i, labels[i]]`` for each row i: the entry of each row's true class."""
-    T = _T()
     if dist.ndim != 2 or labels.ndim != 1 or not labels.type.is_integer or labels.dtype == "bool":
         raise ArignoteTypeError(
             f"{fn}: class labels must be an integer vector with one entry per row of a matrix of "
             f"class scores, got {describe(labels)} ({labels.type}) for {describe(dist)} ({dist.type}); "
             f"a distribution over classes must have the rank of the scores")
-    return dist[T.arange(dist.shape[0]), labels]
+    return dist[arange(dist.shape[0]), labels]
 
 
 def categorical_crossentropy(coding_dist, true_dist):

@@ -30,8 +30,10 @@ from arignote.errors import ArignoteTypeError, ArignoteValueError, built_at, des
 from arignote.graph.basic import Apply, Constant
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType, normalize_dtype
-from arignote.tensor.basic import as_tensor_variable, constant
-from arignote.tensor.variable import tensor_module as _T
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.elemwise import abs_, cast, eq, exp, fill, isfinite, log, maximum, sqr, sqrt, switch
+from arignote.ops.shape import dimshuffle
+from arignote.ops.static_shape import shape as shape_of
 
 
 # ------------------------------------------------------------ gradients
@@ -42,28 +44,27 @@ def _keep(op, g):
         return g
     kept = iter(range(g.ndim))
     ndim = g.ndim + len(op.axis)
-    return _T().dimshuffle(g, ["x" if d in op.axis else next(kept) for d in range(ndim)])
+    return dimshuffle(g, ["x" if d in op.axis else next(kept) for d in range(ndim)])
 
 
 def _sum_grad(op, x, out, gz):
-    return _T().fill(x, _keep(op, gz))
+    return fill(x, _keep(op, gz))
 
 
 def _prod_grad(op, x, out, gz):
-    T = _T()
-    zero = T.eq(x, 0)
-    safe = T.switch(zero, 1, x)
+    zero = eq(x, 0)
+    safe = switch(zero, 1, x)
     nonzero_prod = Reduce("prod", op.axis, True)(safe)
     n_zeros = Reduce("sum", op.axis, True)(zero)
-    others = T.switch(zero, T.switch(T.eq(n_zeros, 1), nonzero_prod, 0),
-                      T.switch(T.eq(n_zeros, 0), nonzero_prod / safe, 0))
+    others = switch(zero, switch(eq(n_zeros, 1), nonzero_prod, 0),
+                    switch(eq(n_zeros, 0), nonzero_prod / safe, 0))
     if op.initial is not None:
         others = others * op.initial
     return _keep(op, gz) * others
 
 
 def _extremum_grad(op, x, out, gz):
-    return _keep(op, gz) * _T().eq(x, _keep(op, out))
+    return _keep(op, gz) * eq(x, _keep(op, out))
 
 
 Combiner = namedtuple("Combiner", "impl grad takes_dtype takes_initial index")
@@ -262,9 +263,8 @@ def _count(x, axes):
     sizes = [x.type.shape[a] for a in axes]
     if None not in sizes:
         return constant(np.int64(np.prod(sizes, dtype="int64")))
-    T = _T()
     mask = constant(np.isin(np.arange(x.ndim), axes))
-    return prod(T.switch(mask, T.shape(x), 1))
+    return prod(switch(mask, shape_of(x), 1))
 
 
 def _float_dtype(x, dtype):
@@ -276,35 +276,33 @@ def _float_dtype(x, dtype):
 
 def mean(x, axis=None, dtype=None, keepdims=False):
     """NumPy's ``mean``: integers average to float64; an empty slice gives nan."""
-    T = _T()
     x = as_tensor_variable(x)
     axes = normalize_axis(x, axis, "mean")
     out_dtype = _float_dtype(x, dtype)
     acc = "float32" if out_dtype == "float16" else out_dtype  # NumPy accumulates half in single
     total = sum(x, axes, dtype=acc, keepdims=keepdims)
-    return T.cast(total / T.cast(_count(x, axes), acc), out_dtype)
+    return cast(total / cast(_count(x, axes), acc), out_dtype)
 
 
 def var(x, axis=None, ddof=0, keepdims=False):
     """NumPy's ``var``: the mean squared deviation, divided by ``n - ddof`` (at least 0)."""
-    T = _T()
     x = as_tensor_variable(x)
     axes = normalize_axis(x, axis, "var")
     if isinstance(ddof, bool) or not isinstance(ddof, (int, float, np.integer, np.floating)):
         raise ArignoteTypeError(f"var: ddof must be a number, got {ddof!r}")
-    x = T.cast(x, _float_dtype(x, None))
+    x = cast(x, _float_dtype(x, None))
     dev = x - mean(x, axes, keepdims=True)
-    sq = T.sqr(T.abs(dev)) if x.dtype.startswith("complex") else T.sqr(dev)
+    sq = sqr(abs_(dev)) if x.dtype.startswith("complex") else sqr(dev)
     total = sum(sq, axes, keepdims=keepdims)
     count = _count(x, axes)
     if isinstance(count, Constant):
         return total / builtins.max(float(count.data) - ddof, 0.0)
-    return total / T.cast(T.maximum(count - ddof, 0), total.dtype)
+    return total / cast(maximum(count - ddof, 0), total.dtype)
 
 
 def std(x, axis=None, ddof=0, keepdims=False):
     """NumPy's ``std``: the square root of :func:`var`."""
-    return _T().sqrt(var(x, axis, ddof, keepdims))
+    return sqrt(var(x, axis, ddof, keepdims))
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -314,17 +312,16 @@ def logsumexp(x, axis=None, keepdims=False):
     rows of -inf give -inf and +inf gives +inf, never nan; an empty slice
     gives -inf). Integers are computed in float64.
     """
-    T = _T()
     x = as_tensor_variable(x)
     axes = normalize_axis(x, axis, "logsumexp")
     keepdims = _check_keepdims("logsumexp", keepdims)
     if x.type.is_integer:
-        x = T.cast(x, "float64")
+        x = cast(x, "float64")
     shift = max(x, axes, keepdims=True, initial=-np.inf)
-    shift = T.switch(T.isfinite(shift), shift, 0)
-    out = T.log(sum(T.exp(x - shift), axes, keepdims=keepdims))
+    shift = switch(isfinite(shift), shift, 0)
+    out = log(sum(exp(x - shift), axes, keepdims=keepdims))
     if not keepdims:
-        shift = T.dimshuffle(shift, [d for d in range(x.ndim) if d not in axes])
+        shift = dimshuffle(shift, [d for d in range(x.ndim) if d not in axes])
     return out + shift
 
 

@@ -1,8 +1,11 @@
-"""Shape ops: reading shapes, and the views that reshape, reorder and re-type them.
+"""Shape ops: the views that reshape, reorder and re-type a tensor, and join/split.
 
-``DimShuffle``, ``Reshape``, ``SpecifyShape`` and ``Unbroadcast`` re-describe
-their input's elements (views); the ops that build new arrays (join, repeat,
-alloc, arange) live in :mod:`arignote.ops.construct` and are re-exported here.
+``DimShuffle``, ``Reshape``, ``SpecifyShape``, ``Unbroadcast`` and ``Split``
+re-describe their input's elements (views); ``Join`` is split's inverse and
+``stack`` of int scalars is how a symbolic shape vector is built, which is why
+they live here, next to the shape arguments that read them. Reading shapes
+(``Shape``, ``Shape_i``) lives in :mod:`arignote.ops.static_shape`, the ops
+that build new arrays (repeat, alloc, arange) in :mod:`arignote.ops.construct`.
 Shape arguments may be Python ints, symbolic int scalars (``x.shape[0]``) or
 int vectors. What is known of them when the graph is built (constants, static
 sizes, which ``x.shape[j]`` an entry is) comes from :func:`static_entries`, so
@@ -16,17 +19,10 @@ from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError, d
 from arignote.graph.basic import Apply, Constant, Variable
 from arignote.graph.op import Op
 from arignote.graph.type import INT_DTYPES, TensorType, _fmt_shape
-from arignote.ops.static_shape import static_entries, static_int  # noqa: F401 (re-exported)
-from arignote.tensor.basic import as_tensor_variable, constant
-from arignote.tensor.variable import tensor_module as _T
-
-
-def _i64(value):
-    return constant(np.int64(value))
-
-
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.elemwise import add, cast, eq, floor_div, mul, switch
+from arignote.ops.static_shape import (Shape, Shape_i, _i64, _is_int, _norm_axis, shape,  # noqa: F401
+                                       shape_i, static_entries, static_int)  # (re-exported: T.shape...)
 
 
 def _fmt(entries):
@@ -45,7 +41,7 @@ def _int_scalar(v, fn, what):
         raise ArignoteTypeError(f"{fn}: {what} must be an int or a symbolic int scalar, got {got}")
     if isinstance(var, Constant):
         return _i64(var.data)
-    return var if var.dtype == "int64" else _T().cast(var, "int64")
+    return var if var.dtype == "int64" else cast(var, "int64")
 
 
 def _vector_entries(vec, fn):
@@ -61,7 +57,7 @@ def _vector_entries(vec, fn):
     if vec.type.shape[0] is None:
         raise ArignoteValueError(f"{fn}: the length of the shape vector {describe(vec)} is not known "
                                  f"when the graph is built; pass a tuple of scalars")
-    return [_int_scalar(_T().getitem(vec, j), fn, "a shape entry") for j in range(vec.type.shape[0])]
+    return [_int_scalar(vec[j], fn, "a shape entry") for j in range(vec.type.shape[0])]
 
 
 def _shape_scalars(shape, fn):
@@ -94,17 +90,8 @@ def _prod(values):
     syms = [v for v in values if not _is_int(v)]
     out = ints if not syms or ints != 1 else syms.pop()
     for s in syms:
-        out = _T().mul(out, s)
+        out = mul(out, s)
     return out
-
-
-def _norm_axis(axis, ndim, fn, x):
-    if not _is_int(axis):
-        raise ArignoteTypeError(f"{fn}: axis must be an int, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ArignoteValueError(f"{fn}: axis {axis} is out of range for {describe(x)} ({x.type}); "
-                                 f"valid axes are {-ndim}..{ndim - 1}")
-    return int(axis) % ndim
 
 
 def _norm_axes(axis, ndim, fn, x):
@@ -117,61 +104,6 @@ def _norm_axes(axis, ndim, fn, x):
 def _static_shape(node, shape):
     """``shape`` (symbolic scalars) with the output's static sizes as constants."""
     return tuple(s if st is None else _i64(st) for s, st in zip(shape, node.outputs[0].type.shape))
-
-
-# ------------------------------------------------------------ reading shapes
-
-class Shape(Op):
-    """The shape of a tensor as an int64 vector."""
-
-    def make_node(self, x):
-        x = as_tensor_variable(x)
-        return Apply(self, [x], [TensorType("int64", (x.ndim,))])
-
-    def perform(self, node, inputs):
-        return [np.asarray(inputs[0].shape, dtype="int64")]
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [None]
-
-    def infer_shape(self, node, input_shapes):
-        return [(_i64(node.inputs[0].ndim),)]
-
-
-class Shape_i(Op):
-    """``x.shape[i]`` as an int64 scalar (what shape arguments are built from)."""
-
-    __props__ = ("i",)
-
-    def __init__(self, i):
-        self.i = int(i)
-
-    def make_node(self, x):
-        x = as_tensor_variable(x)
-        if not 0 <= self.i < x.ndim:
-            raise ArignoteValueError(f"{self}: {describe(x)} has {x.ndim} dimension(s)")
-        return Apply(self, [x], [TensorType("int64", ())])
-
-    def perform(self, node, inputs):
-        return [np.asarray(inputs[0].shape[self.i], dtype="int64")]
-
-    def L_op(self, inputs, outputs, output_grads):
-        return [None]
-
-    def infer_shape(self, node, input_shapes):
-        return [()]
-
-
-def shape(x):
-    """The symbolic shape of ``x`` (an int64 vector); ``x.shape[0]`` is a scalar."""
-    return Shape()(as_tensor_variable(x))
-
-
-def shape_i(x, i):
-    """``x.shape[i]`` as an int64 scalar: a constant when the size is static."""
-    x = as_tensor_variable(x)
-    i = _norm_axis(i, x.ndim, "shape_i", x)
-    return _i64(x.type.shape[i]) if x.type.shape[i] is not None else Shape_i(i)(x)
 
 
 # ------------------------------------------------------------ views
@@ -225,7 +157,7 @@ class DimShuffle(Op):
         # sum over inserted axes (unless statically size 1), then drop them
         summed = tuple(i for i, o in enumerate(self.new_order) if o == "x" and gz.type.shape[i] != 1)
         if summed:
-            gz = _T().sum(gz, axis=summed, keepdims=True)
+            gz = gz.sum(axis=summed, keepdims=True)  # (reduce sits above: the method reaches it)
         order = ["x" if a in self.drop else self.new_order.index(a) for a in range(self.input_ndim)]
         return [DimShuffle(len(self.new_order), order)(gz)]
 
@@ -258,7 +190,7 @@ class Reshape(Op):
             raise ArignoteTypeError(f"{self}: the new shape must be an int vector of length {self.ndim}, "
                                     f"got {describe(shp)} ({shp.type})")
         if shp.dtype != "int64":
-            shp = _T().cast(shp, "int64")
+            shp = cast(shp, "int64")
         entries = static_entries(shp)
         entries = [None] * self.ndim if entries is None else list(entries)
         return Apply(self, [x, shp], [TensorType(x.dtype, _reshape_static(x, entries))])
@@ -288,12 +220,12 @@ class Reshape(Op):
         entries = static_entries(shp)
         entries = [None] * self.ndim if entries is None else list(entries)
         dims = [_i64(e) if _is_int(e) and e >= 0 else shape_i(e[1], e[2]) if isinstance(e, tuple)
-                else _T().getitem(shp, i) for i, e in enumerate(entries)]
-        T, out = _T(), []
+                else shp[i] for i, e in enumerate(entries)]
+        out = []
         for i, (e, d) in enumerate(zip(entries, dims)):
             if not (_is_int(e) and e >= 0) and not isinstance(e, tuple):  # may be -1
                 size, others = _prod(list(input_shapes[0])), _prod(dims[:i] + dims[i + 1:])
-                d = T.switch(T.eq(d, -1), T.floor_div(size, others), d)
+                d = switch(eq(d, -1), floor_div(size, others), d)
             out.append(d)
         return [_static_shape(node, out)]
 
@@ -534,12 +466,163 @@ def patternbroadcast(x, broadcastable):
     return unbroadcast(x, *[d for d, b in enumerate(broadcastable) if not b])
 
 
-# the ops that build arrays live next door; they are re-exported here (``T.stack`` ...)
-from arignote.ops.construct import *  # noqa: E402,F401,F403
-from arignote.ops.construct import Join, stack  # noqa: E402
-from arignote.ops import construct as _construct  # noqa: E402
+# ------------------------------------------------------------ joining and splitting
 
-__all__ = ["DimShuffle", "dimshuffle", "Shape", "Shape_i", "shape", "shape_i", "Reshape", "reshape",
+class Join(Op):
+    """NumPy's ``concatenate`` along ``axis``; the dtype is promoted like NumPy's."""
+
+    __props__ = ("axis",)
+    element_inputs = "all"
+
+    def __init__(self, axis):
+        self.axis = int(axis)
+
+    def make_node(self, *tensors):
+        if not tensors:
+            raise ArignoteValueError("join: need at least one tensor to join")
+        tensors = [as_tensor_variable(t) for t in tensors]
+        ndim = tensors[0].ndim
+        for k, t in enumerate(tensors):
+            if t.ndim != ndim:
+                raise ShapeError(f"join: all inputs must have the same rank: input 0 "
+                                 f"({describe(tensors[0])}) is {ndim}-d, input {k} ({describe(t)}) "
+                                 f"is {t.ndim}-d")
+        if ndim == 0:
+            raise ShapeError("join: 0-d tensors cannot be concatenated; use stack")
+        if not 0 <= self.axis < ndim:
+            raise ArignoteValueError(f"join: axis {self.axis} is out of range for {ndim}-d inputs")
+        shape = []
+        for d in range(ndim):
+            sizes = [t.type.shape[d] for t in tensors]
+            known = {s for s in sizes if s is not None}
+            if d == self.axis:
+                shape.append(None if None in sizes else sum(sizes))
+            elif len(known) > 1:
+                raise ShapeError(f"join: input shapes {', '.join(_fmt_shape(t.type.shape) for t in tensors)} "
+                                 f"differ in dimension {d} (only the join axis {self.axis} may differ)")
+            else:
+                shape.append(known.pop() if known else None)
+        dtype = np.result_type(*[t.dtype for t in tensors])
+        return Apply(self, tensors, [TensorType(dtype, shape)])
+
+    def perform(self, node, inputs):
+        for k, x in enumerate(inputs):
+            bad = [d for d in range(x.ndim) if d != self.axis and x.shape[d] != inputs[0].shape[d]]
+            if bad:
+                raise ShapeError(f"join along axis {self.axis}: input {k} ({describe(node.inputs[k])}) "
+                                 f"has shape {x.shape}, input 0 has {inputs[0].shape} (dimension "
+                                 f"{bad[0]} differs)")
+        out = np.concatenate(inputs, axis=self.axis)
+        return [out.astype(node.outputs[0].dtype, copy=False)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        sizes = [_shape_entry(x, self.axis) for x in inputs]
+        parts = Split(len(inputs), self.axis)(output_grads[0], *sizes)
+        parts = parts if isinstance(parts, list) else [parts]
+        return [g if x.type.is_float or x.dtype.startswith("complex") else None
+                for x, g in zip(inputs, parts)]
+
+    def infer_shape(self, node, input_shapes):
+        out = list(input_shapes[0])
+        for s in input_shapes[1:]:
+            out[self.axis] = add(out[self.axis], s[self.axis])
+        return [_static_shape(node, out)]
+
+
+class Split(Op):
+    """``x`` cut along ``axis`` into ``n`` consecutive pieces of the given sizes (views)."""
+
+    __props__ = ("n", "axis")
+    fusion_kind = "view"
+
+    def __init__(self, n, axis):
+        self.n, self.axis = int(n), int(axis)
+        self.view_map = {k: [0] for k in range(self.n)}
+
+    def make_node(self, x, *sizes):
+        x = as_tensor_variable(x)
+        if len(sizes) != self.n or not 0 <= self.axis < x.ndim:
+            raise ArignoteValueError(f"{self}: expected {self.n} sizes and an input with more than "
+                                     f"{self.axis} dimensions, got {len(sizes)} and {describe(x)} ({x.type})")
+        sizes = [_int_scalar(s, "split", "a size") for s in sizes]
+        known = [static_int(s) for s in sizes]
+        total, given = x.type.shape[self.axis], sum(k for k in known if k is not None)
+        if any(k is not None and k < 0 for k in known) or total is not None and (
+                given > total or None not in known and given != total):
+            raise ShapeError(f"split: sizes {_fmt(known)} do not split dimension {self.axis} of "
+                             f"{describe(x)} ({x.type})")
+        if known.count(None) == 1 and total is not None:
+            known[known.index(None)] = total - given
+        return Apply(self, [x, *sizes], [TensorType(x.dtype, x.type.shape[:self.axis] + (k,) +
+                                                    x.type.shape[self.axis + 1:]) for k in known])
+
+    def perform(self, node, inputs):
+        x, sizes = inputs[0], [int(s) for s in inputs[1:]]
+        if any(s < 0 for s in sizes) or sum(sizes) != x.shape[self.axis]:
+            raise ShapeError(f"split: sizes {tuple(sizes)} do not add up to dimension {self.axis} of "
+                             f"{describe(node.inputs[0])} (shape {x.shape})")
+        return np.split(x, np.cumsum(sizes)[:-1], axis=self.axis)
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [Join(self.axis)(*output_grads)] + [None] * self.n
+
+    def infer_shape(self, node, input_shapes):
+        out = []
+        for o, size in zip(node.outputs, node.inputs[1:]):
+            s = list(input_shapes[0])
+            s[self.axis] = size
+            out.append(tuple(v if st is None else _i64(st) for v, st in zip(s, o.type.shape)))
+        return out
+
+
+def split(x, splits_size, n_splits, axis=0):
+    """Theano's split: ``x`` cut along ``axis`` into ``n_splits`` pieces of ``splits_size``."""
+    x = as_tensor_variable(x)
+    sizes = _shape_scalars(splits_size, "split")
+    if len(sizes) != n_splits:
+        raise ArignoteValueError(f"split: n_splits={n_splits} but {len(sizes)} sizes were given")
+    out = Split(n_splits, _norm_axis(axis, x.ndim, "split", x))(x, *sizes)
+    return out if isinstance(out, list) else [out]
+
+
+def join(axis, *tensors):
+    """Theano's join: ``tensors`` concatenated along ``axis``."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tensors[0]
+    return concatenate(tensors, axis)
+
+
+def concatenate(tensors, axis=0):
+    """NumPy's concatenate (``axis=None`` flattens the inputs first)."""
+    tensors = [as_tensor_variable(t) for t in tensors]
+    if not tensors:
+        raise ArignoteValueError("concatenate: need at least one tensor")
+    if axis is None:
+        tensors, axis = [flatten(t) for t in tensors], 0
+    if tensors[0].ndim == 0:
+        raise ShapeError(f"concatenate: 0-d tensors ({describe(tensors[0])}) cannot be "
+                         f"concatenated; use stack")
+    return Join(_norm_axis(axis, tensors[0].ndim, "concatenate", tensors[0]))(*tensors)
+
+
+def stack(*tensors, axis=0):
+    """NumPy's stack: ``stack([a, b], axis)``; Theano's ``stack(a, b)`` works too."""
+    if len(tensors) in (1, 2) and isinstance(tensors[0], (list, tuple)):
+        tensors, axis = tensors[0], (tensors[1] if len(tensors) == 2 else axis)
+    tensors = [as_tensor_variable(t) for t in tensors]
+    if not tensors:
+        raise ArignoteValueError("stack: need at least one tensor")
+    ndim = tensors[0].ndim
+    for k, t in enumerate(tensors):
+        if t.ndim != ndim:
+            raise ShapeError(f"stack: all inputs must have the same rank: input 0 ({describe(tensors[0])}) "
+                             f"is {ndim}-d, input {k} ({describe(t)}) is {t.ndim}-d")
+    axis = _norm_axis(axis, ndim + 1, "stack", tensors[0])
+    return Join(axis)(*[expand_dims(t, axis) for t in tensors])
+
+
+__all__ = ["Shape", "Shape_i", "shape", "shape_i", "DimShuffle", "dimshuffle", "Reshape", "reshape",
            "flatten", "transpose", "swapaxes", "expand_dims", "shape_padleft", "shape_padright",
            "shape_padaxis", "squeeze", "SpecifyShape", "specify_shape", "Unbroadcast", "addbroadcast",
-           "unbroadcast", "patternbroadcast", "static_int", *_construct.__all__]
+           "unbroadcast", "patternbroadcast", "static_int", "Join", "join", "concatenate", "stack",
+           "Split", "split"]

@@ -1,19 +1,95 @@
-"""What is known about small int tensors (shapes, sizes) when a graph is built.
+"""Reading shapes: the ops ``x.shape`` and ``x.shape[i]`` build, and what is known
+about small int tensors (shapes, sizes) when a graph is built.
 
 Shape arguments are graphs too (``(x.shape[0], -1)``); these helpers see
 through the ops that only move numbers around to find the sizes that are
 known, or known to equal ``x.shape[j]``, so static shapes can be inferred.
+The views and joins that take shape arguments live in :mod:`arignote.ops.shape`.
 """
 import math
 
 import numpy as np
 
-from arignote.graph.basic import Constant, Variable
+from arignote.errors import ArignoteTypeError, ArignoteValueError, describe
+from arignote.graph.basic import Apply, Constant, Variable
+from arignote.graph.op import Op
+from arignote.graph.type import TensorType
+from arignote.ops.basic import as_tensor_variable, constant
 
 
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
+
+def _i64(value):
+    return constant(np.int64(value))
+
+
+def _norm_axis(axis, ndim, fn, x):
+    if not _is_int(axis):
+        raise ArignoteTypeError(f"{fn}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ArignoteValueError(f"{fn}: axis {axis} is out of range for {describe(x)} ({x.type}); "
+                                 f"valid axes are {-ndim}..{ndim - 1}")
+    return int(axis) % ndim
+
+
+# ------------------------------------------------------------ reading shapes
+
+class Shape(Op):
+    """The shape of a tensor as an int64 vector."""
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [TensorType("int64", (x.ndim,))])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape, dtype="int64")]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None]
+
+    def infer_shape(self, node, input_shapes):
+        return [(_i64(node.inputs[0].ndim),)]
+
+
+class Shape_i(Op):
+    """``x.shape[i]`` as an int64 scalar (what shape arguments are built from)."""
+
+    __props__ = ("i",)
+
+    def __init__(self, i):
+        self.i = int(i)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if not 0 <= self.i < x.ndim:
+            raise ArignoteValueError(f"{self}: {describe(x)} has {x.ndim} dimension(s)")
+        return Apply(self, [x], [TensorType("int64", ())])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape[self.i], dtype="int64")]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None]
+
+    def infer_shape(self, node, input_shapes):
+        return [()]
+
+
+def shape(x):
+    """The symbolic shape of ``x`` (an int64 vector); ``x.shape[0]`` is a scalar."""
+    return Shape()(as_tensor_variable(x))
+
+
+def shape_i(x, i):
+    """``x.shape[i]`` as an int64 scalar: a constant when the size is static."""
+    x = as_tensor_variable(x)
+    i = _norm_axis(i, x.ndim, "shape_i", x)
+    return _i64(x.type.shape[i]) if x.type.shape[i] is not None else Shape_i(i)(x)
+
+
+# ------------------------------------------------------------ what is known
 
 
 _MAX_ENTRIES = 64
@@ -62,7 +138,6 @@ def _static_entries(v, memo):
     node = v.owner
     if node is None:
         return unknown
-    from arignote.ops.shape import Shape, Shape_i
     if isinstance(node.op, Shape):
         x = node.inputs[0]
         return _obj([_dim_entry(x, j) for j in range(x.ndim)], t.shape)

@@ -14,13 +14,14 @@ import numpy as np
 from arignote.errors import ArignoteError
 from arignote.gradient import GradOverride
 from arignote.graph.basic import Constant
-from arignote.ops.construct import Alloc, Join
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.construct import Alloc, alloc
+from arignote.ops.elemwise import Elemwise, add, cast, maximum, minimum, mul, zeros_like
 from arignote.ops.indexing import Subtensor
-from arignote.ops.elemwise import Elemwise
 from arignote.ops.reduce import Reduce
-from arignote.ops.shape import DimShuffle, Reshape
+from arignote.ops.shape import DimShuffle, Join, Reshape, dimshuffle
+from arignote.ops.static_shape import Shape_i
 from arignote.passes.rewriting import PatternRewriter, constant_value, node_rewriter, register
-from arignote.tensor.variable import tensor_module as _T
 
 
 def fits(old, new):
@@ -38,7 +39,7 @@ class SafePattern(PatternRewriter):
             return None
         if result is None:
             return None
-        new = _T().as_tensor_variable(result[0])
+        new = as_tensor_variable(result[0])
         return [new] if fits(node.outputs[0], new) else None
 
 
@@ -52,7 +53,7 @@ def _is_float(b, node):
 
 def _is_shape_entry(v):
     """A dimension's size (``x.shape[i]``): never negative."""
-    return v.owner is not None and type(v.owner.op).__name__ == "Shape_i"
+    return v.owner is not None and isinstance(v.owner.op, Shape_i)
 
 
 # (input pattern, output pattern, condition)
@@ -80,8 +81,8 @@ PATTERNS = [
     (("switch", "c", "x", "x"), "x", None),
     (("maximum", "x", 0), "x", lambda b, node: _is_shape_entry(b["x"])),
     (("second", "a", "b"), "b", None),
-    (("mul", "x", 0), lambda b: _T().zeros_like(b["x"]), _is_int),
-    (("sub", "x", "x"), lambda b: _T().zeros_like(b["x"]), _is_int),
+    (("mul", "x", 0), lambda b: zeros_like(b["x"]), _is_int),
+    (("sub", "x", "x"), lambda b: zeros_like(b["x"]), _is_int),
 ]
 
 for _in, _out, _cond in PATTERNS:
@@ -111,7 +112,7 @@ def collect_constants(fgraph, node):
     fn = np.add if name == "add" else np.multiply
     with np.errstate(all="ignore"):
         value = fn(inner_consts[0].data.astype(dtype), consts[0].data.astype(dtype))
-    new = node.op(inner_others[0], _T().constant(value))
+    new = node.op(inner_others[0], constant(value))
     return [new] if fits(node.outputs[0], new) else None
 
 
@@ -156,7 +157,7 @@ def reduce_nothing(fgraph, node):
     """A reduction over no axis (``sum(x, axis=())``) is ``x`` (cast if needed)."""
     if node.op.axis or node.op.initial is not None or node.op.combiner.startswith("arg"):
         return None
-    return [_T().cast(node.inputs[0], node.outputs[0].dtype)]
+    return [cast(node.inputs[0], node.outputs[0].dtype)]
 
 
 @register("canonicalize", "algebraic")
@@ -167,7 +168,7 @@ def switch_constant_condition(fgraph, node):
     value = constant_value(cond)
     if value is None:
         return None
-    new = _T().cast(a if value else b, node.outputs[0].dtype)
+    new = cast(a if value else b, node.outputs[0].dtype)
     return [new] if fits(node.outputs[0], new) else None
 
 
@@ -189,8 +190,8 @@ def reduce_of_size_one(fgraph, node):
         return None
     if any(x.type.shape[a] != 1 for a in op.axis):
         return None
-    kept = x if op.keepdims else _T().dimshuffle(x, [d for d in range(x.ndim) if d not in op.axis])
-    new = _T().cast(kept, node.outputs[0].dtype)
+    kept = x if op.keepdims else dimshuffle(x, [d for d in range(x.ndim) if d not in op.axis])
+    new = cast(kept, node.outputs[0].dtype)
     return [new] if fits(node.outputs[0], new) else None
 
 
@@ -233,7 +234,7 @@ def subtensor_of_alloc(fgraph, node):
     if value.ndim != 0:
         return None
     shape = node.op.infer_shape(node, [tuple(dims)] + [() for _ in node.inputs[1:]])[0]
-    new = _T().alloc(value, *shape)
+    new = alloc(value, *shape)
     return [new] if fits(node.outputs[0], new) else None
 
 
@@ -254,7 +255,7 @@ def fill_sink(fgraph, node):
     return None
 
 
-_COMBINE = {"sum": "add", "prod": "mul", "max": "maximum", "min": "minimum"}
+_COMBINE = {"sum": add, "prod": mul, "max": maximum, "min": minimum}
 
 
 @register("canonicalize", "algebraic", "shape")
@@ -272,9 +273,9 @@ def reduce_of_stacked_scalars(fgraph, node):
         if ds is None or not isinstance(ds.op, DimShuffle) or ds.op.new_order != ("x",):
             return None
         scalars.append(ds.inputs[0])
-    fn = getattr(_T(), _COMBINE[op.combiner])
+    fn = _COMBINE[op.combiner]
     result = scalars[0]
     for s in scalars[1:]:
         result = fn(result, s)
-    new = _T().cast(result, node.outputs[0].dtype)
+    new = cast(result, node.outputs[0].dtype)
     return [new] if fits(node.outputs[0], new) else None

@@ -24,9 +24,11 @@ pass (see :mod:`arignote.passes`).
 """
 import numpy as np
 
+from arignote.ops import elemwise as E
 from arignote.ops.nnet import LogSoftmax, Softmax
+from arignote.ops.reduce import max as _max
+from arignote.ops.reduce import sum as _sum
 from arignote.passes.rewriting import register_pass
-from arignote.tensor.variable import tensor_module as _T
 
 __all__ = ["expand_softmax", "softmax_graph"]
 
@@ -34,13 +36,12 @@ __all__ = ["expand_softmax", "softmax_graph"]
 def _parts(x, axis, dtype):
     """``(x - max(x), exp of it, sum of that)`` along ``axis`` in ``dtype``; the maximum is
     replaced by 0 where it is not finite (rows of +-inf or nan, as perform does)."""
-    T = _T()
     if x.dtype != dtype:
-        x = T.cast(x, dtype)
-    m = T.max(x, axis, keepdims=True, initial=-np.inf)  # -inf for an empty slice, not an error
-    s = x - T.switch(T.isfinite(m), m, 0)
-    e = T.exp(s)
-    return s, e, T.sum(e, axis, keepdims=True)
+        x = E.cast(x, dtype)
+    m = _max(x, axis, keepdims=True, initial=-np.inf)  # -inf for an empty slice, not an error
+    s = x - E.switch(E.isfinite(m), m, 0)
+    e = E.exp(s)
+    return s, e, _sum(e, axis, keepdims=True)
 
 
 def softmax_graph(x, axis, log=False, dtype=None, parts=None):
@@ -48,7 +49,7 @@ def softmax_graph(x, axis, log=False, dtype=None, parts=None):
     ``log``) in ``dtype`` (default: the op's); ``parts`` reuses a :func:`_parts` already built."""
     dtype = dtype or Softmax(axis).make_node(x).outputs[0].dtype
     s, e, total = parts or _parts(x, axis, dtype)
-    return s - _T().log(total) if log else e / total
+    return s - E.log(total) if log else e / total
 
 
 @register_pass("fuse")

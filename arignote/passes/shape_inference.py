@@ -9,16 +9,17 @@ rewrite walks shape questions back to the function's inputs. A whole
 """
 import numpy as np
 
+from arignote.ops.basic import as_tensor_variable, constant
+from arignote.ops.elemwise import cast
 from arignote.ops.indexing import Subtensor
-from arignote.ops.shape import Shape, Shape_i
+from arignote.ops.shape import stack
+from arignote.ops.static_shape import Shape, Shape_i
 from arignote.passes.rewriting import node_rewriter, register
-from arignote.tensor.variable import tensor_module as _T
 
 
 def _shape_entries(v):
     """v's shape as int64 scalars: constants where static, else Shape_i nodes."""
-    T = _T()
-    return tuple(T.constant(np.int64(s)) if s is not None else Shape_i(d)(v)
+    return tuple(constant(np.int64(s)) if s is not None else Shape_i(d)(v)
                  for d, s in enumerate(v.type.shape))
 
 
@@ -42,17 +43,17 @@ def shape_i_from_inputs(fgraph, node):
     (x,) = node.inputs
     i = node.op.i
     if x.type.shape[i] is not None:
-        return [_T().constant(np.int64(x.type.shape[i]))]
+        return [constant(np.int64(x.type.shape[i]))]
     if x.owner is None:
         return None
     try:
         shapes = x.owner.op.infer_shape(x.owner, [_shape_entries(v) for v in x.owner.inputs])
     except NotImplementedError:
         return None
-    entry = _T().as_tensor_variable(shapes[x.index][i])
+    entry = as_tensor_variable(shapes[x.index][i])
     if entry.ndim != 0:
         return None
-    return [_T().cast(entry, "int64")]
+    return [cast(entry, "int64")]
 
 
 @register("canonicalize", "shape")
@@ -61,7 +62,7 @@ def shape_of_intermediate(fgraph, node):
     """``shape(op(...).out)`` -> the stack of its entries (constant when static)."""
     (x,) = node.inputs
     if all(s is not None for s in x.type.shape):
-        return [_T().constant(np.asarray(x.type.shape, dtype="int64"))]
+        return [constant(np.asarray(x.type.shape, dtype="int64"))]
     if x.owner is None or x.ndim == 0:
         return None
-    return [_T().stack(list(_shape_entries(x)))]
+    return [stack(list(_shape_entries(x)))]

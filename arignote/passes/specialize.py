@@ -12,12 +12,13 @@ activation after it fuse into one kernel that runs over the product once,
 in place for an SGD update -- better than NumPy's Gemm, which has no beta.
 """
 from arignote.graph.basic import Constant
-from arignote.ops.blas import Gemm, MatMul
+from arignote.ops.basic import constant
+from arignote.ops.blas import Gemm, MatMul, dot
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.reduce import Reduce
+from arignote.ops.shape import dimshuffle
 from arignote.passes.algebraic import fits
 from arignote.passes.rewriting import node_rewriter, register
-from arignote.tensor.variable import tensor_module as _T
 
 
 def _scalar(v):
@@ -25,8 +26,8 @@ def _scalar(v):
     if not all(s == 1 for s in v.type.shape):
         return None
     if isinstance(v, Constant):
-        return _T().constant(v.data.reshape(()))
-    return _T().dimshuffle(v, []) if v.ndim else v
+        return constant(v.data.reshape(()))
+    return dimshuffle(v, []) if v.ndim else v
 
 
 def _scaled_product(fgraph, v):
@@ -38,7 +39,7 @@ def _scaled_product(fgraph, v):
     if node is None or not sole_reader(v):
         return None
     if isinstance(node.op, MatMul) and v.ndim == 2:
-        return _T().constant(1, dtype=v.dtype), *node.inputs, node
+        return constant(1, dtype=v.dtype), *node.inputs, node
     if isinstance(node.op, Elemwise) and node.op.scalar_op.name == "neg":
         inner = _scaled_product(fgraph, node.inputs[0])
         return None if inner is None else (-inner[0], *inner[1:])
@@ -65,7 +66,7 @@ def gemm(fgraph, node):
         if found is None:
             continue
         alpha, a, b, product = found
-        beta = _T().constant(1, dtype=out.dtype)
+        beta = constant(1, dtype=out.dtype)
         new = Gemm()(other, alpha * sign, a, b, beta)
         if fits(out, new):
             _built_at(new, [other, alpha, a, b], product.trace)
@@ -85,7 +86,7 @@ def sum_mul_to_dot(fgraph, node):
     x, y = inner.inputs
     if x.type.shape[0] == 1 or y.type.shape[0] == 1:
         return None
-    new = _T().dot(x, y)
+    new = dot(x, y)
     if not fits(node.outputs[0], new):
         return None
     _built_at(new, [x, y], inner.trace)

@@ -1,10 +1,12 @@
 """What users import as ``T``: constructors, NumPy-like math, ``T.nnet``.
 
 Every public function lives next to its op in ``arignote.ops``; this package
-gathers them under Theano's names.
+gathers them under Theano's names. It is part of the public API, the top
+layer: it may import the gradient and the runtime (``T.grad``, ``x.eval()``).
 """
 from arignote.ops import blas, elemwise, indexing, reduce, shape  # noqa: F401  (T.elemwise...)
 from arignote.ops.blas import *  # noqa: F401,F403
+from arignote.ops.construct import *  # noqa: F401,F403
 from arignote.ops.elemwise import *  # noqa: F401,F403
 from arignote.ops.indexing import *  # noqa: F401,F403
 from arignote.ops.reduce import *  # noqa: F401,F403
@@ -19,5 +21,5 @@ from arignote.tensor import nnet  # noqa: F401,E402
 from arignote.ops.elemwise import abs, pow, round  # noqa: F401,E402
 
 # differentiation, under the names Theano's tensor module gave it
-from arignote.gradient import (Lop, Rop, consider_constant, grad, hessian, jacobian,  # noqa: F401,E402
-                               numeric_grad, verify_grad)
+from arignote.gradient import Lop, Rop, consider_constant, grad, hessian, jacobian  # noqa: F401,E402
+from arignote.verify import numeric_grad, verify_grad  # noqa: F401,E402

@@ -1,4 +1,5 @@
-"""Building blocks of the tensor API: constants, conversion, constructors.
+"""Building blocks of the tensor API: constructors, and constants and conversion
+(defined below every op, in :mod:`arignote.ops.basic`, and re-exported here).
 
 The constructor family (``scalar vector row col matrix tensor3 tensor4``, their
 Theano dtype prefixes and plural forms) is generated from two small tables.
@@ -7,9 +8,9 @@ import numpy as np
 
 from arignote.config import config
 from arignote.errors import ArignoteTypeError
-from arignote.graph.basic import Variable, user_trace
+from arignote.graph.basic import user_trace
 from arignote.graph.type import TensorType
-from arignote.tensor.variable import TensorConstant
+from arignote.ops.basic import as_tensor_variable, constant
 
 # rank name -> static shape (1 = broadcastable)
 RANKS = {"scalar": (), "vector": (None,), "row": (1, None), "col": (None, 1),
@@ -79,60 +80,6 @@ for _prefix, _dtype in PREFIXES.items():
         CONSTRUCTORS[_prefix + _rank] = _single
         CONSTRUCTORS[_prefix + _plural] = _make_plural(_single)
 globals().update(CONSTRUCTORS)
-
-
-def constant(value, name=None, dtype=None):
-    """A constant tensor; its static shape is the value's shape."""
-    data = np.asarray(value, dtype=dtype)
-    if data.dtype == object or data.dtype.kind not in "biufc":
-        raise ArignoteTypeError(f"cannot make a tensor constant of {type(value).__name__} {value!r}")
-    # a private read-only copy: the user's array stays writable and later changes to it
-    # do not leak into the graph (np.ascontiguousarray would also turn 0-d into 1-d)
-    data = np.array(data, order="C", copy=True)
-    data.setflags(write=False)
-    return TensorConstant(TensorType(data.dtype, data.shape), data, name=name)
-
-
-def as_tensor_variable(x, name=None, ndim=None, dtype=None):
-    """Turn ``x`` (a variable, a Python number, a list, an array) into a tensor variable.
-
-    Python scalars become *weak* constants: like NumPy 2, ``float32_x * 0.5``
-    stays float32. Lists that hold variables are stacked.
-    """
-    if isinstance(x, Variable):
-        if not isinstance(x.type, TensorType):
-            raise ArignoteTypeError(f"expected a tensor variable, got {x} of type {x.type}")
-        var = x
-    elif isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic) and dtype is None:
-        data = np.asarray(x)
-        data.setflags(write=False)
-        var = TensorConstant(TensorType(data.dtype, ()), data, name=name, weak=True)
-    elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in _flatten(x)):
-        from arignote.ops.shape import stack
-        var = stack([as_tensor_variable(e) for e in x])
-    elif isinstance(x, (np.ndarray, np.generic, list, tuple, bool, int, float, complex)):
-        try:
-            var = constant(x, name=name, dtype=dtype)
-        except (TypeError, ValueError) as e:
-            raise ArignoteTypeError(f"cannot convert {type(x).__name__} to a tensor: {e}") from None
-    else:
-        raise ArignoteTypeError(
-            f"cannot convert {type(x).__name__} {x!r} to a tensor variable; expected a "
-            f"variable, a number, a list or a NumPy array")
-    if dtype is not None and var.dtype != np.dtype(dtype).name:
-        from arignote.ops.elemwise import cast
-        var = cast(var, dtype)
-    if ndim is not None and var.ndim != ndim:
-        raise ArignoteTypeError(f"expected a {ndim}-d tensor, got {var} with {var.ndim} dimensions")
-    return var
-
-
-def _flatten(x):
-    for e in x:
-        if isinstance(e, (list, tuple)):
-            yield from _flatten(e)
-        else:
-            yield e
 
 
 __all__ = ["tensor", "constant", "as_tensor_variable", *CONSTRUCTORS]

@@ -1,4 +1,4 @@
-"""Shared variables: graph inputs whose value lives between function calls.
+"""``shared()``: graph inputs whose value lives between function calls.
 
 A shared variable's type (dtype and rank) is fixed by its first value; its
 static shape is unknown unless given, so ``set_value`` may change the shape.
@@ -6,89 +6,20 @@ Values are copied in and out unless ``borrow=True`` is asked for. Any
 other object makes a shared variable of a generic type (Theano's
 GenericSharedVariable). A shared variable may carry a ``default_update``.
 
-Each shared variable has a lock, held by every function call that reads or
-updates it and by ``get_value``/``set_value``: calls from several threads
-run one at a time where they share a variable, and no update is lost.
+The base class, its value, lock and default update are the graph layer's
+(:mod:`arignote.graph.shared`: the runtime reads and writes them); here is the
+tensor kind, with a tensor variable's operators, and the constructor.
 """
 import copy
-import threading
 
 import numpy as np
 
-from arignote.errors import ArignoteTypeError, describe
-from arignote.graph.basic import Variable, clone_graph, graph_inputs, user_trace
+from arignote.errors import ArignoteTypeError
+from arignote.graph.basic import Variable
 from arignote.graph.generic import GenericType
+from arignote.graph.shared import GenericSharedVariable, SharedVariable, copy_default_updates  # noqa: F401
 from arignote.graph.type import TensorType
-from arignote.tensor.variable import TensorVariable
-
-
-class SharedVariable(Variable):
-    """A variable with a value held between calls; updated by ``function(updates=...)``
-    or by its ``default_update``. The base of both kinds :func:`shared` makes: a
-    :class:`TensorSharedVariable` for numbers and arrays, a :class:`GenericSharedVariable`
-    for any other object."""
-
-    is_shared = True
-    #: an expression that ``function`` uses as this variable's update when the call gives
-    #: none and does not pass ``no_default_updates`` (Theano's contract; random streams
-    #: advance their state this way). None: no default update.
-    default_update = None
-
-    def __init__(self, type, value, name=None):
-        super().__init__(type, name=name)
-        self._value = value
-        self._trace = user_trace()
-        #: held while a call reads or writes the value (see arignote.runtime.function)
-        self.lock = threading.RLock()
-
-    @staticmethod
-    def _copy(value):
-        """A copy of a value of this variable's kind (a generic object: a deep copy)."""
-        return copy.deepcopy(value)
-
-    def get_value(self, borrow=False):
-        """The current value (a copy unless ``borrow``: then the value itself, which a
-        later update may write over in place)."""
-        if borrow:
-            return self._value
-        with self.lock:  # (never a copy of a value half written by a call in another thread)
-            return self._copy(self._value)
-
-    def set_value(self, value, borrow=False):
-        """Replace the value; it must fit the variable's type."""
-        value = self.type.filter(value, what=f"shared variable {describe(self)}")
-        if not borrow:
-            value = self._copy(value)
-        with self.lock:  # (not in the middle of a call that reads or updates it)
-            self._value = value
-
-    value = property(lambda self: self.get_value(), set_value)
-
-    def clone(self):
-        """Shared variables are state, not structure: clones share the value holder."""
-        return self
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        del state["lock"]  # (a lock does not pickle; the loaded variable gets its own)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.lock = threading.RLock()
-
-    def copy_with_value(self):
-        """A new shared variable of the same type holding a copy of the value (its
-        default update, if any, reads the copy: see :func:`copy_default_updates`)."""
-        new = type(self)(self.type, self._copy(self._value), name=self.name)
-        copy_default_updates({self: new})
-        return new
-
-    def __deepcopy__(self, memo):
-        return self.copy_with_value()
-
-    def __repr__(self):
-        return self.name or f"<shared {self.type}>"
+from arignote.ops.variable import TensorVariable
 
 
 class TensorSharedVariable(SharedVariable, TensorVariable):
@@ -97,20 +28,6 @@ class TensorSharedVariable(SharedVariable, TensorVariable):
     @staticmethod
     def _copy(value):
         return value.copy()
-
-
-class GenericSharedVariable(SharedVariable):
-    """A shared value of a type other than tensors (``shared(obj)`` of any object)."""
-
-
-def copy_default_updates(swap):
-    """Give each copy in ``swap`` (old shared variable -> its copy) the default update of
-    the original, rewritten to read the copies where it read the originals."""
-    for old, new in swap.items():
-        expr = old.default_update
-        if expr is not None and isinstance(expr, Variable):
-            expr = clone_graph([expr], replace=swap, keep=graph_inputs([expr]))[0][0]
-        new.default_update = expr
 
 
 def shared(value, name=None, borrow=False, shape=None, broadcastable=None, strict=False):

@@ -9,8 +9,8 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
-from arignote.gradient import verify_grad
 from arignote.ops.blas import MatMul, TensorDot
+from arignote.verify import verify_grad
 from tests.util import assert_close, check_against_numpy, rand
 
 DTYPES = ("float32", "float64", "int32")

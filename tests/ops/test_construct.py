@@ -9,8 +9,9 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
-from arignote.gradient import verify_grad
-from arignote.ops.shape import Alloc, Join, Repeat, SpecifyShape, Split
+from arignote.ops.construct import Alloc, Repeat
+from arignote.ops.shape import Join, SpecifyShape, Split
+from arignote.verify import verify_grad
 from tests.ops.test_shape import DTYPES, check, check_infer_shape, grad_point, typed
 from tests.util import assert_close, rand
 

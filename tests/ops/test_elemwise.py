@@ -14,8 +14,8 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteError, ArignoteTypeError, ShapeError
-from arignote.gradient import verify_grad
 from arignote.ops.elemwise import ELEMWISE_FUNCTIONS
+from arignote.verify import verify_grad
 from tests.util import assert_close, check_against_numpy, rand, symbolic_like
 
 HAS_SUM = hasattr(T, "sum")

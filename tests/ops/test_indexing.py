@@ -8,8 +8,8 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
-from arignote.gradient import verify_grad
 from arignote.ops.indexing import AdvancedSubtensor, IncSubtensor, Subtensor
+from arignote.verify import verify_grad
 from tests.util import DTYPES as _ALL, assert_close, rand, symbolic_like
 
 DTYPES = ("float32", "float64", "int32")

@@ -8,8 +8,8 @@ import scipy.special as sp
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError
-from arignote.gradient import verify_grad
 from arignote.ops.nnet import LogSoftmax, Softmax
+from arignote.verify import verify_grad
 from tests.util import assert_close, check_against_numpy, rand
 
 DTYPES = ("float32", "float64", "int32")

@@ -16,8 +16,8 @@ from scipy.special import logsumexp as sp_logsumexp
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError
-from arignote.gradient import verify_grad
 from arignote.ops.reduce import COMBINERS, Reduce
+from arignote.verify import verify_grad
 from tests.util import assert_close, rand, reduction_rtol, symbolic_like
 
 DTYPES = ("float32", "float64", "int32", "bool")

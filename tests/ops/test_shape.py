@@ -8,8 +8,8 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
-from arignote.gradient import verify_grad
 from arignote.ops.shape import DimShuffle, Reshape, SpecifyShape, static_entries, static_int
+from arignote.verify import verify_grad
 from tests.util import assert_close, rand, symbolic_like
 
 DTYPES = ("float32", "float64", "int32")

@@ -102,7 +102,7 @@ def test_verify_grad_through_expanded_graph():
     """The expanded graph is also differentiable itself (a sanity check of the composition)."""
     for log in (False, True):
         for shape in [(1, 1), (3, 4)]:
-            ag.gradient.verify_grad(lambda x, log=log: expand.softmax_graph(x, -1, log) * np.arange(
+            ag.verify_grad(lambda x, log=log: expand.softmax_graph(x, -1, log) * np.arange(
                 shape[1]), [rand(shape, "float64")])
 
 

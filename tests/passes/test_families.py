@@ -5,7 +5,9 @@ import pytest
 
 import arignote as ag
 import arignote.tensor as T
-from arignote.graph.basic import Constant
+from arignote.graph.basic import Apply, Constant
+from arignote.graph.op import Op
+from arignote.graph.type import TensorType
 
 from tests.util import assert_close
 
@@ -104,6 +106,24 @@ def test_absorbing_elements_fire_for_integers_only(rewrite, build, reference):
     f = ag.function([x], build(x))
     assert rewrite not in f.stats.fired  # x*0 is nan for x = inf
     assert np.isnan(f(np.full((1, 1), np.inf))).all()
+
+
+class Shape_i(Op):
+    """Not arignote's Shape_i: a user's op of the same name whose value may be negative."""
+
+    def make_node(self, x):
+        return Apply(self, [T.as_tensor_variable(x)], [TensorType("int64", ())])
+
+    def perform(self, node, inputs):
+        return [np.asarray(-3, dtype="int64")]
+
+
+def test_max_with_zero_is_dropped_for_sizes_only_not_for_ops_named_like_them():
+    x = T.dmatrix("x")
+    size = ag.function([x], T.maximum(x.shape[0], 0))
+    assert size.stats.fired["maximum(x, 0) -> x"] == 1 and size(X) == 3
+    other = ag.function([x], T.maximum(Shape_i()(x), 0))
+    assert "maximum(x, 0) -> x" not in other.stats.fired and other(X) == 0
 
 
 def test_stable_log_sigmoid_is_finite_where_naive_is_not():

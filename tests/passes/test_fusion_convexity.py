@@ -6,16 +6,17 @@ import pytest
 
 import arignote as ag
 import arignote.tensor as T
+from arignote.compiler.lower import kernel_axes
 from arignote.config import SETTINGS
 from arignote.errors import CycleError
-from arignote.gradient import verify_grad
 from arignote.graph.fg import FunctionGraph
-from arignote.ops.construct import Split
+from arignote.ops.shape import Split
 from arignote.passes import fusion
 from arignote.passes.convexity import quotient_cycle
 from arignote.passes.fusion import fuse
 from arignote.passes.rewriting import Stats
 from arignote.runtime.backends import BACKENDS
+from arignote.verify import verify_grad
 from tests.passes.test_fusion import check, fused_nodes
 
 #: (backend, fusion) for every backend: compiling ones fused and unfused
@@ -79,7 +80,7 @@ def test_quotient_cycle_reads_a_copy_from_the_node_left_standing():
 
 def test_fusion_refuses_a_cyclic_partition_before_changing_anything(monkeypatch):
     fg, a, b, c, d = _diamond()
-    fg.fusion = True
+    fg.fusion, fg.kernel_axes = True, kernel_axes
     nodes = set(fg.nodes)
     monkeypatch.setattr(fusion._Partitioner, "partition", lambda self: [([a, d], set())])
     with pytest.raises(CycleError, match=r"kernel\{Elemwise\{exp\},Elemwise\{add\}\} -> Elemwise"):
