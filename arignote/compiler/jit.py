@@ -13,7 +13,9 @@ Every thread compiles with an LLVM context and target machine of its own
 (LLVM compiles concurrently only on separate ones). llvmlite serializes all
 calls into LLVM with one global lock, so the two calls that take the time —
 the optimization pipeline and code generation — are made through the raw
-ctypes functions, which release the GIL and take no lock. Two ways use the
+ctypes functions, which release the GIL and take no lock (llvmlite's private
+``_cfn``, through :mod:`arignote.compiler.unsafe`; with
+``ARIGNOTE_SAFE_CALLS=1`` they take the lock and threads compile in turn). Two ways use the
 compile pool: ``prefetch(kernels)`` starts compiling all the kernels a
 Program will ask for and returns at once (each later ``compile_kernel``
 waits for its own kernel only), and inside ``with batch():``
@@ -49,6 +51,7 @@ from llvmlite.binding import ffi
 
 from arignote.compiler import cache
 from arignote.compiler.llvm import error_symbol, render, symbol
+from arignote.compiler.unsafe import unlocked
 
 _lock = threading.RLock()
 _state = {}
@@ -155,10 +158,9 @@ def assembly(ir_text):
 
 
 def _unlocked(name):
-    """llvmlite's ``ffi.lib.<name>`` without llvmlite's global lock (its raw ctypes
-    function); the locked wrapper itself if llvmlite's internals ever change."""
-    fn = getattr(ffi.lib, name)
-    return getattr(fn, "_cfn", fn)
+    """llvmlite's ``ffi.lib.<name>`` without llvmlite's global lock (see
+    :func:`arignote.compiler.unsafe.unlocked`: locked when safe)."""
+    return unlocked(getattr(ffi.lib, name))
 
 
 class _Compiler:
@@ -416,18 +418,12 @@ def _source(kernel):
         kernel_key = kernel
     if done is None:
         ir_text = render(kernel)
-        flag = error_symbol(kernel)
-        done = (ir_text, symbol(kernel.name), (flag,) if f"@{flag} = global" in ir_text else ())
+        done = (ir_text, symbol(kernel.name), (error_symbol(kernel),) if kernel.can_raise else ())
         if kernel_key is not None:
             if len(_rendered) >= 64:
                 _rendered.pop(next(iter(_rendered)))
             _rendered[kernel_key] = done
     return done
-
-
-def raises(kernel):
-    """Whether ``kernel`` sets an error flag (integer powers): known without compiling it."""
-    return bool(_source(kernel)[2])
 
 
 def compile_kernel(kernel, use_cache=True, directory=None):

@@ -96,11 +96,31 @@ class Load:
 
 @dataclass(frozen=True)
 class ScalarOp:
-    """An elementwise scalar op by name (the names of arignote.ops.elemwise)."""
+    """An elementwise scalar op by name: the names of arignote.ops.elemwise, or a
+    primitive of :data:`PRIMITIVE_OPS` (decomposition's vocabulary); its arguments are
+    converted to its :func:`loop_dtype` first."""
     dtype: str
     op: str
     args: tuple
     level: int = 0
+
+
+#: scalar ops that compare or classify: they compute in their arguments' promoted dtype
+#: (NumPy 2: int64 against uint64 exactly), not their output's (bool)
+PREDICATES = frozenset({"eq", "neq", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
+                        "logical_not"})
+#: the ops :mod:`arignote.compiler.decompose` adds to the elementwise table's, with their
+#: meaning in :mod:`arignote.compiler.interp`: C's truncating integer ``/`` and ``%``, C's
+#: ``fmod`` and ``copysign``, and ``ftoi`` (a float in range truncated to a signed integer)
+PRIMITIVE_OPS = frozenset({"div_trunc", "rem_trunc", "fmod", "copysign", "ftoi"})
+
+
+def loop_dtype(op, dtype, arg_dtypes):
+    """The dtype scalar op ``op`` (output ``dtype``) computes in: its output's, but for the
+    predicates (the arguments' promoted dtype) and ``ftoi`` (its argument's)."""
+    if op in PREDICATES or op == "ftoi":
+        return np.result_type(*arg_dtypes).name
+    return dtype
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,71 @@ class Store:
 
 
 @dataclass(frozen=True)
+class Check:
+    """Raise ``error`` (a message) if value ``arg`` (a bool) is true at any point of its
+    level. The kernel may run to its end first: it must not write over its inputs."""
+    dtype: str
+    arg: int
+    error: str
+    level: int = 0
+
+
+NEGATIVE_POWER = "integers to negative integer powers are not allowed"
+
+
+def _negative_power(body, ins):
+    """Whether ``ins``, a signed integer power, may raise: unless its exponent is a
+    constant that is not negative."""
+    e = const_int(body, ins.args[1], ins.dtype)
+    return e is None or e < 0
+
+
+#: what a kernel can raise besides its Checks: (op, dtype kind) -> (message, may it raise?)
+RAISING_OPS = {("pow", "i"): (NEGATIVE_POWER, _negative_power)}
+
+
+def const_int(body, k, dtype):
+    """The value of ``%k`` as the integer dtype ``dtype`` (wrapped), if it is an integer or
+    bool constant; else None."""
+    ins = body[k]
+    if not isinstance(ins, Const) or np.dtype(ins.dtype).kind not in "iub":
+        return None
+    return int(np.asarray(ins.value).astype(ins.dtype).astype(dtype))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How renderers and launchers walk a kernel's index space (chosen by
+    :func:`arignote.compiler.schedule.schedule`). Annotations only: a schedule changes the
+    order of float sums, which the IR leaves open, and no other value.
+
+    ``loop_order``: the parallel axes, outermost loop first (the reduced axes always run
+    in C order, the order the IR folds in). ``chunk_axis``: the parallel axis a launch
+    cuts into ``[start, end)`` chunks (the outermost loop), or None. ``tile_axis``: the
+    parallel axis cut into column tiles of ``tile`` points (the innermost loop), or None.
+    ``min_chunk``: chunks hold a multiple of this many points (whole tiles).
+    ``split_axis``: the reduced axis a launcher may cut into per-chunk partials when the
+    extents make it worth it (:mod:`arignote.compiler.split`), or None."""
+    loop_order: tuple
+    chunk_axis: int = None
+    tile_axis: int = None
+    tile: int = 0
+    min_chunk: int = 1
+    split_axis: int = None
+
+    def pretty(self):
+        parts = ["loops " + (", ".join(f"i{a}" for a in self.loop_order) or "none")]
+        if self.chunk_axis is not None:
+            parts.append(f"chunks of i{self.chunk_axis}"
+                         + (f" by {self.min_chunk}" if self.min_chunk > 1 else ""))
+        if self.tile_axis is not None:
+            parts.append(f"column tiles of {self.tile} over i{self.tile_axis}")
+        if self.split_axis is not None:
+            parts.append(f"may split i{self.split_axis}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class Kernel:
     name: str
     params: tuple
@@ -148,6 +233,8 @@ class Kernel:
     #: Every load of the input and every store of the output use the same axis map,
     #: so each element is read before it is overwritten, whatever the chunking.
     inplace: tuple = ()
+    #: how the index space is walked (None: not scheduled yet)
+    schedule: Schedule = None
 
     @property
     def inputs(self):
@@ -164,6 +251,25 @@ class Kernel:
             return 0
         return max(1, (max((ins.level for ins in self.body), default=0) + 1) // 2)
 
+    @property
+    def errors(self):
+        """The messages this kernel may raise, each once, in body order: its Checks', and
+        those of ops that raise before they are decomposed (:data:`RAISING_OPS`)."""
+        found = []
+        for ins in self.body:
+            if isinstance(ins, Check):
+                found.append(ins.error)
+            elif isinstance(ins, ScalarOp) and (ins.op, np.dtype(ins.dtype).kind) in RAISING_OPS:
+                error, may_raise = RAISING_OPS[ins.op, np.dtype(ins.dtype).kind]
+                if may_raise(self.body, ins):
+                    found.append(error)
+        return tuple(dict.fromkeys(found))
+
+    @property
+    def can_raise(self):
+        """Whether a run may raise after it ran (so it must not write over its inputs)."""
+        return bool(self.errors)
+
     def pretty(self):
         """The kernel for humans."""
         space = ", ".join(f"{'reduce' if a in self.reduce_axes else 'parallel'} i{a}"
@@ -172,6 +278,8 @@ class Kernel:
                  f"  index space: [{space}]"]
         if self.passes > 1:
             lines.append(f"  passes: {self.passes}")
+        if self.schedule is not None:
+            lines.append(f"  schedule: {self.schedule.pretty()}")
         lines += [f"  in place: {self.params[o].name} over {self.params[i].name}" for o, i in self.inplace]
         for k, ins in enumerate(self.body):
             text = _instr(ins)
@@ -182,7 +290,7 @@ class Kernel:
 
     def key(self):
         """A stable text identity (for caches): everything but the name."""
-        return repr((self.params, self.ndim, self.reduce_axes, self.body, self.inplace))
+        return repr((self.params, self.ndim, self.reduce_axes, self.body, self.inplace, self.schedule))
 
     def check_inplace(self):
         """Raise unless every in-place pair reads and writes each element at one index, and
@@ -215,7 +323,7 @@ def args_of(ins):
     """The value ids an instruction reads."""
     if isinstance(ins, ScalarOp):
         return list(ins.args)
-    if isinstance(ins, (Cast, Reduce, Store)):
+    if isinstance(ins, (Cast, Reduce, Store, Check)):
         return [ins.arg]
     return []
 
@@ -225,16 +333,16 @@ def with_args(ins, args, level=None):
     changes = {} if level is None else {"level": level}
     if isinstance(ins, ScalarOp):
         changes["args"] = tuple(args)
-    elif isinstance(ins, (Cast, Reduce, Store)):
+    elif isinstance(ins, (Cast, Reduce, Store, Check)):
         changes["arg"] = args[0]
     return dataclasses.replace(ins, **changes) if changes else ins
 
 
-def live_body(body):
-    """``body`` without the values no store needs, renumbered."""
+def live_body(body, keep=(Store, Check)):
+    """``body`` without the values no instruction of a ``keep`` class needs, renumbered."""
     live = set()
     for k in range(len(body) - 1, -1, -1):
-        if isinstance(body[k], Store) or k in live:
+        if isinstance(body[k], keep) or k in live:
             live.add(k)
             live.update(args_of(body[k]))
     new_id = {k: n for n, k in enumerate(sorted(live))}
@@ -276,4 +384,6 @@ def _instr(ins):
         return f"reduce {ins.combiner}(%{ins.arg}) init {ins.init!r}"
     if isinstance(ins, Store):
         return f"store p{ins.param}{_axes(ins.axes)} <- %{ins.arg}"
+    if isinstance(ins, Check):
+        return f"check %{ins.arg}: {ins.error}"
     raise TypeError(ins)

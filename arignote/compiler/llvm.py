@@ -20,13 +20,16 @@ live in allocas (promoted to registers by LLVM), initialized before their
 pass. An output read back by a later pass (a Load of an 'out' param) is one
 ``noalias`` pointer read and written by this function only.
 
-*Column tiles*: a one-pass kernel whose last axis (the contiguous one in C order)
-is parallel while a reduced axis precedes it (``sum(x, axis=0)``, bias gradients)
-would walk the strided reduced axis one scalar at a time. It renders instead
-(:func:`tile_axis`) with the last axis cut into tiles of :data:`TILE` points
-inside the other parallel loops (inside ``[start, end)`` when the last axis is
-the outermost parallel one, so chunking is unchanged). Per tile: one loop over
-the tile's points initializes a ``[TILE x ty]`` accumulator array per Reduce and
+The loop order, the chunked loop and column tiles are the kernel's schedule
+(``Kernel.schedule``, :mod:`arignote.compiler.schedule`), which the renderer
+reads; it makes no such choice itself. The parallel loops run in the
+schedule's ``loop_order``, the outermost one bounded by ``[start, end)``.
+
+*Column tiles* (``schedule.tile_axis``): the tiled axis, the innermost parallel
+one, is cut into tiles of ``schedule.tile`` points inside the other parallel
+loops (inside ``[start, end)`` when it is the only parallel one, so chunking is
+unchanged). Per tile: one loop over
+the tile's points initializes a ``[tile x ty]`` accumulator array per Reduce and
 stores the level-0 values the pass uses into per-tile arrays; the reduced axes'
 loops hold a loop over the tile's points doing level 1 (contiguous, independent
 accumulators: it vectorizes, in the same order per point as the untiled nest);
@@ -49,8 +52,14 @@ reserved to reduction accumulators (a reduction is computed once, never
 recomputed); never ``contract``, ``nnan`` or ``ninf``, and no flags at all on
 math calls (their fused multiply-adds are explicit ``llvm.fma``, the same on
 every path).
-Kernels whose values can raise in NumPy (integer power to a negative
-exponent) define ``@<name>.error``, an ``i32`` flag the launcher checks.
+The renderer renders the kernel decomposed (:mod:`arignote.compiler.decompose`):
+its scalar ops are primitives, each a row of :mod:`arignote.compiler.llvm_scalar`'s
+table. A kernel that can raise (``Kernel.can_raise``: its Checks) defines
+``@<name>.error``, an ``i32`` flag: each Check ors its value into an ``i1``
+of its own over the loops (an ``or`` reduction, which vectorizes) and at the
+end a set one stores ``1 + `` its error's index in ``Kernel.errors`` (of the
+kernel as given: decomposing may prove an error impossible) into the flag,
+which the launcher reads after the run.
 """
 import re
 
@@ -58,28 +67,39 @@ import numpy as np
 
 from arignote.compiler import kernel as K
 from arignote.compiler import llvm_math
+from arignote.compiler.decompose import decompose
+from arignote.compiler.schedule import scheduled, tile_axis
 from arignote.compiler.llvm_scalar import ACCUM, BITS, FLOAT, FSUFFIX, const, element_size, \
-    first_wins, float_to_int, math_function, minmax, scalar_op
+    first_wins, math_function, minmax, scalar_op
 from arignote.compiler.llvm_scalar import types as _types
 
 
 # ------------------------------------------------------------ the renderer
 
 class _Renderer:
-    def __init__(self, kernel):
+    def __init__(self, kernel, errors=None):
         self.k = kernel
-        self.decls, self.helpers = {}, {}
+        #: the flag's codes: 1 + the index in these (the launcher reads the undecomposed kernel's)
+        self.errors = kernel.errors if errors is None else errors
+        self.decls = {}
         self.n = 0
         self.out = None
         self.allocas = []
         self.vals = {}
-        self.error = False
+        self.checks = set()  # the error codes a Check of the kernel sets
         self.vector_math = set()
         kernel.check_inplace()
         self.over = dict(kernel.inplace)
         #: the index variable of each axis where it is not ``%i<axis>`` (column tiles)
         self.index = {}
-        self.tile = tile_axis(kernel)
+        self.sched = kernel.schedule
+        self.tile = self.sched.tile_axis
+        order = self.sched.loop_order
+        if sorted(order) != [a for a in range(kernel.ndim) if a not in kernel.reduce_axes] or \
+                self.sched.chunk_axis not in (*order[:1], None) or \
+                (self.tile is not None and (self.tile != order[-1] or self.tile != tile_axis(kernel))):
+            raise NotImplementedError(f"{kernel.name}: the LLVM backend cannot render the schedule "
+                                      f"{self.sched}")
 
     # ---- emission helpers
     def emit(self, text):
@@ -103,11 +123,6 @@ class _Renderer:
         if vector:
             self.vector_math.add(vector)
         return self.emit(f"call {ty} @{name}({', '.join(f'{ty} {a}' for a in args)})")
-
-    def error_flag(self):
-        """The kernel's error flag (an i32 global), defined because something can raise."""
-        self.error = True
-        return error_symbol(self.k)
 
     def fbin(self, opc, ty, a, b, flags=FLOAT):
         return self.emit(f"{opc}{' ' + flags if flags else ''} {ty} {a}, {b}")
@@ -138,8 +153,9 @@ class _Renderer:
                 wide = "double" if BITS[sr] == 64 else "float"
                 return self.to_half(self.emit(f"{opc} {sr} {v} to {wide}"), wide)
             return self.emit(f"{opc} {sr} {v} to {dr}")
-        if sk == "f":  # float -> int: NumPy's x86-64 results out of range too
-            return float_to_int(self, v, src, dst)
+        if sk == "f":  # (decompose makes every float -> int an ftoi of a value in range)
+            raise NotImplementedError(f"the LLVM backend renders no cast from {src} to {dst}: "
+                                      "decompose the kernel first")
         sb, db = BITS[sr], BITS[dr]
         if sb == db:
             return v
@@ -183,7 +199,31 @@ class _Renderer:
             return None
         if isinstance(ins, K.Reduce):
             return self.reduce(k, ins)
+        if isinstance(ins, K.Check):
+            self.check(ins)
+            return None
         raise NotImplementedError(f"the LLVM backend cannot render {type(ins).__name__}")
+
+    def check(self, ins):
+        """Or the Check's value into its error's ``i1`` (see the module docstring)."""
+        code = self.errors.index(ins.error) + 1
+        seen = f"%chk{code}"
+        if code not in self.checks:
+            self.checks.add(code)
+            self.allocas += [f"  {seen} = alloca i1", f"  store i1 false, ptr {seen}"]
+        c = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, "bool")
+        now = self.emit(f"or i1 {self.emit(f'load i1, ptr {seen}')}, {c}")
+        self.out.append(f"  store i1 {now}, ptr {seen}")
+
+    def raise_checks(self):
+        """The end of the body: the flag set to the code of each error seen (last wins)."""
+        out = []
+        for code in sorted(self.checks):
+            out += [f"  %chk{code}.seen = load i1, ptr %chk{code}",
+                    f"  br i1 %chk{code}.seen, label %raise{code}, label %raised{code}", f"raise{code}:",
+                    f"  store atomic i32 {code}, ptr @{error_symbol(self.k)} monotonic, align 4",
+                    f"  br label %raised{code}", f"raised{code}:"]
+        return out + ["  ret void", "}", ""]
 
     def address(self, param, axes):
         param = self.over.get(param, param)  # an in-place output is addressed through its input
@@ -296,10 +336,10 @@ class _Renderer:
         zero = self.select(neg, reg, const(-0.0, "float64"), "0.0")
         return self.select(self.emit(f"fcmp oeq {reg} {m}, 0.0"), reg, zero, m)
 
-    # ---- per-tile arrays (column tiles): element ``%j`` of ``[TILE x reg]``, bool as i8
+    # ---- per-tile arrays (column tiles): element ``%j`` of ``[tile x reg]``, bool as i8
     def slot(self, array, reg):
         mem = "i8" if reg == "i1" else reg
-        return mem, self.emit(f"getelementptr inbounds [{TILE} x {mem}], ptr {array}, i64 0, "
+        return mem, self.emit(f"getelementptr inbounds [{self.sched.tile} x {mem}], ptr {array}, i64 0, "
                               f"i64 %j{self.part}")
 
     def get(self, array, reg):
@@ -331,7 +371,8 @@ class _Renderer:
             if i in needed:
                 needed.update(K.args_of(body[i]))
         for name, i in [("acc", i) for i in reduces] + [("lv", i) for i in kept]:
-            self.allocas.append(f"  %{name}{i} = alloca [{TILE} x {'i8' if reg[i] == 'i1' else reg[i]}], "
+            mem = "i8" if reg[i] == "i1" else reg[i]
+            self.allocas.append(f"  %{name}{i} = alloca [{self.sched.tile} x {mem}], "
                                 "align 64")
         for i, ins in enumerate(body):
             if isinstance(ins, K.Const):
@@ -375,10 +416,9 @@ class _Renderer:
     def assemble(self):
         k = self.k
         lines = ["; arignote kernel " + k.name, ""]
-        if self.error:
-            lines.append(f"@{symbol(k.name + '.error')} = global i32 0, align 4")
+        if self.errors:
+            lines.append(f"@{error_symbol(k)} = global i32 0, align 4")
         lines += sorted(set(self.decls.values()))
-        lines += list(self.helpers.values())
         if self.vector_math:
             lines.append(llvm_math.math_ir(sorted(self.vector_math)))
         lines += self.wrapper()
@@ -421,13 +461,14 @@ class _Renderer:
 
     def body_function(self):
         k = self.k
-        parallel = [a for a in range(k.ndim) if a not in k.reduce_axes]
+        parallel = self.sched.loop_order
         reduced = sorted(k.reduce_axes)
         nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
                       "entry:", *self.allocas])
         out = nest.out
-        for n, a in enumerate(parallel):
-            nest.open(a, "%start" if n == 0 else "0", "%end" if n == 0 else f"%n{a}")
+        for a in parallel:
+            chunked = a == self.sched.chunk_axis
+            nest.open(a, "%start" if chunked else "0", "%end" if chunked else f"%n{a}")
         out += self.sections[0]
         for p in range(k.passes if reduced else 0):
             section = self.sections[2 * p + 1]
@@ -444,24 +485,24 @@ class _Renderer:
                 nest.close()
             out += self.sections[2 * p + 2]
         nest.close_all()
-        out += ["  ret void", "}", ""]
-        return out
+        return out + self.raise_checks()
 
     def tiled_function(self):
         """The body of a column-tiled kernel: the other parallel axes, the tiles of the last
         one, per tile the three per-point loops (the pass's inside the reduced axes' loops)."""
-        k, t = self.k, self.tile
-        parallel = [a for a in range(k.ndim) if a not in k.reduce_axes and a != t]
+        k, t, tile = self.k, self.tile, self.sched.tile
         nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
                       "entry:", *self.allocas])
         out = nest.out
-        for n, a in enumerate(parallel):
-            nest.open(a, "%start" if n == 0 else "0", "%end" if n == 0 else f"%n{a}")
-        hi = f"%n{t}" if parallel else "%end"
-        nest.open("T", "0" if parallel else "%start", hi, step=TILE)
+        for a in self.sched.loop_order[:-1]:
+            chunked = a == self.sched.chunk_axis
+            nest.open(a, "%start" if chunked else "0", "%end" if chunked else f"%n{a}")
+        chunked = t == self.sched.chunk_axis
+        hi = "%end" if chunked else f"%n{t}"
+        nest.open("T", "%start" if chunked else "0", hi, step=tile)
         out += [f"  %tile.rest = sub nsw i64 {hi}, %iT",
-                f"  %tile.full = icmp sgt i64 %tile.rest, {TILE}",
-                f"  %tile.n = select i1 %tile.full, i64 {TILE}, i64 %tile.rest",
+                f"  %tile.full = icmp sgt i64 %tile.rest, {tile}",
+                f"  %tile.n = select i1 %tile.full, i64 {tile}, i64 %tile.rest",
                 "  %tile.end = add nsw i64 %iT, %tile.n"]
 
         def points(part):
@@ -477,8 +518,7 @@ class _Renderer:
             nest.close()
         points("c")
         nest.close_all()
-        out += ["  ret void", "}", ""]
-        return out
+        return out + self.raise_checks()
 
 
 class _Nest:
@@ -510,29 +550,6 @@ class _Nest:
             self.close()
 
 
-#: points of the last axis per column tile: wide, so each row of a tile is a long run of
-#: pages the hardware prefetcher streams (narrow tiles touch a new page per row: twice as
-#: slow on a (4096, 1024) float32 column sum), while the accumulators stay in L1/L2
-TILE = 4096
-
-
-def tile_axis(kernel):
-    """The axis a kernel is column-tiled over (see the module docstring), or None: one
-    pass, the last axis parallel and after a reduced axis, level 2 using only the
-    reductions of level 1, no output read back."""
-    last = kernel.ndim - 1
-    if not kernel.reduce_axes or kernel.passes != 1 or last in kernel.reduce_axes:
-        return None
-    body = kernel.body
-    for ins in body:
-        if isinstance(ins, K.Load) and kernel.params[ins.param].role == "out":
-            return None
-        if ins.level == 2 and any(body[a].level == 1 and not isinstance(body[a], (K.Reduce, K.Const))
-                                  for a in K.args_of(ins)):
-            return None
-    return last
-
-
 def symbol(name):
     """The kernel's name as a plain global symbol (other characters become _)."""
     name = re.sub(r"[^A-Za-z0-9_.]", "_", name)
@@ -540,8 +557,14 @@ def symbol(name):
 
 
 def render(kernel):
-    """The LLVM IR module text of ``kernel`` (see the module docstring for the ABI)."""
-    return _Renderer(kernel).module()
+    """The LLVM IR module text of ``kernel`` (see the module docstring for the ABI):
+    decomposed, walked as its schedule says (scheduled for the cpu target if it has
+    none)."""
+    flat = decompose(scheduled(kernel))
+    if not set(flat.errors) <= set(kernel.errors):
+        raise AssertionError(f"{kernel.name}: decomposing changed the errors {kernel.errors} "
+                             f"to {flat.errors}")
+    return _Renderer(flat, kernel.errors).module()
 
 
 def error_symbol(kernel):

@@ -1,4 +1,4 @@
-"""How :mod:`arignote.compiler.llvm_math` was made, and how to check it.
+"""How the transcendentals (:mod:`arignote.compiler.mathlib`) were made, and how to check them.
 
 - exact constants (ln2, ln10, pi, sqrt(pi) by integer series), their Cody-Waite
   splits into dtype values, exact atan for the arctan sectors;
@@ -8,7 +8,7 @@
 - a standalone JIT of one ``apply`` loop per function (tests, benchmarks).
 
 ``python -m arignote.compiler.llvm_math_fit --fit [-v]`` prints the source of
-``llvm_math._COEFFS`` (polynomials, split constants, arctan sectors);
+``mathlib._COEFFS`` (polynomials, split constants, arctan sectors);
 ``--bench`` times float32 exp/tanh/sigmoid/erf loops against NumPy on one thread.
 """
 import functools
@@ -19,7 +19,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from arignote.compiler.llvm_math import SPECS, _spec, function_name, math_ir
+from arignote.compiler.llvm_math import LLVM_TYPES, math_ir
+from arignote.compiler.mathlib import SPECS, function_name, spec
 
 __all__ = ["apply_kernel_ir", "atan_exact", "atan_sectors", "erf_ld", "erfc_ld", "exact_constants", "fit",
            "fit_all", "fit_source", "jit_apply", "split", "split_constants"]
@@ -281,7 +282,7 @@ def fit(name, sfx):
 
 
 def fit_all():
-    """Every entry of ``llvm_math._COEFFS``: the fitted polynomials, the arctan sectors and the
+    """Every entry of ``mathlib._COEFFS``: the fitted polynomials, the arctan sectors and the
     split constants."""
     table = {f"{name}_{sfx}": fit(name, sfx) for name in _FIT_TARGETS for sfx in ("f32", "f64")}
     for sfx in ("f32", "f64"):
@@ -308,7 +309,7 @@ def fit_source():
 
 def apply_kernel_ir(op, dtype):
     """``void apply_<fn>(T* noalias in, T* noalias out, i64 n)``: out[i] = op(in[i])."""
-    ty, fn = _spec(dtype).ty, function_name(op, dtype)
+    ty, fn = LLVM_TYPES[spec(dtype).dtype][0], function_name(op, dtype)
     return f"""define void @apply_{fn}(ptr noalias %in, ptr noalias %out, i64 %n) {{
 entry:
   %c = icmp sgt i64 %n, 0
@@ -339,7 +340,7 @@ def jit_apply(pairs):
     import llvmlite.binding as llvm
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    pairs = [(op, _spec(dt).dtype) for op, dt in pairs]
+    pairs = [(op, spec(dt).dtype) for op, dt in pairs]
     mod = llvm.parse_assembly(math_ir(pairs) + "\n".join(apply_kernel_ir(*p) for p in pairs))
     mod.verify()
     tm = llvm.Target.from_default_triple().create_target_machine(

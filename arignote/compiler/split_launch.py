@@ -29,10 +29,12 @@ import threading
 import numpy as np
 
 from arignote.compiler import kernel as K
-from arignote.compiler.launch import Launcher, view_maker
-from arignote.compiler.lower import EXPENSIVE
+from arignote.compiler.bind import view_maker
+from arignote.compiler.launch import Launcher
+from arignote.compiler.schedule import scheduled
 from arignote.compiler.split import NotSplittable, check_splittable, chunk_axis, chunked_loads, \
     split_reduction
+from arignote.passes.fusible import EXPENSIVE
 
 #: an array read along the chunk axis must hold this many elements for a split (divided
 #: by :data:`EXPENSIVE_WEIGHT` when the prologue computes a transcendental): below, the
@@ -65,10 +67,10 @@ def plan(ext, r, parallel):
 
 
 def launcher_for(kernel, compiled=None, labels=None, **compile_options):
-    """A :class:`SplitLauncher` for the kernels it can split, else a plain Launcher."""
-    try:
-        check_splittable(kernel)
-    except NotSplittable:
+    """A :class:`SplitLauncher` for the kernels whose schedule allows a split, else a plain
+    Launcher."""
+    kernel = scheduled(kernel)
+    if kernel.schedule.split_axis is None:
         return Launcher(kernel, compiled, labels, **compile_options)
     return SplitLauncher(kernel, compiled, labels, **compile_options)
 
@@ -89,7 +91,10 @@ class SplitLauncher:
     partials when the problem is large (see the module docstring)."""
 
     def __init__(self, kernel, compiled=None, labels=None, **compile_options):
+        kernel = scheduled(kernel)
         check_splittable(kernel)
+        if kernel.schedule.split_axis != chunk_axis(kernel):
+            raise NotSplittable(f"{kernel.name}: split along axis {kernel.schedule.split_axis}")
         self.plain = Launcher(kernel, compiled, labels, **compile_options)
         self.kernel, self.compiled, self.labels = kernel, self.plain.compiled, self.plain.labels
         self._options = compile_options

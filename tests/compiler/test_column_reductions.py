@@ -1,5 +1,5 @@
 """Column reductions: a one-pass kernel whose last axis is kept while a reduced axis
-precedes it renders as column tiles (llvm.tile_axis). Every combiner and dtype
+precedes it renders as column tiles (the schedule's ``tile_axis``). Every combiner and dtype
 against the group's reference ``perform``, widths around the tile size, empty and
 size-1 axes, 3-d spaces, strided inputs, a full-space output stored inside the
 pass, chunked runs, and the vector loop in the optimized IR."""
@@ -13,11 +13,14 @@ import arignote.tensor as T
 from arignote.compiler import kernel as K
 from arignote.compiler.jit import optimized_ir
 from arignote.compiler.launch import Launcher
-from arignote.compiler.llvm import TILE, render, tile_axis
+from arignote.compiler.llvm import render
+from arignote.compiler.schedule import CPU, tile_axis
 from arignote.compiler.lower import lower
 from arignote.ops.fused import Fused
 from tests.compiler.conftest import check_launch, compile_group
 from tests.util import rand
+
+TILE = CPU.column_tile
 
 #: combiner -> (dtypes, graph)
 COMBINERS = {
@@ -45,7 +48,10 @@ def data(shape, dtype, rng, special=True):
 
 
 def tiled(fused, launcher, axis=None):
-    assert tile_axis(launcher.kernel) == (launcher.kernel.ndim - 1 if axis is None else axis)
+    sched = launcher.kernel.schedule
+    want = launcher.kernel.ndim - 1 if axis is None else axis
+    assert sched.tile_axis == tile_axis(launcher.kernel) == want
+    assert sched.tile == TILE and sched.min_chunk == (TILE if sched.chunk_axis == sched.tile_axis else 1)
     return fused, launcher
 
 

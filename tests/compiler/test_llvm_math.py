@@ -11,6 +11,7 @@ import pytest
 
 from arignote.compiler import llvm_math as lm
 from arignote.compiler import llvm_math_fit as fit
+from arignote.compiler import mathlib
 from arignote.ops.elemwise import SCALAR_OPS
 
 pytest.importorskip("llvmlite.binding")
@@ -182,20 +183,20 @@ def test_erf_reference_agrees_with_math():
 @pytest.mark.parametrize("name", ["em1_f32", "log_f64", "atan_f32"])
 def test_coefficient_table_is_reproduced_by_the_fit(name):
     poly, sfx = name.split("_")
-    assert fit.fit(poly, sfx) == lm._COEFFS[name]
+    assert fit.fit(poly, sfx) == mathlib._COEFFS[name]
 
 
 @pytest.mark.parametrize("sfx", ["f32", "f64"])
 def test_split_constants_and_atan_sectors_are_reproduced(sfx):
     """Exact rational arithmetic: no long double needed."""
-    assert fit.split_constants(sfx) == lm._COEFFS[f"consts_{sfx}"]
-    assert fit.atan_sectors(sfx) == lm._COEFFS[f"atan_sectors_{sfx}"]
+    assert fit.split_constants(sfx) == mathlib._COEFFS[f"consts_{sfx}"]
+    assert fit.atan_sectors(sfx) == mathlib._COEFFS[f"atan_sectors_{sfx}"]
     k = fit.exact_constants()
     assert abs(float(k["pi"]) - math.pi) < 1e-15 and abs(float(k["ln10"]) - math.log(10)) < 1e-15
     s = lm.SPECS["float32" if sfx == "f32" else "float64"]
-    for name, parts in lm._COEFFS[f"consts_{sfx}"].items():
+    for name, parts in mathlib._COEFFS[f"consts_{sfx}"].items():
         assert all(float(s.np(p)) == p for p in parts), name  # every part is a dtype value
-    hi = lm._COEFFS[f"consts_{sfx}"]["ln2"][0]  # k * hi exact for |k| < 2**11
+    hi = mathlib._COEFFS[f"consts_{sfx}"]["ln2"][0]  # k * hi exact for |k| < 2**11
     assert float(s.np(hi * 2047)) == hi * 2047
 
 
@@ -205,4 +206,4 @@ def test_fit_source_is_the_table():
     if np.finfo(np.longdouble).nmant < 63:
         pytest.skip("the fit needs x87 long double")
     exec(fit.fit_source(), ns)
-    assert ns["_COEFFS"] == lm._COEFFS
+    assert ns["_COEFFS"] == mathlib._COEFFS

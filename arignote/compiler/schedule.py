@@ -1,0 +1,85 @@
+"""Scheduling: how a kernel's index space is walked, decided once, below the renderers.
+
+A Kernel says *what* is computed; its :class:`~arignote.compiler.kernel.Schedule`
+says in which order and in which pieces. The choice depends on the kernel and
+on a few facts about the target (:class:`Target`), never on a renderer's
+internals, so the LLVM renderer, the launcher that chunks calls for threads and
+a future CUDA renderer read one decision instead of each making its own:
+
+* loop order: the parallel axes in C order, the outermost one chunked for
+  threads (the reduced axes always run in C order: the IR folds in that order);
+* column tiles: a one-pass kernel whose last axis is parallel while a reduced
+  axis precedes it (``sum(x, axis=0)``, bias gradients) would walk the strided
+  reduced axis one scalar at a time. It is walked per tile of the last axis
+  instead (the target's ``column_tile`` points): per tile, the reduced loops
+  outside and a contiguous, vectorizable loop over the tile's points inside.
+  When the tiled axis is the chunked one, chunks are whole tiles;
+* per-chunk partials: a single-pass reduction may be split along its outermost
+  reduced axis (:mod:`arignote.compiler.split`); the launcher decides per call,
+  from the extents, whether it is worth it.
+
+A schedule changes no value: only the order of float sums, which the IR leaves
+open (docs/design.md, "Summation order").
+"""
+import dataclasses
+from dataclasses import dataclass
+
+from arignote.compiler import kernel as K
+from arignote.compiler.split import NotSplittable, check_splittable, chunk_axis
+
+
+@dataclass(frozen=True)
+class Target:
+    """What scheduling needs to know of a target. ``column_tile``: points per column tile
+    (0: no tiles); ``chunks``: launches run ``[start, end)`` chunks of the outermost
+    parallel loop on threads; ``splits``: large reductions may run as per-chunk partials."""
+    name: str
+    column_tile: int = 0
+    chunks: bool = True
+    splits: bool = True
+
+
+#: the cpu backend: wide tiles, so each row of a tile is a long run of pages the hardware
+#: prefetcher streams (narrow tiles touch a new page per row: twice as slow on a (4096, 1024)
+#: float32 column sum), while the accumulators stay in L1/L2
+CPU = Target("cpu", column_tile=4096)
+
+
+def tile_axis(kernel):
+    """The axis a kernel can be column-tiled over, or None: one pass, the last axis
+    parallel and after a reduced axis, level 2 using only the reductions of level 1,
+    no output read back."""
+    last = kernel.ndim - 1
+    if not kernel.reduce_axes or kernel.passes != 1 or last in kernel.reduce_axes:
+        return None
+    body = kernel.body
+    for ins in body:
+        if isinstance(ins, K.Load) and kernel.params[ins.param].role == "out":
+            return None
+        if ins.level == 2 and any(body[a].level == 1 and not isinstance(body[a], (K.Reduce, K.Const))
+                                  for a in K.args_of(ins)):
+            return None
+    return last
+
+
+def schedule(kernel, target=CPU):
+    """The :class:`~arignote.compiler.kernel.Schedule` of ``kernel`` on ``target``."""
+    order = tuple(a for a in range(kernel.ndim) if a not in kernel.reduce_axes)
+    chunk = order[0] if order and target.chunks else None
+    tile = tile_axis(kernel) if target.column_tile else None
+    split = None
+    if target.splits:
+        try:
+            check_splittable(kernel)
+            split = chunk_axis(kernel)
+        except NotSplittable:
+            pass
+    return K.Schedule(order, chunk, tile, target.column_tile if tile is not None else 0,
+                      target.column_tile if tile is not None and tile == chunk else 1, split)
+
+
+def scheduled(kernel, target=CPU):
+    """``kernel`` with its schedule: the one it has, else the one :func:`schedule` chooses."""
+    if kernel.schedule is not None:
+        return kernel
+    return dataclasses.replace(kernel, schedule=schedule(kernel, target))
