@@ -23,6 +23,8 @@ test: $(STAMP)
 	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 	ARIGNOTE_BACKEND=interp $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/ops tests/passes \
 		tests/runtime tests/test_gradient.py tests/test_random_graphs.py tests/test_examples.py
+	ARIGNOTE_SAFE_CALLS=1 ARIGNOTE_BACKEND=cpu $(BIN)/python -m pytest -n 2 -p no:cacheprovider \
+		tests/runtime tests/compiler/test_launch.py tests/compiler/test_unsafe.py
 
 # Nightly size: ARIGNOTE_LONG_EXAMPLES random graphs (default 12500) per property test
 # (values and gradients) on each of the four backends: 100,000 graphs in all;

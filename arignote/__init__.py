@@ -18,14 +18,15 @@ from arignote.runtime.serialize import load, save
 from arignote.runtime.profile import profile
 from arignote.gradient import (Lop, Rop, consider_constant, disconnected_grad, grad, grad_clip,
                                hessian, jacobian, zero_grad)
-from arignote import gradient, printing
+from arignote.verify import verify_grad
+from arignote import backends, gradient, printing
 
 __version__ = "0.1.0"
 
-__all__ = ["config", "function", "Function", "In", "Out", "load", "save", "profile", "shared",
+__all__ = ["backends", "config", "function", "Function", "In", "Out", "load", "save", "profile", "shared",
            "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
-           "consider_constant",
+           "consider_constant", "verify_grad",
            "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
            "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
            "DisconnectedInputError", "GradientError", "ArignoteWarning", "CacheWarning"]

@@ -86,9 +86,9 @@ def _cpu_program(fn):
     """(program, note): ``fn``'s own program, or for a function compiled without
     kernels (numpy backend) a twin of it compiled the same way for backend 'cpu'."""
     from arignote.graph.fg import FunctionGraph
-    from arignote.runtime.backends import BACKENDS
+    from arignote.runtime.backends import get
 
-    if BACKENDS[fn.backend].compiles:
+    if get(fn.backend).compiles:
         return fn.program, ""
     twin = object.__new__(type(fn))  # the same function (inputs, outputs, updates, options)
     twin.__dict__.update(fn.__dict__)

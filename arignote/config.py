@@ -8,11 +8,38 @@ import os
 
 from arignote.errors import ArignoteValueError
 
+
+class Registered:
+    """The allowed values of a setting that a higher layer fills in as it registers
+    them: the backends (:func:`arignote.backends.register`), which config, at the
+    bottom of the layers, cannot list itself."""
+
+    def __init__(self):
+        self._names = []
+
+    def add(self, name):
+        if name not in self._names:
+            self._names.append(name)
+
+    def discard(self, name):
+        if name in self._names:
+            self._names.remove(name)
+
+    def __contains__(self, value):
+        return isinstance(value, str) and value in self._names
+
+    def __iter__(self):
+        return iter(tuple(self._names))
+
+    def __repr__(self):
+        return repr(tuple(self._names))
+
+
 SETTINGS = {
     # name: (environment variable, default, allowed values)
     "floatX": ("ARIGNOTE_FLOATX", "float64", ("float16", "float32", "float64")),
     "mode": ("ARIGNOTE_MODE", "fast_run", ("fast_run", "fast_compile", "none")),
-    "backend": ("ARIGNOTE_BACKEND", "cpu", ("cpu", "numpy", "interp")),
+    "backend": ("ARIGNOTE_BACKEND", "cpu", Registered()),  # (any registered backend)
     "fusion": ("ARIGNOTE_FUSION", True, (True, False)),
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -32,7 +59,11 @@ def _from_env(env, default, allowed):
 class Config:
     def __init__(self):
         for name, (env, default, allowed) in SETTINGS.items():
-            setattr(self, name, _from_env(env, default, allowed))
+            value = _from_env(env, default, allowed)
+            if isinstance(allowed, Registered):  # (registered later: checked where it is used)
+                object.__setattr__(self, name, value)
+            else:
+                setattr(self, name, value)
 
     def __setattr__(self, name, value):
         if name not in SETTINGS:

@@ -23,7 +23,7 @@ body may refer to. Per instruction:
   the param's array at point ``i`` (a None axis reads index 0 of a size-1
   dimension; an axis named twice reads a diagonal). A view param's array is
   its source seen through NumPy's own basic indexing / reshape
-  (:func:`~arignote.compiler.launch.apply_view`). Loading an output, or an
+  (:func:`~arignote.compiler.bind.apply_view`). Loading an output, or an
   input an output is written over, reads what the kernel stored there so
   far: a snapshot at the load.
 * ``ScalarOp(dtype, op, args)``: the NumPy oracle of :data:`SCALAR_OPS`
@@ -38,6 +38,17 @@ body may refer to. Per instruction:
   an integer to a negative integer power is an error (the kernel raises
   ArignoteValueError "integers to negative integer powers are not allowed"
   if it happens at any point). Floating-point exceptions are silent.
+  The primitives decomposition adds (:data:`PRIMITIVES`,
+  :mod:`arignote.compiler.decompose`): ``div_trunc`` / ``rem_trunc``, C's
+  truncating integer ``/`` and ``%``; ``fmod`` and ``copysign``, C's;
+  ``ftoi``, a float (its loop dtype is its argument's) truncated toward zero
+  to a signed integer. ``div_trunc`` / ``rem_trunc`` by 0 (or of MIN by -1)
+  and ``ftoi`` of a value out of range (or NaN) are ill-formed: the
+  decomposition never emits them, and this interpreter raises ValueError.
+* ``Check(arg, error)``: if ``arg`` (cast to bool) is true at any point of
+  its level, the kernel raises ArignoteValueError ``error`` (compiled code
+  raises after its run; either way the kernel must not write over its
+  inputs).
 * ``Cast(dtype, arg)``: NumPy's ``astype`` (unsafe casting): to bool is
   ``!= 0`` (NaN is True); a float out of the target integer's range (NaN and
   inf included) gives exactly what NumPy's ``astype`` gives on the host.
@@ -69,21 +80,18 @@ body may refer to. Per instruction:
   written in place (``Kernel.inplace``) is its input's very array.
 
 The arguments are bound by the launcher's neutral part
-(:meth:`~arignote.compiler.launch.Launcher.bind`): the same checks, extents,
+(:meth:`~arignote.compiler.bind.Binder.bind`): the same checks, extents,
 views and output allocation, and so the same errors, as compiled code.
 """
-import types
-
 import numpy as np
 
 from arignote.compiler import kernel as K
-from arignote.compiler.launch import Launcher
+from arignote.compiler.bind import Binder
 from arignote.errors import ArignoteValueError
 from arignote.ops.elemwise import SCALAR_OPS
 
 #: scalar ops computing in their arguments' promoted dtype, not their output's
-PREDICATES = frozenset({"eq", "neq", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
-                        "logical_not"})
+PREDICATES = K.PREDICATES
 
 #: (combiner, bool?) -> the NumPy ufunc that combines
 COMBINERS = {("sum", False): np.add, ("prod", False): np.multiply,
@@ -91,10 +99,6 @@ COMBINERS = {("sum", False): np.add, ("prod", False): np.multiply,
              ("sum", True): np.logical_or, ("max", True): np.logical_or, ("any", True): np.logical_or,
              ("prod", True): np.logical_and, ("min", True): np.logical_and,
              ("all", True): np.logical_and}
-
-#: the "compiled code" of an interpreted kernel: there is none
-NO_CODE = types.SimpleNamespace(fn=None, error_flag=None, address=None)
-
 
 def check(kernel):
     """Raise ValueError unless ``kernel`` is well formed: SSA order; levels within
@@ -124,6 +128,8 @@ def check(kernel):
                 bad(k, "follows a reduced axis outside a pass")
             if isinstance(ins, K.Store) and p.role != "out":
                 bad(k, f"stores into {p.name}, which is not an output")
+        if isinstance(ins, K.ScalarOp) and ins.op not in SCALAR_OPS and ins.op not in PRIMITIVES:
+            bad(k, "names no scalar op")
         if isinstance(ins, K.Reduce):
             if ins.level % 2 == 0:
                 bad(k, "reduces outside a pass")
@@ -148,7 +154,7 @@ def check(kernel):
 
 def evaluate(kernel, arrays, ext):
     """Run ``kernel`` over the index space of extents ``ext`` on ``arrays`` (one per
-    param, outputs included, as :meth:`Launcher.bind` makes them): the outputs' arrays
+    param, outputs included, as :meth:`Binder.bind` makes them): the outputs' arrays
     are written. Assumes a well-formed kernel (:func:`check`)."""
     body, nd = kernel.body, kernel.ndim
     red = kernel.reduce_axes
@@ -171,6 +177,9 @@ def evaluate(kernel, arrays, ext):
                 vals[k] = _scalar(kernel, ins, [vals[a] for a in ins.args], points[inside] > 0)
             elif isinstance(ins, K.Reduce):
                 vals[k] = _reduce(ins, vals[ins.arg], red, ext)
+            elif isinstance(ins, K.Check):
+                if points[inside] and _cast(vals[ins.arg], "bool").any():
+                    raise ArignoteValueError(f"{kernel.name}: {ins.error}")
             elif points[inside]:  # a Store
                 _scatter(kernel, k, arrays[ins.param], ins.axes, _cast(vals[ins.arg], ins.dtype), ext)
 
@@ -227,11 +236,55 @@ def _scalar(kernel, ins, args, any_points):
         return np.where(_cast(args[0], "bool"), _cast(args[1], ins.dtype), _cast(args[2], ins.dtype))
     if op == "second":
         return _cast(args[1], ins.dtype)
+    loop = K.loop_dtype(op, ins.dtype, [a.dtype for a in args])
     if op not in PREDICATES:  # (predicates: NumPy itself compares in the promoted dtype)
-        args = [_cast(a, ins.dtype) for a in args]
+        args = [_cast(a, loop) for a in args]
         if op == "pow" and np.dtype(ins.dtype).kind == "i" and any_points and (args[1] < 0).any():
-            raise ArignoteValueError(f"{kernel.name}: integers to negative integer powers are not allowed")
+            raise ArignoteValueError(f"{kernel.name}: {K.NEGATIVE_POWER}")
+    if op in PRIMITIVES:
+        return _cast(np.asarray(PRIMITIVES[op](kernel, ins, *args)), ins.dtype)
     return _cast(np.asarray(SCALAR_OPS[op].impl(*args)), ins.dtype)
+
+
+def _ill_formed(kernel, ins, why):
+    raise ValueError(f"{kernel.name}: {K._instr(ins)} {why} (an ill-formed kernel)")
+
+
+def _div_trunc(kernel, ins, a, b):
+    """C's integer division: truncated toward zero."""
+    _check_divisor(kernel, ins, a, b)
+    if a.dtype.kind == "u":
+        return a // b
+    return (a - np.fmod(a, b)) // b  # (an exact quotient: floor and truncation agree)
+
+
+def _rem_trunc(kernel, ins, a, b):
+    """C's integer remainder: the sign of the dividend."""
+    _check_divisor(kernel, ins, a, b)
+    return np.fmod(a, b)
+
+
+def _check_divisor(kernel, ins, a, b):
+    bad = b == 0
+    if a.dtype.kind == "i":
+        bad = bad | ((a == np.iinfo(a.dtype).min) & (b == -1))
+    if np.any(bad):
+        _ill_formed(kernel, ins, "divides by 0 (or MIN by -1)")
+
+
+def _ftoi(kernel, ins, x):
+    """A float in range, truncated toward zero to the signed integer ``ins.dtype``."""
+    bits = 8 * np.dtype(ins.dtype).itemsize
+    t = np.trunc(x.astype("float64") if x.dtype.itemsize < 8 else x)
+    if not np.all((t >= -2.0 ** (bits - 1)) & (t < 2.0 ** (bits - 1))):
+        _ill_formed(kernel, ins, f"converts a value out of the range of {ins.dtype}")
+    return t.astype(ins.dtype)
+
+
+#: the primitives of :data:`~arignote.compiler.kernel.PRIMITIVE_OPS`: fn(kernel, ins, *args)
+PRIMITIVES = {"div_trunc": _div_trunc, "rem_trunc": _rem_trunc, "ftoi": _ftoi,
+              "fmod": lambda kernel, ins, a, b: np.fmod(a, b),
+              "copysign": lambda kernel, ins, a, b: np.copysign(a, b)}
 
 
 def _reduce(ins, v, red, ext):
@@ -279,40 +332,20 @@ def _signed_zeros(ufunc, x, red, init, out):
     return np.where(zero, np.where(negative, -np.zeros((), out.dtype), np.zeros((), out.dtype)), out)
 
 
-class Interpreter(Launcher):
-    """A :class:`~arignote.compiler.launch.Launcher` that interprets its kernel: the
-    same interface (``prepare`` / ``finish`` / ``release`` / ``__call__``), the same
-    binding and checks, no compiled code."""
+class Interpreter(Binder):
+    """A launcher that interprets its kernel: the neutral binding of
+    :class:`~arignote.compiler.bind.Binder` (the same checks and errors as compiled
+    code, every other launcher interface), then :func:`evaluate`."""
 
     def __init__(self, kernel, labels=None):
         check(kernel)
-        super().__init__(kernel, NO_CODE, labels)
-
-    def prepare(self, inputs, outputs=None, allocs=None):
-        """Check and bind the arguments: a call for :meth:`finish` (nothing runs yet)."""
-        return _Bound(*self.bind(inputs, outputs, allocs)[:2], len(self.out_params))
+        super().__init__(kernel, labels)
 
     def finish(self, call, runner=None):
         """Interpret the kernel on a prepared call (``runner`` is ignored): its outputs."""
         arrays, call.arrays = call.arrays, None
         evaluate(self.kernel, arrays, call.ext)
         return call.outputs
-
-    def release(self, call):
-        call.arrays = None
-
-    def fast_runner(self, slow, allocs=None, max_work=None):
-        return None
-
-
-class _Bound:
-    """A prepared interpreter call: every param's array and the extents."""
-
-    __slots__ = ("arrays", "ext", "outputs")
-
-    def __init__(self, arrays, ext, n_out):
-        self.arrays, self.ext = arrays, ext
-        self.outputs = arrays[len(arrays) - n_out:]
 
 
 def run_kernel(kernel, inputs, outputs=None, labels=None):

@@ -21,7 +21,7 @@ inputs (an index computed inside the group is not lowered), extents from
 the views' shapes. Not lowered: a chain reaching a reduction's result, and
 a reshape of a value some elementwise op broadcasts (fusion does not form
 these groups). ``follows`` records what each axis follows outside chains,
-for the fusion pass's consistency check.
+for the fusion pass's consistency check (:func:`kernel_axes`).
 
 Row kernels (several passes over the reduced axes, see
 :mod:`arignote.compiler.kernel`): each value is first emitted at the earliest
@@ -39,21 +39,15 @@ import dataclasses
 import numpy as np
 
 from arignote.compiler import kernel as K
+from arignote.compiler.bind import apply_view
 from arignote.errors import ArignoteError
 from arignote.graph.basic import Constant
 from arignote.ops.elemwise import Cast as CastScalar
 from arignote.ops.elemwise import Elemwise
-from arignote.ops.indexing import SYM, Subtensor
+from arignote.ops.indexing import SYM
 from arignote.ops.reduce import Reduce
 from arignote.ops.shape import DimShuffle, Reshape
-
-#: scalar ops worth storing rather than recomputing (polynomial code, many cycles)
-EXPENSIVE = frozenset({
-    "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "arcsin",
-    "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "erf", "erfc",
-    "sigmoid", "softplus", "pow", "arctan2"})
-#: the most passes over the reduced axes one kernel makes (softmax and layer norm take 3)
-MAX_PASSES = 4
+from arignote.passes.fusible import EXPENSIVE, MAX_PASSES, is_view
 
 
 class LoweringError(ArignoteError, NotImplementedError):
@@ -62,13 +56,6 @@ class LoweringError(ArignoteError, NotImplementedError):
 
 #: provisional param indices of view params, until the constants are all known
 _VIEW_BASE = 1 << 30
-
-
-def is_view(node):
-    """Is ``node`` a view lowering can apply as index arithmetic (a DimShuffle, basic
-    indexing, a reshape)?"""
-    op = node.op
-    return isinstance(op, (DimShuffle, Reshape)) or (type(op) is Subtensor and not op.advanced)
 
 
 def _refs(step):
@@ -295,7 +282,6 @@ class _Builder:
             static = not any(_refs(step) for step in chain)
             if var.data.size == 1 and static:
                 return self.add(K.Const(var.dtype, var.data.reshape(()).item()), 0)
-            from arignote.compiler.launch import apply_view
             data = apply_view(var.data, chain) if static else var.data
             self.constants.append(data)
             self.params.append(K.Param(f"const{len(self.constants) - 1}", var.dtype, data.ndim, "in"))
@@ -394,12 +380,50 @@ def lower(fused, name="kernel"):
     return done if done.name == name else dataclasses.replace(done, name=name)
 
 
-def axis_follows(fused):
-    """``(inner variable, dimension, axis)`` for each dimension of a value of ``fused``'s
-    kernel that follows an index-space axis (None: broadcast), outside view chains: what
-    the fusion pass checks the axes against."""
-    lower(fused)
-    return fused.cache["follows"]
+def kernel_axes(fused):
+    """The index axes of ``fused``'s kernel, as what each follows: per axis, the
+    dimensions of the group's values it runs along, ``(inner variable, d)`` or an int
+    (a constant's dimension of that static size); None if the group cannot be lowered.
+
+    The kernel is right only where the dimensions of each axis are equal at run
+    time, which the caller decides (the fusion pass knows which dimensions the graph
+    makes equal). Checked here: a broadcast load or store has size 1 there, a store
+    sits inside a pass exactly when it writes along reduced axes, and some load
+    follows every axis (the launcher takes the extents from the inputs)."""
+    try:
+        kernel = lower(fused)
+    except LoweringError:
+        return None
+    axes = [[] for _ in range(kernel.ndim)]
+    for var, d, a in fused.cache["follows"]:  # every value outside view chains
+        if a is not None:
+            axes[a].append((var, d))
+    n_user, n_in, loaded = len(fused.inputs), len(kernel.inputs), set()
+    for ins in kernel.body:
+        if isinstance(ins, K.Load):
+            if kernel.params[ins.param].role == "out":
+                continue  # an output read back: its stores are checked
+            loaded.update(a for a in ins.axes if a is not None)
+            if kernel.params[ins.param].view is not None:
+                continue  # a view param: its dimensions are those of a value in ``follows``
+            var = fused.inputs[ins.param] if ins.param < n_user else None
+            shape = var.type.shape if var is not None else kernel.constants[ins.param - n_user].shape
+        elif isinstance(ins, K.Store):
+            var = fused.outputs[ins.param - n_in]
+            shape = var.type.shape
+            if any(a in kernel.reduce_axes for a in ins.axes if a is not None) != (ins.level % 2 == 1):
+                return None
+        else:
+            continue
+        for d, a in enumerate(ins.axes):
+            if a is None:
+                if shape[d] != 1:
+                    return None
+            else:
+                axes[a].append((var, d) if var is not None else shape[d])
+    if loaded != set(range(kernel.ndim)):
+        return None
+    return tuple(tuple(follows) for follows in axes)
 
 
 def _lower(fused, name="kernel"):

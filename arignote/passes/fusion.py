@@ -1,14 +1,15 @@
 """Fusion (``fuse`` phase): group elementwise ops, views (dimshuffles, basic
 indexing, reshapes) and reductions into :class:`~arignote.ops.fused.Fused` nodes, one kernel each.
 
-What a group may hold is what :func:`~arignote.compiler.lower.lower` can
-express: one index space, optionally with reduced axes, all its reductions
-reducing the same axes. Before a reduction runs an elementwise *prologue*
+What a group may hold is what a backend can lower into one kernel (the
+backend answers, through ``fgraph.kernel_axes``: see "Every group" below):
+one index space, optionally with reduced axes, all its reductions reducing
+the same axes. Before a reduction runs an elementwise *prologue*
 over the whole space; after it an *epilogue* over the kept axes; a
 reduction's result may also be broadcast back against the full space (a
 *row kernel*: softmax, log-softmax, layer norm, the softmax gradient), which
 costs one more pass over the reduced axes, up to
-:data:`~arignote.compiler.lower.MAX_PASSES`. The rules:
+:data:`~arignote.passes.fusible.MAX_PASSES`. The rules:
 
 * Nodes are visited consumers first (reverse topological order); a producer
   joins the group(s) of its consumers when that stays one index space, so
@@ -45,11 +46,13 @@ costs one more pass over the reduced axes, up to
   Before anything is replaced, :func:`~arignote.passes.convexity.quotient_cycle`
   checks the whole partition in linear time; a cycle there is a bug of these
   rules and raises :class:`~arignote.errors.CycleError` naming the groups.
-* Every group is lowered before it replaces its nodes; the index space must
-  also be consistent (each index axis follows dimensions known to be equal,
-  by a union-find of the dimension equalities the ops guarantee, and at least
-  one load: the launcher takes extents from the inputs). A group that fails
-  is split into one group per node; a node that fails alone stays unfused.
+* Every group is offered to the backend before it replaces its nodes: its
+  ``kernel_axes(fused)`` (``fgraph.kernel_axes``, set by ``function``; the pass
+  never imports the compiler) is None if it cannot lower the group, else what
+  each index axis of the kernel follows, and those dimensions must be known to
+  be equal (a union-find of the dimension equalities the ops guarantee). A
+  group that fails is split into one group per node; a node that fails alone
+  stays unfused.
 * Not fused: complex dtypes, argmax/argmin, reductions over size-1 axes only
   (a copy), and groups of views only (views stay views).
 
@@ -62,9 +65,7 @@ None or absent leaves the graph alone.
 import itertools
 import math
 
-from arignote.compiler import kernel as K
-from arignote.compiler.lower import EXPENSIVE, MAX_PASSES, LoweringError, axis_follows, is_view, lower
-from arignote.errors import CycleError
+from arignote.errors import ArignoteValueError, CycleError
 from arignote.graph.basic import Apply, Constant, toposort
 from arignote.graph.fg import OUTPUT
 from arignote.graph.type import TensorType
@@ -74,6 +75,7 @@ from arignote.ops.reduce import Reduce
 from arignote.ops.indexing import Subtensor
 from arignote.ops.shape import DimShuffle, Reshape
 from arignote.passes.convexity import quotient_cycle
+from arignote.passes.fusible import EXPENSIVE, MAX_PASSES, is_view
 from arignote.passes.rewriting import Stats, register_pass
 
 __all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "MAX_PASSES", "RECOMPUTE_DEPTH"]
@@ -526,47 +528,16 @@ def _group_io(fgraph, members, copies):
     return inputs, outputs
 
 
-def _consistent(kernel, inputs, outputs, dims, follows=(), outer=None):
-    """Does every index axis follow dimensions known to be equal, and some load (the
-    launcher takes the extents from the inputs)? Does every store sit inside the
-    reduction loop (an odd level) exactly when it writes along reduced axes?
-    ``follows`` (from :func:`~arignote.compiler.lower.axis_follows`) adds the dimensions
-    of every value outside view chains (what a view param's dimensions are), ``outer``
-    maps the group's inner variables to the graph's."""
-    n_in = len(kernel.inputs)
-    axis_class, loaded = {}, set()
-    for var, d, a in follows:
-        if a is not None:
-            var = outer.get(var, var)
-            c = dims.find(dims.key(var, d))
-            if axis_class.setdefault(a, c) != c:
-                return False
-    for ins in kernel.body:
-        if isinstance(ins, K.Load):
-            if kernel.params[ins.param].role == "out":
-                continue  # an output read back: its stores are checked
-            if kernel.params[ins.param].view is not None:
-                loaded.update(a for a in ins.axes if a is not None)
-                continue  # a view param: its dimensions are those of a value in ``follows``
-            var = inputs[ins.param] if ins.param < len(inputs) else None
-            shape = var.type.shape if var is not None else kernel.constants[ins.param - len(inputs)].shape
-            loaded.update(a for a in ins.axes if a is not None)
-        elif isinstance(ins, K.Store):
-            var = outputs[ins.param - n_in]
-            shape = var.type.shape
-            if any(a in kernel.reduce_axes for a in ins.axes if a is not None) != (ins.level % 2 == 1):
-                return False
-        else:
-            continue
-        for d, a in enumerate(ins.axes):
-            if a is None:
-                if shape[d] != 1:
-                    return False
-                continue
-            c = dims.find(dims.key(var, d)) if var is not None else dims.find(("static", shape[d]))
-            if axis_class.setdefault(a, c) != c:
-                return False
-    return loaded == set(range(kernel.ndim))
+def _same_dims(axes, dims, outer):
+    """Does each index axis follow dimensions known to be equal? ``axes``: the backend's
+    ``kernel_axes`` answer (per axis, ``(inner variable, d)`` or a static size);
+    ``outer`` maps the group's inner variables to the graph's."""
+    for follows in axes:
+        classes = {dims.find(("static", f)) if isinstance(f, int) else
+                   dims.find(dims.key(outer.get(f[0], f[0]), f[1])) for f in follows}
+        if len(classes) > 1:
+            return False
+    return True
 
 
 def _clone(outputs, memo):
@@ -583,8 +554,9 @@ def _clone(outputs, memo):
     return [memo[o] for o in outputs]
 
 
-def _wrap(fgraph, members, copies, dims):
-    """Replace ``members`` by one Fused node; its Apply, or None if it cannot be lowered."""
+def _wrap(fgraph, members, copies, dims, kernel_axes):
+    """Replace ``members`` by one Fused node; its Apply, or None if the backend cannot
+    lower it (``kernel_axes``, see :func:`fuse`)."""
     members = [m for m in members if m in fgraph.nodes]
     if not members or all(fusible_kind(m) == "view" for m in members):
         return None
@@ -594,12 +566,8 @@ def _wrap(fgraph, members, copies, dims):
     fresh = [v.type.make_variable(v.name) for v in inputs]
     memo = dict(zip(inputs, fresh))
     fused = Fused(fresh, _clone(outputs, memo))
-    try:
-        kernel = lower(fused)
-    except LoweringError:
-        return None
-    if not _consistent(kernel, inputs, outputs, dims, axis_follows(fused),
-                       {inner: v for v, inner in memo.items()}):
+    axes = kernel_axes(fused)
+    if axes is None or not _same_dims(axes, dims, {inner: v for v, inner in memo.items()}):
         return None
     node = fused.make_node(*inputs)
     node.trace = members[-1].trace
@@ -609,10 +577,17 @@ def _wrap(fgraph, members, copies, dims):
     return node
 
 
-def fuse(fgraph, stats=None, max_group=None):
+def fuse(fgraph, stats=None, max_group=None, kernel_axes=None):
     """Group ``fgraph``'s fusible nodes into Fused nodes, in place; returns the new Apply nodes.
 
-    ``max_group`` bounds the nodes of a group (1: each node its own kernel)."""
+    ``max_group`` bounds the nodes of a group (1: each node its own kernel).
+    ``kernel_axes(fused)`` is the backend's answer to whether it can lower a group
+    (see :meth:`arignote.runtime.backends.Backend.kernel_axes`); default
+    ``fgraph.kernel_axes``, which ``function`` sets."""
+    kernel_axes = kernel_axes or getattr(fgraph, "kernel_axes", None)
+    if kernel_axes is None:
+        raise ArignoteValueError("fusion needs the backend's kernel_axes (fgraph.kernel_axes, "
+                                 "which function() sets): which groups can it lower?")
     stats = stats if stats is not None else Stats()
     part = _Partitioner(fgraph, max_group)
     groups = part.partition()
@@ -624,11 +599,11 @@ def fuse(fgraph, stats=None, max_group=None):
                          + " -> ".join(names) + " (an internal error of the fusion pass)")
     made = []
     for members, copies in groups:
-        node = _wrap(fgraph, members, copies, part.dims)
+        node = _wrap(fgraph, members, copies, part.dims, kernel_axes)
         if node is None and len(members) > 1:
             stats.fired["fusion: group split (not lowerable)"] += 1
             for m in members:
-                single = _wrap(fgraph, [m], (), part.dims)
+                single = _wrap(fgraph, [m], (), part.dims, kernel_axes)
                 if single is not None:
                     made.append(single)
         elif node is not None:

@@ -17,6 +17,7 @@ from collections import Counter
 
 from arignote.errors import RewriteError
 from arignote.graph.basic import Constant, Variable
+from arignote.ops.elemwise import Elemwise, scalar_op
 
 
 def _track_key(op):
@@ -57,9 +58,8 @@ class PatternRewriter(NodeRewriter):
     to whatever input stands there; the same name must bind the same
     variable), a number (matches a constant whose every element equals it),
     or a nested pattern. ``commutative`` ops also match with their two inputs
-    swapped. The output pattern uses the same syntax, built with
-    ``arignote.tensor`` functions named like the scalar ops; a callable in it
-    receives the bindings. ``condition(bindings, node)`` may veto a match.
+    swapped. The output pattern uses the same syntax (a name builds that
+    elementwise op); a callable in it receives the bindings. ``condition(bindings, node)`` may veto a match.
     """
 
     def __init__(self, in_pattern, out_pattern, name=None, condition=None):
@@ -109,9 +109,8 @@ def _op_matches(spec, op):
 
 
 def build(pattern, bindings):
-    """The variable an output pattern describes."""
-    import arignote.tensor as T
-
+    """The variable an output pattern describes (a name is an elementwise op's, as in
+    input patterns)."""
     if isinstance(pattern, str):
         return bindings[pattern]
     if callable(pattern):
@@ -119,7 +118,7 @@ def build(pattern, bindings):
     if isinstance(pattern, (int, float)):
         return pattern
     op_spec, *args = pattern
-    fn = getattr(T, op_spec) if isinstance(op_spec, str) else op_spec
+    fn = Elemwise(scalar_op(op_spec)) if isinstance(op_spec, str) else op_spec
     return fn(*[build(a, bindings) for a in args])
 
 

@@ -22,12 +22,13 @@ from arignote.errors import (ArignoteTypeError, ArignoteValueError, MissingInput
                              UnusedInputError, built_at, describe)
 from arignote.graph.basic import Constant, Variable, ancestors
 from arignote.graph.fg import FunctionGraph
+from arignote.graph.shared import SharedVariable, copy_default_updates
 from arignote.graph.type import EXACT_FLOAT, TensorType
+from arignote.ops.basic import as_tensor_variable
 from arignote.runtime import serialize
+from arignote.runtime.backends import get
 from arignote.runtime.memory import copy_value, overlaps
 from arignote.runtime.program import Program, inner_program
-from arignote.tensor.basic import as_tensor_variable
-from arignote.tensor.sharedvar import SharedVariable, copy_default_updates
 
 _ON_UNUSED = ("raise", "warn", "ignore")
 _ndarray, _asarray = np.ndarray, np.asarray
@@ -71,7 +72,8 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
     its default update reads), unless ``no_default_updates`` is True or lists it;
     ``givens`` replaces variables of the graph (e.g. an input by a slice of a
     shared dataset). ``report=True`` prints what the rewrites did (see
-    ``Function.compile_report``). ``backend`` ('numpy' or 'cpu') and
+    ``Function.compile_report``). ``backend`` (a name of
+    ``arignote.backends.available()``: 'numpy', 'cpu', 'interp', ...) and
     ``fusion`` default to ``config.backend`` and ``config.fusion``; with
     ``fusion=False`` the cpu backend compiles one kernel per op, the unfused
     baseline. Call the result by position or by input name.
@@ -149,16 +151,12 @@ class Function:
                     f"{[i.name or str(i.variable) for i in self.inputs]}{twin}")
 
     def _compile(self):
-        from arignote import passes
-        from arignote.runtime.backends import BACKENDS
-        # the fuse phase groups nodes into kernels for compiling backends: whole
-        # groups with fusion, one node per group without (the unfused baseline)
-        self.fgraph.fusion = self.fusion if BACKENDS[self.backend].compiles else None
-        self.stats = passes.optimize(self.fgraph, self.mode)
+        backend = get(self.backend)
+        self.stats = _optimize(self.mode, self.fusion, backend, self.fgraph)
         n_out = len(self.outs)
         self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
         self._fast_inputs = [_fast_check(inp.variable.type) for inp in self.inputs]
-        self.program = self._make_program(BACKENDS[self.backend])
+        self.program = self._make_program(backend)
 
     def _make_program(self, backend):
         """The Program, with the memory plan's offers: each update may be computed
@@ -174,7 +172,7 @@ class Function:
                   if not sv.type.accepts(new.type)]
         program = Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow, checks=checks,
                           compile_inner=partial(inner_program, backend, optimize=partial(
-                              _optimize_inner, self.mode, self.fusion if backend.compiles else None)))
+                              _optimize, self.mode, self.fusion, backend)))
         touched = {*self.shared, *(sv for sv, _ in self._update_slots)}  # (read or written)
         self._lock = _call_lock(touched) if touched or program.shares_state else None
         # settle has nothing to do for one output sharing no memory with the roots
@@ -321,10 +319,9 @@ class Function:
         return state
 
     def __setstate__(self, state):
-        from arignote.runtime.backends import BACKENDS
         self.__dict__.update(state)
         if serialize.compiles_on_load():
-            self.program = self._make_program(BACKENDS[self.backend])
+            self.program = self._make_program(get(self.backend))
         else:
             self._deferred = True  # built by the first look at what _make_program makes
 
@@ -352,11 +349,18 @@ def _fast_check(t):
             t.ndim == 0 and t.is_float and (t.dtype == "float64" or EXACT_FLOAT[t.dtype]))
 
 
-def _optimize_inner(mode, fusion, fgraph):
-    """Rewrite an inner graph as the outer one was: the same mode, fused the same way."""
+def _optimize(mode, fusion, backend, fgraph):
+    """Rewrite ``fgraph`` (a function's graph, or an inner graph as the outer one) for
+    ``mode``: the fuse phase groups nodes into kernels for compiling backends, whole
+    groups with ``fusion``, one node per group without (the unfused baseline), the
+    groups ``backend`` says it can lower. Returns the rewrites' Stats."""
     from arignote import passes
-    fgraph.fusion = fusion
-    passes.optimize(fgraph, mode)
+    fgraph.fusion = fusion if backend.compiles else None
+    fgraph.kernel_axes = backend.kernel_axes
+    try:
+        return passes.optimize(fgraph, mode)
+    finally:
+        del fgraph.kernel_axes  # (asked during the passes only: a pickled graph holds no backend)
 
 
 def _call_lock(shared):

@@ -17,35 +17,21 @@ kernel. So a Program hands its kernels storage from a :class:`BufferPool`:
 * Shared-variable updates computed in place are planned by the Program (see
   :mod:`arignote.runtime.program`): the kernel writes over the old value.
 
-Small arrays bypass the pool: allocating them is cheaper than looking.
+Small arrays bypass the pool: allocating them is cheaper than looking. The
+reference-count test is one of :mod:`arignote.compiler.unsafe`'s fast paths:
+with ``ARIGNOTE_SAFE_CALLS=1`` the pool allocates every array afresh.
 """
 import copy
 import math
-import sys
 
 import numpy as np
+
+from arignote.compiler.unsafe import REUSE, unreferenced
 
 #: arrays of fewer elements are allocated, not pooled
 MIN_POOLED_SIZE = 1 << 12
 
 
-def _idle_refcount():
-    """The reference count :meth:`BufferPool.take` sees for an array only the pool holds."""
-    held = [np.empty(1)]
-    for a in held:
-        return sys.getrefcount(a)
-
-
-def _refcount_tracks_views():
-    """True when a view raises its base's reference count (what the pool relies on)."""
-    held = [np.empty(4)]
-    view = held[0][1:]  # noqa: F841 - alive during the check
-    for a in held:
-        return sys.getrefcount(a) == _IDLE + 1
-
-
-_IDLE = _idle_refcount()
-_ENABLED = _refcount_tracks_views()
 _ndarray = np.ndarray
 
 
@@ -61,14 +47,14 @@ class BufferPool:
 
     def take(self, shape, dtype):
         """An array of ``shape`` and ``dtype`` nothing else refers to (contents undefined)."""
-        if not _ENABLED or math.prod(shape) < MIN_POOLED_SIZE:
+        if not REUSE or math.prod(shape) < MIN_POOLED_SIZE:
             return np.empty(shape, dtype)
         key = (shape, dtype)
         held = self.held.get(key)
         if held is None:
             held = self.held[key] = []
         for a in held:
-            if sys.getrefcount(a) == _IDLE:
+            if unreferenced(a):
                 return a
         a = np.empty(shape, dtype)
         if len(held) < self.cap:

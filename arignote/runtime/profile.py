@@ -11,6 +11,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from arignote.runtime.backends import traits
+
 
 @dataclass
 class StepTime:
@@ -40,9 +42,10 @@ class Profile:
 
 
 def _runner(run):
-    if getattr(run, "kernel", None) is not None:
+    told = traits(run)
+    if told.kernel is not None:
         return "kernel"
-    if getattr(run, "trusted", False):
+    if told.trusted:
         return "library"
     return "perform"
 

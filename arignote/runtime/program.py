@@ -36,6 +36,7 @@ from arignote.graph.basic import Constant
 from arignote.graph.fg import OUTPUT
 from arignote.graph.type import TensorType
 from arignote.ops.inner import InnerGraphOp
+from arignote.runtime.backends import get, traits
 from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, Lender, copy_value
 
 
@@ -51,8 +52,7 @@ class Program:
         (its error naming ``what``) before anything is written. ``compile_inner``:
         ``fgraph -> Program`` for the inner graphs of ops the backend makes no step
         for (default: :func:`inner_program` on the same backend)."""
-        from arignote.runtime.backends import BACKENDS
-        self.backend = backend or BACKENDS["numpy"]
+        self.backend = backend or get("numpy")
         #: the Programs of the inner graphs this one runs (see _inner_step)
         self.inner_programs = []
         self._compile_inner = compile_inner or partial(inner_program, self.backend)
@@ -73,9 +73,10 @@ class Program:
                 allocs = [lenders[v].take if v in lenders else self.pool.take for v in node.outputs]
             step = self.backend.step(node, allocs, commits.get(node))
             made[node] = step if step is not None else self._inner_step(node)
+        told = {node: traits(step) for node, step in made.items()}
         # in-place commits go last; planned ones the backend declined just before them
         late = [n for n in nodes if n in commits]
-        inplace_nodes = [n for n in late if getattr(made[n], "inplace", None)]
+        inplace_nodes = [n for n in late if told[n].inplace]
         self.nodes = [n for n in nodes if n not in commits] + \
             [n for n in late if n not in inplace_nodes] + inplace_nodes
         steps = [(node, made[node], [self._slot_of(v) for v in node.inputs],
@@ -101,7 +102,7 @@ class Program:
         # (steps the backend trusts to compute exactly the promised types skip the check)
         # (in run(): a step's arguments come from one itemgetter; a trusted step's
         # outputs are a slot (one output) or a tuple of slots, a checked step's a list)
-        self._run_steps = [(node, run, _gather(ins), _trusted(outs) if getattr(run, "trusted", False)
+        self._run_steps = [(node, run, _gather(ins), _trusted(outs) if told[node].trusted
                             else [(i, v.type.value_check()) for i, v in zip(outs, node.outputs)],
                             tuple(free))
                            for node, run, ins, outs, free in self.steps[:split]]
@@ -112,11 +113,11 @@ class Program:
         self._direct = None
         if len(self.steps) == 1 == split:
             node, run, ins, outs, _ = self.steps[0]
-            if getattr(run, "trusted", False) and hasattr(run, "call") and \
+            if told[node].trusted and told[node].call is not None and \
                     ins == list(range(self.n_roots)) and outs == self.output_slots:
                 self._direct = (self._run_steps, node, run)
         #: run() takes Python floats for the float64 0-d roots (its kernel reads them in place)
-        self.takes_floats = self._direct is not None and getattr(self._direct[2], "takes_floats", False)
+        self.takes_floats = self._direct is not None and told[self._direct[1]].takes_floats
         self._template = [None] * len(self.slot)
         for i, data in self.constants:
             self._template[i] = data
@@ -124,8 +125,7 @@ class Program:
         self._outputs = [(i, self._template[i] is not None) for i in self.output_slots]
         # outputs certainly sharing no memory with the root values: new arrays from steps
         # that say so (the caller's settle need not check them against the roots)
-        fresh = {outs[n] for _, run, _, outs, _ in self.steps[:split]
-                 for n in getattr(run, "fresh", ())}
+        fresh = {outs[n] for node, _, _, outs, _ in self.steps[:split] for n in told[node].fresh}
         self.fresh_outputs = tuple(i in fresh for i in self.output_slots)
         self._gather_outputs = None if self.constant_slots & set(self.output_slots) else \
             _gather(self.output_slots)

@@ -57,11 +57,11 @@ def compiles_on_load():
 def build_program(fn):
     """Build the Program of ``fn``, loaded with ``compile=False``, once: threads
     making the first call at the same time wait for one build."""
-    from arignote.runtime.backends import BACKENDS
+    from arignote.runtime.backends import get
     with _build_lock:
         if fn.__dict__.pop("_deferred", False):
             try:
-                fn.program = fn._make_program(BACKENDS[fn.backend])
+                fn.program = fn._make_program(get(fn.backend))
             except BaseException:
                 fn._deferred = True  # (a failed build is tried again on the next call)
                 raise

@@ -7,7 +7,7 @@ import pytest
 
 import arignote.tensor as T
 from arignote.compiler import kernel as K
-from arignote.compiler.launch import apply_view
+from arignote.compiler.bind import apply_view
 from arignote.compiler.lower import LoweringError, lower
 from arignote.errors import ArignoteError, ArignoteValueError, ShapeError
 from arignote.ops.fused import Fused

@@ -13,7 +13,7 @@ import pytest
 import arignote as ag
 import arignote.tensor as T
 from arignote.errors import ArignoteError, ArignoteValueError, ShapeError
-from arignote.runtime.cpu import MIN_INPLACE_SIZE
+from arignote.runtime.kernels import MIN_INPLACE_SIZE
 from arignote.runtime.function import Out
 
 #: (backend, fusion): the reference, cpu fused, cpu unfused
