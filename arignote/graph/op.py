@@ -10,25 +10,16 @@ them, so merging equal subgraphs is a dictionary lookup. Subclasses provide:
 * ``L_op(inputs, outputs, output_grads)``: the gradient as graph nodes,
   one entry per input (``None`` where the input is not differentiable);
 * ``infer_shape(node, input_shapes)``: output shapes as symbolic scalars;
-* ``fusion_kind``: what the fuser needs to know ('elemwise', 'reduce',
-  'view' or 'opaque').
+* ``fusion_kind``: the fuser's first question ('elemwise', 'reduce', 'view' or
+  'opaque'); a 'view' fuses where lowering can apply it as index arithmetic.
 """
+from arignote.graph.props import Props
 
 
-class Op:
-    __props__ = ()
+class Op(Props):
     fusion_kind = "opaque"
     #: {output index: [input index]} for outputs that may be views of inputs.
     view_map = {}
-
-    def _props(self):
-        return tuple(getattr(self, p) for p in self.__props__)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self._props() == other._props()
-
-    def __hash__(self):
-        return hash((type(self), self._props()))
 
     def __str__(self):
         name = type(self).__name__

@@ -17,6 +17,7 @@ import numpy as np
 
 from arignote.errors import ArignoteTypeError, NotATensorError, ShapeError
 from arignote.graph.basic import Constant, Variable
+from arignote.graph.props import Props
 
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
           "uint64", "float16", "float32", "float64", "complex64", "complex128")
@@ -44,7 +45,7 @@ def _tensor_only(name):
     return property(get)
 
 
-class Type:
+class Type(Props):
     """What a graph value may be. A kind of type says how its values are checked
     (``filter``, ``is_valid_value``) and compared (``values_eq``), and which
     classes its variables and constants are. Immutable; equality and hash come
@@ -55,15 +56,6 @@ class Type:
     #: the class of this type's variables and constants (tensors install theirs: operators)
     variable_class = Variable
     constant_class = Constant
-
-    def _props(self):
-        return tuple(getattr(self, p) for p in self.__props__)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self._props() == other._props()
-
-    def __hash__(self):
-        return hash((type(self), self._props()))
 
     def __setattr__(self, k, v):
         raise AttributeError(f"{type(self).__name__} is immutable")

@@ -91,14 +91,15 @@ def fusible_kind(node):
     """'elemwise', 'view' (DimShuffle, basic indexing, reshape), 'reduce' or None (opaque
     to fusion; so is every node reading or making a value that is not a tensor)."""
     op = node.op
-    if any(not isinstance(v.type, TensorType) or v.type.dtype.startswith("complex")
-           for v in node.inputs + node.outputs):
+    kind = op.fusion_kind  # (what the op says it is; then what lowering can apply)
+    if kind == "opaque" or any(not isinstance(v.type, TensorType) or v.type.dtype.startswith("complex")
+                               for v in node.inputs + node.outputs):
         return None
-    if isinstance(op, Elemwise):
+    if kind == "elemwise":
         return "elemwise"
-    if is_view(node):
+    if kind == "view" and is_view(node):
         return "view"
-    if (isinstance(op, Reduce) and op.combiner in REDUCE_COMBINERS
+    if (kind == "reduce" and op.combiner in REDUCE_COMBINERS
             and any(node.inputs[0].type.shape[a] != 1 for a in op.axis)):
         return "reduce"  # (folding only size-1 axes is a copy: left to the reference)
     return None

@@ -5,6 +5,8 @@ import pytest
 
 from arignote.compiler.launch import Launcher
 from arignote.compiler.lower import lower
+from arignote.errors import ArignoteTypeError
+from arignote.ops.elemwise import SCALAR_OPS, Elemwise
 from arignote.ops.fused import Fused
 from tests.util import assert_close
 
@@ -59,3 +61,27 @@ def run_group():
         fused, launcher = compile_group(inputs, outputs)
         return check_launch(fused, launcher, *values, **kw)
     return run
+
+
+#: every scalar op but the casts (tested on their own)
+OPS = {n: op for n, op in SCALAR_OPS.items() if not n.startswith("cast_")}
+#: integer ops whose last argument needs values of its own (no negative powers, no zeros)
+SPECIAL_INPUT = {"pow": "e", "reciprocal": "nz"}
+
+
+def every_scalar_op(syms, nin, special):
+    """One output per scalar op of arity ``nin`` NumPy defines on ``syms`` (x, y, z and
+    the special inputs); ``special``: integer ops read their special input. -> (outputs, names)"""
+    outs, names = [], []
+    for name, sop in OPS.items():
+        if sop.nin != nin:
+            continue
+        args = [syms[a] for a in "xyz"[:nin]]
+        if special and name in SPECIAL_INPUT:
+            args[-1] = syms[SPECIAL_INPUT[name]]
+        try:
+            outs.append(Elemwise(sop)(*args))
+        except ArignoteTypeError:
+            continue  # NumPy does not define it for this dtype
+        names.append(name)
+    return outs, names

@@ -15,10 +15,10 @@ from arignote.compiler.decompose import decompose
 from arignote.compiler.launch import Launcher
 from arignote.compiler.llvm_scalar import _SCALAR, types
 from arignote.compiler.lower import lower
-from arignote.errors import ArignoteTypeError, ArignoteValueError
-from arignote.ops.elemwise import Elemwise
+from arignote.errors import ArignoteValueError
 from arignote.ops.fused import Fused
-from tests.compiler.test_interp import CAST_DTYPES, OPS, SPECIAL_INPUT, _inputs, assert_matches, run_both
+from tests.compiler.conftest import every_scalar_op
+from tests.compiler.test_interp import CAST_DTYPES, _inputs, assert_matches, run_both
 
 #: transcendentals: float16 computes them in float32 and rounds once (as every renderer), where
 #: NumPy's float16 loops are SIMD code of their own and the table's sigmoid and softplus round
@@ -68,18 +68,7 @@ def both(kernel, values, ulps=0, names=None):
 def test_every_scalar_op_decomposes_to_the_same_bits(dtype, nin, rng):
     values = _inputs(dtype, rng)
     syms = {k: T.vector(k, dtype=dtype) for k in values}
-    outs, names = [], []
-    for name, sop in OPS.items():
-        if sop.nin != nin:
-            continue
-        args = [syms[a] for a in "xyz"[:nin]]
-        if name in SPECIAL_INPUT and np.dtype(dtype).kind in "iu":
-            args[-1] = syms[SPECIAL_INPUT[name]]
-        try:
-            outs.append(Elemwise(sop)(*args))
-        except ArignoteTypeError:
-            continue
-        names.append(name)
+    outs, names = every_scalar_op(syms, nin, special=np.dtype(dtype).kind in "iu")
     used = [k for k in values if any(syms[k] in o.owner.inputs for o in outs)]
     kernel = kernel_of([syms[k] for k in used], outs)
     vals = [values[k] for k in used]

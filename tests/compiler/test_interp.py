@@ -31,15 +31,14 @@ from arignote.compiler.lower import EXPENSIVE, lower
 from arignote.compiler.split import chunk_axis, chunked_loads, split_reduction
 from arignote.compiler.split_launch import _chunks
 from arignote.errors import ArignoteError, ArignoteTypeError, ArignoteValueError, ShapeError
-from arignote.ops.elemwise import SCALAR_OPS, Elemwise
 from arignote.ops.fused import Fused
 from arignote.passes.expand import softmax_graph
 from arignote.runtime.kernels import KernelStep
+from tests.compiler.conftest import every_scalar_op
 from tests.util import assert_close, rand
 
 TRANSCENDENTAL_ULPS = 4
 REDUCTION_ULPS = 4
-OPS = {n: op for n, op in SCALAR_OPS.items() if not n.startswith("cast_")}
 
 
 # ------------------------------------------------------------ comparing
@@ -150,7 +149,6 @@ def _inputs(dtype, rng):
 
 
 #: for these ops NumPy raises (pow) or leaves the value undefined (reciprocal of 0)
-SPECIAL_INPUT = {"pow": "e", "reciprocal": "nz"}
 
 
 def _op_ulps(name):
@@ -165,18 +163,7 @@ def test_every_scalar_op(dtype, nin, rng):
     int //, %, ** included (0 ulps but for transcendentals)."""
     values = _inputs(dtype, rng)
     syms = {k: T.vector(k, dtype=dtype) for k in values}
-    outs, names = [], []
-    for name, sop in OPS.items():
-        if sop.nin != nin:
-            continue
-        args = [syms[a] for a in "xyz"[:nin]]
-        if name in SPECIAL_INPUT and np.dtype(dtype).kind in "iu":
-            args[-1] = syms[SPECIAL_INPUT[name]]
-        try:
-            outs.append(Elemwise(sop)(*args))
-        except ArignoteTypeError:
-            continue  # NumPy does not define it for this dtype
-        names.append(name)
+    outs, names = every_scalar_op(syms, nin, special=np.dtype(dtype).kind in "iu")
     used = [k for k in values if any(syms[k] in o.owner.inputs for o in outs)]
     run_both(kernel_of([syms[k] for k in used], outs), *[values[k] for k in used],
              ulps=_op_ulps, names=names)
