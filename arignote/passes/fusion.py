@@ -513,11 +513,16 @@ class _Partitioner:
 
 def _group_io(fgraph, members, copies):
     """(inputs, outputs) of the group ``members``: outer variables, in a deterministic order.
-    A value read outside is an output, unless it is a copy (its other readers have theirs)."""
+    A value read outside is an output, unless it is a copy (its other readers have theirs).
+    A copy read here is recomputed elsewhere too, over the same values: a reduction a
+    copy reads is an output as well, else the other groups' copies would read it from a
+    second computation of it, in another summation order (elementwise values recompute
+    bit for bit; reductions do not)."""
     mset = set(members)
     produced = {m.outputs[0] for m in members}
     outputs = [m.outputs[0] for m in members if m not in copies and any(
-        c == OUTPUT or c not in mset for c, _ in fgraph.clients.get(m.outputs[0], []))]
+        c == OUTPUT or c not in mset or (c in copies and fusible_kind(m) == "reduce")
+        for c, _ in fgraph.clients.get(m.outputs[0], []))]
     outer = {i for m in members for i in m.inputs if i not in produced}
     inputs, seen = [], set()
     for node in toposort(outputs, blockers=outer):
