@@ -85,3 +85,22 @@ def every_scalar_op(syms, nin, special):
             continue  # NumPy does not define it for this dtype
         names.append(name)
     return outs, names
+
+
+#: the dtypes cast between in the cast tests
+CAST_DTYPES = ("bool", "int8", "int32", "int64", "uint8", "uint64", "float16", "float32", "float64")
+#: floats beyond every integer range (NaN, infinities, huge): what NumPy does on the host
+OUT_OF_RANGE = (300, -300, 70000, 2.0 ** 63, 1e30, -1e30, np.nan, np.inf, -np.inf)
+
+
+def cast_values(src, out_of_range=False):
+    """Values of dtype ``src`` to cast from: integer extremes, fractional floats and,
+    with ``out_of_range``, floats no integer dtype holds."""
+    if np.dtype(src).kind == "f":
+        floats = (0, -0.0, 1, 2.7, 100.2, 127, -3.7, -1, 0.5) + (OUT_OF_RANGE if out_of_range else ())
+        with np.errstate(over="ignore"):
+            return np.array(floats, src)
+    if src == "bool":
+        return np.array([True, False, True])
+    info = np.iinfo(src)
+    return np.array([0, 1, 127, info.max, info.min, info.max // 3], src)

@@ -34,7 +34,7 @@ from arignote.errors import ArignoteError, ArignoteTypeError, ArignoteValueError
 from arignote.ops.fused import Fused
 from arignote.passes.expand import softmax_graph
 from arignote.runtime.kernels import KernelStep
-from tests.compiler.conftest import every_scalar_op
+from tests.compiler.conftest import CAST_DTYPES, cast_values, every_scalar_op
 from tests.util import assert_close, rand
 
 TRANSCENDENTAL_ULPS = 4
@@ -169,21 +169,10 @@ def test_every_scalar_op(dtype, nin, rng):
              ulps=_op_ulps, names=names)
 
 
-CAST_DTYPES = ("bool", "int8", "int32", "int64", "uint8", "uint64", "float16", "float32", "float64")
-
-
 @pytest.mark.parametrize("src", CAST_DTYPES)
 def test_casts(src):
     """Every cast, out-of-range floats to integers included (NumPy's values on the host)."""
-    if np.dtype(src).kind == "f":
-        with np.errstate(over="ignore"):
-            values = np.array([0, -0.0, 1, 2.7, 100.2, 127, -3.7, -1, 0.5, 300, -300, 70000,
-                               2.0 ** 63, 1e30, -1e30, np.nan, np.inf, -np.inf], src)
-    elif src == "bool":
-        values = np.array([True, False, True])
-    else:
-        info = np.iinfo(src)
-        values = np.array([0, 1, 127, info.max, info.min, info.max // 3], src)
+    values = cast_values(src, out_of_range=True)
     x = T.vector("x", dtype=src)
     targets = [d for d in CAST_DTYPES if d != src]
     run_both(kernel_of([x], [T.cast(x, d) for d in targets]), values, names=targets)

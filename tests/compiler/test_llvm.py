@@ -12,7 +12,7 @@ from arignote.compiler.llvm import render
 from arignote.compiler.lower import lower
 from arignote.errors import ArignoteValueError
 from arignote.ops.fused import Fused
-from tests.compiler.conftest import check_launch, compile_group, every_scalar_op
+from tests.compiler.conftest import CAST_DTYPES, cast_values, check_launch, compile_group, every_scalar_op
 
 DTYPES = ("float32", "float64", "int32", "int64", "bool")
 #: NumPy raises for these inputs, or leaves the value undefined: fed separately
@@ -57,18 +57,11 @@ def test_every_scalar_op(dtype, nin, rng):
     check_launch(fused, launcher, *[values[k] for k in used], names=names)
 
 
-CAST_DTYPES = ("bool", "int8", "int32", "int64", "uint8", "uint64", "float16", "float32", "float64")
 
 
 @pytest.mark.parametrize("src", CAST_DTYPES)
 def test_casts(src):
-    if np.dtype(src).kind == "f":
-        values = np.array([0, -0.0, 1, 2.7, 100.2, 127, -3.7, -1, 0.5], src)
-    elif src == "bool":
-        values = np.array([True, False, True])
-    else:
-        info = np.iinfo(src)
-        values = np.array([0, 1, 127, info.max, info.min, info.max // 3], src)
+    values = cast_values(src)
     x = T.vector("x", dtype=src)
     outs = [T.cast(x, d) for d in CAST_DTYPES if d != src]
     fused, launcher = compile_group([x], outs)
