@@ -19,6 +19,9 @@ from arignote.runtime.profile import profile
 from arignote.gradient import (Lop, Rop, consider_constant, disconnected_grad, grad, grad_clip,
                                hessian, jacobian, zero_grad)
 from arignote.verify import verify_grad
+from arignote.graph.shared import OrderedUpdates
+from arignote.ops.scan import foldl, foldr, map, reduce, scan  # noqa: A004  (Theano's names)
+from arignote import scan_module  # noqa: E402
 from arignote import backends, gradient, printing
 
 __version__ = "0.1.0"
@@ -26,7 +29,8 @@ __version__ = "0.1.0"
 __all__ = ["backends", "config", "function", "Function", "In", "Out", "load", "save", "profile", "shared",
            "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
-           "consider_constant", "verify_grad",
+           "consider_constant", "verify_grad", "scan", "map", "reduce", "foldl", "foldr", "scan_module",
+           "OrderedUpdates",
            "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
            "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
            "DisconnectedInputError", "GradientError", "ArignoteWarning", "CacheWarning"]

@@ -26,8 +26,11 @@ from arignote.graph.op import Op
 from arignote.graph.type import TensorType
 from arignote.ops.inner import InnerGraphOp
 from arignote.ops.basic import as_tensor_variable, constant
-from arignote.ops.elemwise import cast, clip, second, zeros_like
-from arignote.ops.shape import dimshuffle, stack
+from arignote.ops.elemwise import cast, clip, zeros_like
+from arignote.ops.construct import alloc, arange
+from arignote.ops.indexing import set_subtensor
+from arignote.ops.scan import scan
+from arignote.ops.shape import stack
 
 _DISCONNECTED = ("raise", "warn", "ignore")
 _RETURN_DISCONNECTED = ("zero", "none", "disconnected")
@@ -351,8 +354,8 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     ``(len(expression),) + wrt.shape`` whose row ``i`` is the gradient of ``expression[i]``.
 
     A scalar expression gives its gradient. One reverse pass per element,
-    seeded with a basis vector, so the length must be known statically
-    (a run-time length would need ``scan``).
+    seeded with a basis vector: unrolled where the length is static, the
+    steps of a ``scan`` where it is known only at run time.
     """
     expression = as_tensor_variable(expression)
     wrt_list, fmt = _as_list(wrt)
@@ -368,14 +371,11 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
 
 
 def _jacobian(expression, n, wrt, consider_constant, disconnected_inputs):
-    if n is None:
-        raise NotImplementedError(
-            f"jacobian(): the length of {describe(expression)} ({expression.type}) is only known "
-            f"at run time; building one gradient per element would need scan. Give it a static "
-            f"length (e.g. T.tensor('float64', (3,))){built_at(expression)}")
     if not _is_differentiable(expression):
         raise ArignoteTypeError(f"jacobian(): {describe(expression)} has dtype {expression.dtype}; "
                                 f"only float expressions can be differentiated")
+    if n is None:
+        return _jacobian_by_scan(expression, wrt, consider_constant, disconnected_inputs)
     rows = [[] for _ in wrt]
     for i in range(n):
         basis = np.zeros(n, expression.dtype)
@@ -388,11 +388,33 @@ def _jacobian(expression, n, wrt, consider_constant, disconnected_inputs):
     out = []
     for w, r in zip(wrt, rows):
         if n == 0 or all(g is None for g in r):
-            empty = constant(np.zeros((n,) + (1,) * w.ndim, w.dtype))
-            out.append(second(dimshuffle(zeros_like(w), ["x", *range(w.ndim)]), empty))
+            out.append(_no_rows(w, constant(np.int64(n))))
         else:
             out.append(stack(r))
     return out
+
+
+def _jacobian_by_scan(expression, wrt, consider_constant, disconnected_inputs):
+    """A run-time length: one reverse pass per element, as the steps of a ``scan``
+    over the element indices (what the graph outside the step needs is computed once)."""
+    n = expression.shape[0]
+    grad(None, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs,
+         known_grads={expression: zeros_like(expression)}, return_disconnected="none")  # (checks)
+
+    def row(i):
+        basis = set_subtensor(zeros_like(expression)[i], constant(np.ones((), expression.dtype)))
+        gs = grad(None, wrt, consider_constant=consider_constant, disconnected_inputs="ignore",
+                  known_grads={expression: basis}, return_disconnected="zero")
+        return list(gs)
+
+    rows, _ = scan(row, sequences=arange(n, dtype="int64"), return_list=True, name="jacobian")
+    return rows
+
+
+def _no_rows(w, n):
+    """The Jacobian of an expression no element of which depends on ``w``: zeros."""
+    empty = alloc(constant(np.zeros((), w.dtype)), n, *[w.shape[d] for d in range(w.ndim)])
+    return empty
 
 
 def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):

@@ -484,8 +484,12 @@ def test_jacobian_errors_and_edges():
     x = vec(3)
     with pytest.raises(ArignoteTypeError, match="must be a vector.*flatten"):
         G.jacobian(T.dmatrix() * 2, x)
-    with pytest.raises(NotImplementedError, match="scan"):
-        G.jacobian(T.dvector() * 2, x)
+    d = T.dvector("d")  # a length known only at run time: one scan step per element
+    jd = G.jacobian(d * x.sum(), [x, d])
+    got = fn([d, x], jd)(np.arange(2.0), np.ones(3))
+    assert_close(got[0], np.outer(np.arange(2.0), np.ones(3)))
+    assert_close(got[1], 3 * np.eye(2))
+    assert_close(fn([d, x], jd)(np.zeros(0), np.ones(3))[0], np.zeros((0, 3)))
     with pytest.raises(ArignoteTypeError, match="int64"):
         G.jacobian(T.cast(x, "int64"), x)
     unused = T.dmatrix("unused")
@@ -530,10 +534,13 @@ def test_hessian_edges():
     assert_close(fn([x], H)(np.ones(3)), np.zeros((3, 3)))
     with pytest.raises(ArignoteTypeError, match="vectors"):
         G.hessian(T.dmatrix().sum(), T.dmatrix())
-    # the length may come from the gradient's static shape when wrt has none
+    # a length known only at run time: the rows are the steps of a scan
     v = T.dvector("v")
-    with pytest.raises(NotImplementedError, match="scan"):
-        G.hessian((v ** 2).sum(), v)
+    hv = fn([v], G.hessian((v ** 3).sum() * v.sum(), v))
+    a = np.array([1.0, -2.0])
+    want = np.diag(6 * a * a.sum()) + 3 * (a ** 2)[:, None] + 3 * (a ** 2)[None, :]
+    assert_close(hv(a), want)
+    assert hv(np.zeros(0)).shape == (0, 0)
     assert isinstance(G.hessian((x ** 2).sum(), [x]), list)
 
 

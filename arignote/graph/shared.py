@@ -11,8 +11,9 @@ run one at a time where they share a variable, and no update is lost.
 """
 import copy
 import threading
+from collections import OrderedDict
 
-from arignote.errors import describe
+from arignote.errors import ArignoteTypeError, ArignoteValueError, describe
 from arignote.graph.basic import Variable, clone_graph, graph_inputs, user_trace
 
 
@@ -99,4 +100,35 @@ def copy_default_updates(swap):
         new.default_update = expr
 
 
-__all__ = ["SharedVariable", "GenericSharedVariable", "copy_default_updates"]
+class OrderedUpdates(OrderedDict):
+    """New values of shared variables, in order (Theano's ``OrderedUpdates``): what
+    ``scan`` returns. Add to it (``u[p] = e``, ``u.update(pairs)``, ``u + v``) and pass
+    it to ``function(updates=...)``; it is empty, and false, when there is nothing to
+    update."""
+
+    def __setitem__(self, var, value):
+        if not isinstance(var, SharedVariable):
+            raise ArignoteTypeError(f"updates are for shared variables; got {describe(var)} "
+                                    f"({type(var).__name__})")
+        super().__setitem__(var, value)
+
+    def update(self, other=(), **kwargs):
+        """Add ``other`` (a dict or pairs); a variable given two different updates raises."""
+        if kwargs:
+            raise ArignoteTypeError("OrderedUpdates.update() takes a dict or (variable, update) "
+                                    "pairs, not keywords")
+        for var, value in (other.items() if isinstance(other, dict) else other):
+            if var in self and self[var] is not value:
+                raise ArignoteValueError(f"two different updates for shared variable "
+                                         f"{describe(var)}: {self[var]} and {value}")
+            self[var] = value
+
+    def __add__(self, other):
+        merged = OrderedUpdates(self)
+        merged.update(other)
+        return merged
+
+    __or__ = __add__
+
+
+__all__ = ["SharedVariable", "GenericSharedVariable", "OrderedUpdates", "copy_default_updates"]

@@ -19,7 +19,12 @@ class StepTime:
     op: str
     runner: str
     shapes: str
+    #: seconds per call of the function (summed over a loop's steps)
     seconds: float
+    #: the op whose inner graph holds this step ('' at the top level), and how many
+    #: times it runs per call of the function (a loop's step: once per iteration)
+    within: str = ""
+    runs: float = 1.0
 
 
 class Profile:
@@ -28,16 +33,20 @@ class Profile:
 
     @property
     def step_seconds(self):
-        return sum(s.seconds for s in self.steps)
+        """Time in the top-level steps (inner steps are part of their op's step)."""
+        return sum(s.seconds for s in self.steps if not s.within)
 
     def __str__(self):
         total = self.call_seconds
+        top = [s for s in self.steps if not s.within]
         lines = [f"profile of {self.name}: {total * 1e6:.1f} us per call, "
-                 f"{self.step_seconds * 1e6:.1f} us in {len(self.steps)} steps "
+                 f"{self.step_seconds * 1e6:.1f} us in {len(top)} steps "
                  f"(the rest: argument checks, updates, Python)",
                  f"{'us':>9} {'share':>6}  {'runs as':<8} op and input shapes"]
         for s in sorted(self.steps, key=lambda s: -s.seconds):
-            lines.append(f"{s.seconds * 1e6:9.1f} {s.seconds / total:6.1%}  {s.runner:<8} {s.op} {s.shapes}")
+            where = f"  [x{s.runs:g} in {s.within}]" if s.within else ""
+            lines.append(f"{s.seconds * 1e6:9.1f} {s.seconds / total:6.1%}  {s.runner:<8} "
+                         f"{s.op} {s.shapes}{where}")
         return "\n".join(lines)
 
 
@@ -51,60 +60,76 @@ def _runner(run):
 
 
 def profile(fn, *args, repeat=20):
-    """Time ``fn(*args)`` as a whole and step by step (median of ``repeat`` calls each).
+    """Time ``fn(*args)`` as a whole and step by step, the steps of inner graphs
+    (a loop's step, a branch) included, each with the op that runs it.
 
     Calls run for real: shared variables are updated ``2 * repeat + 1`` times."""
-    program = fn.program
-    times = [[] for _ in program._run_steps + program._commit_steps]
-    shapes = [""] * len(times)
-    fn(*args)  # warm up
-
-    def timed(k, run):
-        def step(*a):
-            start = time.perf_counter()
-            try:
-                return run(*a)
-            finally:
-                times[k].append(time.perf_counter() - start)
-                shapes[k] = str([getattr(x, "shape", "?") for x in a[0]])
-        return step
-
+    fn(*args)  # warm up (and build the inner programs)
     calls = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn(*args)
         calls.append(time.perf_counter() - start)
-    saved = program._run_steps, program._commit_steps
+    programs = _programs(fn.program)
+    timers = []
+    saved = [(p, p._run_steps, p._commit_steps) for p, _ in programs]
     try:
-        wrap = [(node, timed(k, run), ins, outs, free)
-                for k, (node, run, ins, outs, free) in enumerate(saved[0])]
-        program._run_steps = wrap
-        program._commit_steps = [(node, _Timed(run, times, len(wrap) + k), ins, outs, free)
-                                 for k, (node, run, ins, outs, free) in enumerate(saved[1])]
+        for program, within in programs:
+            runs = [(node, _Timer(run, node, within), ins, outs, free)
+                    for node, run, ins, outs, free in program._run_steps]
+            commits = [(node, _Timed(run, node, within), ins, outs, free)
+                       for node, run, ins, outs, free in program._commit_steps]
+            timers += [t for _, t, *_ in runs] + [t for _, t, *_ in commits]
+            program._run_steps, program._commit_steps = runs, commits
         for _ in range(repeat):
             fn(*args)
     finally:
-        program._run_steps, program._commit_steps = saved
-    steps = [StepTime(str(node.op), _runner(run), shapes[k] if k < len(wrap) else "(in place)",
-                      statistics.median(times[k]) if times[k] else 0.0)
-             for k, (node, run, *_) in enumerate(saved[0] + saved[1])]
+        for program, runs, commits in saved:
+            program._run_steps, program._commit_steps = runs, commits
+    steps = [StepTime(str(t.node.op), _runner(t.run), t.shapes, t.total / repeat,
+                      t.within, t.count / repeat) for t in timers]
     return Profile(fn.name or repr(fn), steps, statistics.median(calls))
 
 
-class _Timed:
-    """A commit step (prepare, then finish: small ones run in prepare) timed as a whole."""
+def _programs(program, within=""):
+    """``program`` and the programs of its inner graphs, each with its owner's op."""
+    found = [(program, within)]
+    for inner in program.inner_programs:
+        found += _programs(inner, str(inner.owner.op) if inner.owner is not None else "?")
+    return found
 
-    def __init__(self, run, times, k):
-        self.run, self.times, self.k = run, times, k
-        self.inplace = run.inplace
-        self.spent = 0.0
+
+class _Timer:
+    """A step that adds up the time it runs and remembers its last input shapes."""
+
+    def __init__(self, run, node, within):
+        self.run, self.node, self.within = run, node, within
+        self.total, self.count, self.shapes = 0.0, 0, ""
+        for attr in ("call", "inplace"):  # (what Program.run asks of some steps)
+            if hasattr(run, attr):
+                setattr(self, attr, getattr(run, attr))
+
+    def __call__(self, args):
+        start = time.perf_counter()
+        try:
+            return self.run(args)
+        finally:
+            self.total += time.perf_counter() - start
+            self.count += 1
+            self.shapes = str([getattr(x, "shape", "?") for x in args])
+
+
+class _Timed(_Timer):
+    """A commit step (prepare, then finish: small ones run in prepare) timed as a whole."""
 
     def prepare(self, *a):
         start = time.perf_counter()
         try:
             return self.run.prepare(*a)
         finally:
-            self.spent = time.perf_counter() - start
+            self.total += time.perf_counter() - start
+            self.count += 1
+            self.shapes = "(in place)"
 
     def release(self, call):
         self.run.release(call)
@@ -114,4 +139,4 @@ class _Timed:
         try:
             return self.run.finish(call)
         finally:
-            self.times[self.k].append(self.spent + time.perf_counter() - start)
+            self.total += time.perf_counter() - start

@@ -53,8 +53,9 @@ class Program:
         ``fgraph -> Program`` for the inner graphs of ops the backend makes no step
         for (default: :func:`inner_program` on the same backend)."""
         self.backend = backend or get("numpy")
-        #: the Programs of the inner graphs this one runs (see _inner_step)
-        self.inner_programs = []
+        #: the Programs of the inner graphs this one runs (see _inner_step), and the
+        #: node whose inner graph this Program runs, if any
+        self.inner_programs, self.owner = [], None
         self._compile_inner = compile_inner or partial(inner_program, self.backend)
         self.slot = {}
         for v in roots:
@@ -145,6 +146,7 @@ class Program:
 
         def compile_inner(fgraph):
             program = self._compile_inner(fgraph)
+            program.owner = node
             self.inner_programs.append(program)
             return program.run
 
