@@ -161,7 +161,7 @@ def _sum_of_rows(term):
     """(b, keepdims) where ``term`` is ``sum(b, axis=0)`` of a per-step matrix (a bias's
     gradient)."""
     node = term.owner
-    if node is None or not isinstance(node.op, Reduce) or node.op.combiner != "add" or \
+    if node is None or not isinstance(node.op, Reduce) or node.op.combiner != "sum" or \
             tuple(node.op.axis or ()) != (0,) or node.inputs[0].ndim != 2:
         return None
     return node.inputs[0], node.op.keepdims
