@@ -53,22 +53,28 @@ class _Dumper:
 
 
 def _print_kernels(fn, label, out):
-    """Each step of ``fn``'s program; each kernel step with its kernel IR and LLVM IR."""
+    """Each step of ``fn``'s program; each kernel step with its kernel IR and LLVM IR;
+    then the same for the program of each inner graph (a loop's step, a branch)."""
+    program, note = _cpu_program(fn)
+    _print_program(program, label, note, _output_names(fn, program), out)
+    print(file=out)
+
+
+def _print_program(program, label, note, names, out):
     from arignote.compiler.llvm import render
 
-    program, note = _cpu_program(fn)
     steps = program.steps
     kernels = [s for s in steps if getattr(s[1], "kernel", None) is not None]
     print(f"=== {label}: {len(kernels)} kernel{'s' * (len(kernels) != 1)} in "
           f"{len(steps)} steps{note} ===", file=out)
-    names = _output_names(fn, program)
     k = 0
     for n, (node, run, *_) in enumerate(steps):
         kernel = getattr(run, "kernel", None)
         to = ", ".join(names[v] for v in node.outputs if v in names)
         to = f" -> {to}" if to else ""
         if kernel is None:
-            print(f"step {n}: {node}{to} (no kernel: a library call, a view or the op's own code)", file=out)
+            print(f"step {n}: {node}{to} (no kernel: a library call, a view, an inner graph or "
+                  f"the op's own code)", file=out)
             continue
         k += 1
         print(f"\n--- {label}, kernel {k}/{len(kernels)}: {kernel.name} (step {n}) ---", file=out)
@@ -79,7 +85,10 @@ def _print_kernels(fn, label, out):
         print(kernel.pretty().rstrip("\n"), file=out)
         print(f"; --- LLVM IR of {kernel.name} ---", file=out)
         print(render(kernel).rstrip("\n"), file=out)
-    print(file=out)
+    for inner in program.inner_programs:
+        owner = f"{inner.owner.op}" if inner.owner is not None else "an op"
+        print(file=out)
+        _print_program(inner, f"{label} > inner graph of {owner}", "", {}, out)
 
 
 def _cpu_program(fn):

@@ -33,7 +33,7 @@ class Scan(InnerGraphOp):
         return super()._props() + (self.layout,)
 
     def __str__(self):
-        return f"Scan{{{self.name or 'scan_fn'}, steps={len(self.nodes)} nodes}}"
+        return f"Scan{{{self.name or 'scan_fn'}}}"
 
     __repr__ = __str__
 
