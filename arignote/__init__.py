@@ -23,6 +23,7 @@ from arignote.graph.shared import OrderedUpdates
 from arignote.ops.scan import foldl, foldr, map, reduce, scan  # noqa: A004  (Theano's names)
 from arignote import scan_module  # noqa: E402
 from arignote import backends, gradient, printing
+from arignote import ifelse  # (the module, as theano.ifelse: ifelse.ifelse, ifelse.IfElse)
 
 __version__ = "0.1.0"
 
@@ -30,7 +31,7 @@ __all__ = ["backends", "config", "function", "Function", "In", "Out", "load", "s
            "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
            "consider_constant", "verify_grad", "scan", "map", "reduce", "foldl", "foldr", "scan_module",
-           "OrderedUpdates",
+           "OrderedUpdates", "ifelse",
            "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
            "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
            "DisconnectedInputError", "GradientError", "ArignoteWarning", "CacheWarning"]

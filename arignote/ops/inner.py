@@ -102,9 +102,11 @@ class InnerGraphOp(Op):
         new._set_inner(fresh, outputs)
         return new
 
-    def fgraph(self):
-        """The inner graph as a FunctionGraph of its own, free to rewrite and compile."""
-        return FunctionGraph(self.inputs, self.outputs, clone=True)
+    def fgraph(self, outputs=None):
+        """The inner graph as a FunctionGraph of its own, free to rewrite and compile;
+        with ``outputs`` (some of the inner outputs), only the part computing them
+        (over all the inner inputs, so it is called with the same values)."""
+        return FunctionGraph(self.inputs, self.outputs if outputs is None else outputs, clone=True)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -172,10 +174,12 @@ class InnerGraphOp(Op):
         values to a list of values): here, one application."""
         return inner(list(inputs))
 
-    def make_step(self, node, compile_inner):
+    def make_step(self, node, compile_inner, alloc=None):
         """``node``'s step (input values -> output values). ``compile_inner(fgraph)``
         compiles the inner graph (a list of values to a list of values): the runtime
-        passes one building a Program with the outer backend and mode."""
+        passes one building a Program with the outer backend and mode. ``alloc(shape,
+        dtype)``, where given, is storage for what the step makes (the runtime's buffer
+        pool, which hands an array out again once nothing refers to it)."""
         return InnerStep(self, compile_inner(self.fgraph()))
 
     def perform(self, node, inputs):
