@@ -27,6 +27,30 @@ from arignote.ops.shape import DimShuffle, reshape
 from arignote.passes.rewriting import node_rewriter, register
 
 
+@register("canonicalize", "scan")
+@node_rewriter([Scan], name="scan_merge_extended")
+def scan_merge_extended(fgraph, node):
+    """A loop equal to another one on the same inputs but for the latter's extra mapped
+    outputs (the residuals a gradient keeps) is that other loop: run it once."""
+    lay = node.op.layout
+    for other, _ in fgraph.clients.get(node.inputs[0], ()):
+        if other is node or not isinstance(getattr(other, "op", None), Scan) or \
+                other.inputs != node.inputs:
+            continue
+        olay = other.op.layout
+        if olay.n_mapped <= lay.n_mapped or olay.rec_taps != lay.rec_taps or \
+                olay.n_carried != lay.n_carried:
+            continue
+        parts = ScanParts.of(other)
+        parts.mapped = parts.mapped[:lay.n_mapped]
+        if Scan(parts.inner_inputs, parts.inner_outputs, lay, name=node.op.name) != node.op:
+            continue
+        recs, mapped, carried = lay.outer_outputs(node.outputs)
+        orecs, omapped, ocarried = olay.outer_outputs(other.outputs)
+        return dict(zip(recs + mapped + carried, orecs + omapped[:len(mapped)] + ocarried))
+    return None
+
+
 def _used(fgraph, v):
     return v is not None and bool(fgraph.clients.get(v))
 

@@ -50,6 +50,8 @@ def shape_i_from_inputs(fgraph, node):
         shapes = x.owner.op.infer_shape(x.owner, [_shape_entries(v) for v in x.owner.inputs])
     except NotImplementedError:
         return None
+    if shapes[x.index][i] is None:  # (an entry the op cannot tell: a loop ended by until)
+        return None
     entry = as_tensor_variable(shapes[x.index][i])
     if entry.ndim != 0:
         return None

@@ -150,7 +150,7 @@ class Program:
             self.inner_programs.append(program)
             return program.run
 
-        return node.op.make_step(node, compile_inner)
+        return node.op.make_step(node, compile_inner, alloc=self.pool.take)
 
     def _slot_of(self, v):
         if v not in self.slot:

@@ -170,6 +170,12 @@ def _output_info(o, k, where):
             raise ArignoteTypeError(
                 f"scan({where}): outputs_info[{k}] has taps {list(taps)}, so its initial value "
                 f"needs one row per step reached back ({lag}); got the scalar {describe(init)}")
+        have = init.type.shape[0]
+        if have is not None and have < lag:
+            raise ArignoteValueError(
+                f"scan({where}): outputs_info[{k}] has taps {list(taps)}, reaching {lag} steps "
+                f"back, so its initial value needs {lag} rows (one per step reached back, the "
+                f"oldest first); {describe(init)} has {have}")
         rows = init[:lag]
     row_type = TensorType(rows.dtype, rows.type.shape[1:])
     return {"initial": init, "taps": taps, "rows": rows, "row_type": row_type}
@@ -273,6 +279,14 @@ def _settle_types(outputs, infos, row_types, where):
                 f"keep its initial state's dtype and rank. Cast one of them, e.g. "
                 f"return T.cast(out, '{want.dtype}') from the step, or give outputs_info="
                 f"T.cast(initial, '{out.dtype}')")
+        clash = [d for d, (w, o) in enumerate(zip(want.shape, out.type.shape))
+                 if w is not None and o is not None and w != o]
+        if clash:
+            raise ArignoteValueError(
+                f"scan({where}): output {k} of the step has static shape {out.type.shape}, but "
+                f"its initial state outputs_info[{k}] ({describe(info['initial'])}) gives rows of "
+                f"shape {want.shape} (dimension {clash[0]} differs); a fed-back output keeps "
+                f"the shape of its rows from step to step")
         if not want.accepts(out.type):
             looser[k] = TensorType(want.dtype, tuple(w if w == o else None
                                                      for w, o in zip(want.shape, out.type.shape)))
@@ -328,12 +342,13 @@ def _close(step, seqs, infos, n, truncate_gradient, strict, non_seqs, where):
     free += [e for e in ends if e not in inside and not isinstance(e, Constant)]
     explicit = [v for v in non_seqs if not isinstance(v, Constant) and v not in carried]
     invariant = list(OrderedDict.fromkeys(explicit + free))
-    if strict:
-        stray = [v for v in invariant if isinstance(v, SharedVariable) and v not in non_seqs]
+    if strict:  # (what the step reads from outside must come from the non-sequences)
+        stray = [v for v in graph_inputs(invariant, blockers=non_seqs)
+                 if not isinstance(v, Constant) and v not in non_seqs]
         if stray:
             raise ArignoteValueError(
-                f"scan({where}): strict=True, but the step reads shared variable(s) "
-                f"{', '.join(describe(v) for v in stray)} not given in non_sequences")
+                f"scan({where}): strict=True, but the step reads "
+                f"{', '.join(describe(v) for v in stray)}, not given in non_sequences")
     invariant_inner = [v.type.make_variable(v.name) for v in invariant]
     replace = dict(zip(carried_vars, carried_inner))
     replace.update(zip(invariant, invariant_inner))

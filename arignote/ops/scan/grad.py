@@ -40,6 +40,7 @@ from arignote.ops.indexing import inc_subtensor
 from arignote.ops.scan.layout import ScanLayout
 from arignote.ops.scan.op import Scan
 from arignote.ops.scan.parts import Rec, ScanParts
+from arignote.ops.scan.residuals import keep_residuals, read_residuals, residuals
 from arignote.ops.shape import dimshuffle, stack
 
 
@@ -66,33 +67,25 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
     if through:
         return _grad_through_carried(op, inputs, outputs, output_grads, grad, through)
 
-    # how many steps ran, and how many the gradient goes back through
-    steps = ys[0].shape[0] - lags[0] if ys else zs[0].shape[0] if zs else n
-    k = steps if lay.truncate_gradient < 0 else minimum(steps, lay.truncate_gradient)
-    first = steps - k if lay.truncate_gradient >= 0 else 0
-
-    def window(x, offset):
-        """Rows ``offset + first .. offset + steps`` of ``x``, last first."""
-        return x[offset + first:offset + steps][::-1]
-
-    # reverse sequences: the forward step's rows, then the gradients arriving at its outputs
-    rev_seqs, rev_inner_seqs, replace = [], [], {}
-    for s, taps, inner in zip(seqs, lay.seq_taps, i_seqs):
+    # the reverse step's sequences: the forward step's rows, then the gradients arriving
+    # at its outputs (``sources``: which outer rows each reads, made into windows below)
+    rev_inner_seqs, replace, sources = [], {}, []
+    for i, (taps, inner) in enumerate(zip(lay.seq_taps, i_seqs)):
         for tap, v in zip(taps, inner):
-            rev_seqs.append(window(s, tap - min(taps)))
             replace[v] = _like(v)
             rev_inner_seqs.append(replace[v])
-    for y, lag, taps, inner in zip(ys, lags, lay.rec_taps, i_recs):
+            sources.append(("seq", i, tap - min(taps)))
+    for j, (lag, taps, inner) in enumerate(zip(lags, lay.rec_taps, i_recs)):
         for tap, v in zip(taps, inner):
-            rev_seqs.append(window(y, lag + tap))
             replace[v] = _like(v)
             rev_inner_seqs.append(replace[v])
+            sources.append(("rec", j, lag + tap))
     grad_rows = []
     for j in rec_ids:
-        rev_seqs.append(window(dys[j], lags[j]))
+        sources.append(("dy", j, lags[j]))
         grad_rows.append(o_recs[j].type.make_variable(f"d{o_recs[j]}"))
     for m in map_ids:
-        rev_seqs.append(window(dzs[m], 0))
+        sources.append(("dz", m, 0))
         grad_rows.append(o_mapped[m].type.make_variable(f"d{o_mapped[m]}"))
     rev_inner_seqs += grad_rows
 
@@ -100,7 +93,7 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
     replace.update(zip(i_inv, inv_inner))
     for c in i_carried:
         replace[c] = _like(c)
-    step_outs, _ = clone_graph(wanted, replace=replace)
+    step_outs, memo = clone_graph(wanted, replace=replace)
 
     # carried: the pending gradients of each recurrent output's rows, the invariants' sums
     pending = {j: [_like(i_recs[j][0], f"pending{q}") for q in range(lags[j])] for j in rec_ids}
@@ -137,6 +130,33 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
                 for s, m in zip(sums, inv_ids)]
 
     carried_inner = [p for j in rec_ids for p in pending[j]] + sums
+
+    # what the forward loop keeps for this one (see residuals.py): its rows replace the
+    # reverse step's copies of the forward values the gradient reads
+    rev_outs = seq_grad_rows + new_pending + new_sums
+    rev_in = rev_inner_seqs + carried_inner + inv_inner
+    pairs = residuals(op, memo, rev_outs, rev_in)
+    replaced, kept = keep_residuals(outputs[0].owner, [u for u, _ in pairs])
+    ys, zs = [replaced[y] for y in ys], [replaced[z] for z in zs]
+    res_inner = [_like(u) for u, _ in pairs]
+    rev_outs = iter(read_residuals(rev_outs, rev_in, pairs, res_inner))
+    seq_grad_rows = [next(rev_outs) for _ in seq_grad_rows]
+    new_pending = [next(rev_outs) for _ in new_pending]
+    new_sums = [next(rev_outs) for _ in new_sums]
+
+    # how many steps ran, and how many the gradient goes back through
+    steps = ys[0].shape[0] - lags[0] if ys else zs[0].shape[0] if zs else n
+    k = steps if lay.truncate_gradient < 0 else minimum(steps, lay.truncate_gradient)
+    first = steps - k if lay.truncate_gradient >= 0 else 0
+
+    def window(x, offset):
+        """Rows ``offset + first .. offset + steps`` of ``x``, last first."""
+        return x[offset + first:offset + steps][::-1]
+
+    outer_of = {"seq": seqs, "rec": ys, "dy": dys, "dz": dzs}
+    rev_seqs = [window(outer_of[kind][i], offset) for kind, i, offset in sources]
+    rev_seqs += [window(*kept[u]) for u, _ in pairs]
+    rev_inner_seqs += res_inner
     layout = ScanLayout(seq_taps=((0,),) * len(rev_seqs), rec_taps=(), n_mapped=len(seq_grad_rows),
                         n_carried=len(carried_inner), n_invariant=len(invariant))
     reverse = Scan(rev_inner_seqs + carried_inner + inv_inner,
@@ -209,8 +229,8 @@ def _grad_through_carried(op, inputs, outputs, output_grads, grad, through):
 
 def _is_zeros(g):
     """Whether ``g`` is ``zeros_like`` of something: no gradient arrived."""
-    op = g.owner.op if g.owner is not None else None
-    return (getattr(getattr(op, "scalar_op", None), "name", None) == "second" and isinstance(g.owner.inputs[1], Constant)
+    scalar = getattr(g.owner.op, "scalar_op", None) if g.owner is not None else None
+    return (getattr(scalar, "name", None) == "second" and isinstance(g.owner.inputs[1], Constant)
             and not np.any(g.owner.inputs[1].data))
 
 

@@ -107,15 +107,29 @@ class Scan(InnerGraphOp):
 
     # ---------------------------------------------------------- running
 
-    def run_inner(self, inner, inputs):
-        return Loop(self, inner, inputs).run()
+    def make_step(self, node, compile_inner, alloc=None):
+        return LoopStep(self, compile_inner(self.fgraph()), alloc or np.empty)
+
+
+class LoopStep:
+    """A scan's step in a Program: its compiled inner graph and where its buffers come
+    from (the Program's pool: a loop's rows are written once per call, and fresh pages
+    would cost more than the copies)."""
+
+    __slots__ = ("op", "inner", "alloc")
+
+    def __init__(self, op, inner, alloc):
+        self.op, self.inner, self.alloc = op, inner, alloc
+
+    def __call__(self, args):
+        return Loop(self.op, self.inner, args, self.alloc).run()
 
 
 class Loop:
     """One run of a scan: the buffers, the per-step arguments, the steps."""
 
-    def __init__(self, op, step, inputs):
-        self.op, self.step = op, step
+    def __init__(self, op, step, inputs, alloc=np.empty):
+        self.op, self.step, self.alloc = op, step, alloc
         lay = self.layout = op.layout
         n, seqs, inits, carried, invariant = lay.outer_inputs(inputs)
         self.n = n = int(n)
@@ -133,7 +147,7 @@ class Loop:
             if init.shape[0] != lag:
                 raise ShapeError(f"{op}: an initial state with taps reaching {lag} steps back "
                                  f"needs {lag} rows, got {init.shape[0]}")
-            buf = np.empty((lag + n,) + init.shape[1:], init.dtype)
+            buf = alloc((lag + n,) + init.shape[1:], init.dtype)
             buf[:lag] = init
             self.bufs.append(buf)
         # each inner input: (array, offset) read at row t + offset, or a value
@@ -176,7 +190,7 @@ class Loop:
     def _store_mapped(self, k, t, row):
         out = self.mapped[k]
         if out is None:
-            out = self.mapped[k] = np.empty((self.n,) + row.shape, row.dtype)
+            out = self.mapped[k] = self.alloc((self.n,) + row.shape, row.dtype)
         elif row.shape != out.shape[1:]:
             raise ShapeError(f"{self.op}: at step {t}, output {self.layout.n_rec + k} has shape "
                              f"{row.shape}, but {out.shape[1:]} at step 0; the rows a scan stacks "
