@@ -20,6 +20,7 @@ new Scan through :class:`~arignote.ops.scan.parts.ScanParts`):
 from arignote.graph.basic import Constant, ancestors, toposort
 from arignote.ops.blas import MatMul
 from arignote.ops.elemwise import Elemwise
+from arignote.ops.indexing import Subtensor
 from arignote.ops.reduce import Reduce
 from arignote.ops.scan.op import Scan
 from arignote.ops.scan.parts import Invariant, Mapped, ScanParts, Seq
@@ -49,6 +50,52 @@ def scan_merge_extended(fgraph, node):
         orecs, omapped, ocarried = olay.outer_outputs(other.outputs)
         return dict(zip(recs + mapped + carried, orecs + omapped[:len(mapped)] + ocarried))
     return None
+
+
+def _readers(fgraph, v):
+    return [c for c, _ in fgraph.clients.get(v, ())]
+
+
+def _last_row_reads(fgraph, out, lag):
+    """The ``y[lag:][-1]`` nodes reading the recurrent output ``out``, if those (with
+    ``y[-1]``) are all that reads it; else None."""
+    found = []
+    for c in _readers(fgraph, out):
+        if not isinstance(getattr(c, "op", None), Subtensor) or type(c.op) is not Subtensor:
+            return None
+        if c.op.idx_list == (("int", -1),):
+            found.append(c)
+            continue
+        if c.op.idx_list != (("slice", lag, None, None),):
+            return None
+        for d in _readers(fgraph, c.outputs[0]):
+            if type(getattr(d, "op", None)) is not Subtensor or d.op.idx_list != (("int", -1),):
+                return None
+            found.append(d)
+    return found or None
+
+
+@register("specialize", "scan")
+@node_rewriter([Scan], name="scan_keep_last_row")
+def scan_keep_last_row(fgraph, node):
+    """A recurrent output read only at its last row (``h[-1]``: the final state) keeps a
+    ring of ``lag + 1`` rows instead of one row per step. The reads stay ``y[lag:][-1]``
+    over the ring's rows, so zero steps still raise as NumPy does."""
+    parts = ScanParts.of(node)
+    ring = [r for r in parts.recs if not r.keep and _last_row_reads(fgraph, r.out, -min(r.taps))]
+    if not ring:
+        return None
+    for r in ring:
+        r.keep = -min(r.taps) + 1
+    replaced, _ = parts.build()
+    result = {}
+    for r in ring:
+        new = replaced.pop(r.out)
+        for read in _last_row_reads(fgraph, r.out, -min(r.taps)):
+            src = new if read.inputs[0] is r.out else new[-min(r.taps):]
+            result[read.outputs[0]] = src[-1]
+    result.update(replaced)
+    return result
 
 
 def _used(fgraph, v):

@@ -36,6 +36,13 @@ class ScanLayout:
     until: bool = False
     #: how many final steps the gradient goes back through (-1: all of them)
     truncate_gradient: int = -1
+    #: per recurrent output, how many of its last rows it outputs (0: all of them): where
+    #: only the last row is read, the loop keeps a ring of ``lag + 1`` rows and outputs
+    #: those (see ``scan_keep_last_row`` in ``arignote.passes.scan``)
+    rec_keep: tuple = ()
+
+    def keep(self, j):
+        return self.rec_keep[j] if self.rec_keep else 0
 
     # ---------------------------------------------------------- counts
 

@@ -11,6 +11,7 @@ import numpy as np
 from arignote.errors import ArignoteTypeError, ArignoteValueError, ShapeError
 from arignote.graph.basic import Apply, Constant, ancestors
 from arignote.graph.type import TensorType
+from arignote.ops.elemwise import minimum
 from arignote.ops.inner import InnerGraphOp
 
 
@@ -59,8 +60,8 @@ class Scan(InnerGraphOp):
         n = _static_int(n_steps)
         length = None if lay.until or n is None else n
         o_recs, o_mapped, o_carried, _ = lay.inner_outputs(self.outputs)
-        types = [TensorType(o.type.dtype, (None if length is None else length + lag,) + o.type.shape)
-                 for o, lag in zip(o_recs, lay.lags)]
+        types = [TensorType(o.type.dtype, (_rows(length, lag, lay.keep(j)),) + o.type.shape)
+                 for j, (o, lag) in enumerate(zip(o_recs, lay.lags))]
         types += [TensorType(o.type.dtype, (length,) + o.type.shape) for o in o_mapped]
         types += [i.type for i in i_carried]
         return Apply(self, inputs, types)
@@ -71,8 +72,8 @@ class Scan(InnerGraphOp):
         lay = self.layout
         n = None if lay.until else node.inputs[0]
         _, seq_shapes, init_shapes, carried_shapes, inv_shapes = lay.outer_inputs(input_shapes)
-        rows = [(n if n is None else n + lag,) + tuple(s[1:])
-                for s, lag in zip(init_shapes, lay.lags)]
+        rows = [(n if n is None else n + lag if not lay.keep(j) else minimum(n + lag, lay.keep(j)),)
+                + tuple(s[1:]) for j, (s, lag) in enumerate(zip(init_shapes, lay.lags))]
         inner_in = [tuple(s[1:]) for s, taps in zip(seq_shapes, lay.seq_taps) for _ in taps]
         inner_in += [tuple(s[1:]) for s, taps in zip(init_shapes, lay.rec_taps) for _ in taps]
         mapped = [(n,) + entries for entries in self._mapped_row_shapes(
@@ -142,37 +143,41 @@ class Loop:
                 raise ShapeError(
                     f"{op}: a sequence of {s.shape[0]} rows is too short for {n} steps with taps "
                     f"{list(taps)} (it needs {need} rows)")
-        self.bufs = []
-        for init, lag in zip(inits, lay.lags):
+        # per recurrent output: all its rows, or a ring of its last ``size`` (row r at r % size)
+        self.bufs, self.rings = [], []
+        for j, (init, lag) in enumerate(zip(inits, lay.lags)):
             if init.shape[0] != lag:
-                raise ShapeError(f"{op}: an initial state with taps reaching {lag} steps back "
-                                 f"needs {lag} rows, got {init.shape[0]}")
-            buf = alloc((lag + n,) + init.shape[1:], init.dtype)
+                raise ShapeError(f"{op}: outputs_info[{j}] (an initial state with taps reaching "
+                                 f"{lag} steps back) needs {lag} rows, got {init.shape[0]}")
+            ring = min(lag + n, lay.keep(j)) if lay.keep(j) else 0
+            buf = alloc((ring or lag + n,) + init.shape[1:], init.dtype)
             buf[:lag] = init
             self.bufs.append(buf)
-        # each inner input: (array, offset) read at row t + offset, or a value
-        self.rows = [(s, tap - min(taps)) for s, taps in zip(seqs, lay.seq_taps) for tap in taps]
-        self.rows += [(buf, lag + tap) for buf, lag, taps in zip(self.bufs, lay.lags, lay.rec_taps)
-                      for tap in taps]
+            self.rings.append(ring)
+        # each inner input: (array, offset, ring) read at row t + offset (modulo the ring)
+        self.rows = [(s, tap - min(taps), 0) for s, taps in zip(seqs, lay.seq_taps) for tap in taps]
+        self.rows += [(buf, lag + tap, ring) for buf, lag, ring, taps in
+                      zip(self.bufs, lay.lags, self.rings, lay.rec_taps) for tap in taps]
         self.carried, self.invariant = list(carried), list(invariant)
         self.mapped = [None] * lay.n_mapped
 
     def run(self):
         lay, step, rows = self.layout, self.step, self.rows
         n_rec, n_mapped, n_carried = lay.n_rec, lay.n_mapped, lay.n_carried
-        # (buffer, its row written at step t: t + lag, the row shape) per recurrent output
-        stores = [(buf, lag, buf.shape[1:]) for buf, lag in zip(self.bufs, lay.lags)]
+        # (buffer, the row written at step t: t + lag, the row shape, ring) per recurrent output
+        stores = [(buf, lag, buf.shape[1:], ring)
+                  for buf, lag, ring in zip(self.bufs, lay.lags, self.rings)]
         fixed = self.carried + self.invariant
         steps = self.n
         for t in range(self.n):
-            outs = step([a[t + o, ...] for a, o in rows] + fixed)
-            for j, (buf, lag, shape) in enumerate(stores):
+            outs = step([a[t + o, ...] if not m else a[(t + o) % m, ...] for a, o, m in rows] + fixed)
+            for j, (buf, lag, shape, ring) in enumerate(stores):
                 row = outs[j]
                 if row.shape != shape:
                     raise ShapeError(f"{self.op}: at step {t}, recurrent output {j} has shape "
                                      f"{row.shape}, but its initial state has rows of shape "
                                      f"{shape}; a recurrent output keeps its shape")
-                buf[t + lag] = row
+                buf[t + lag if not ring else (t + lag) % ring] = row
             for k in range(n_mapped):
                 self._store_mapped(k, t, outs[n_rec + k])
             if n_carried:
@@ -183,7 +188,8 @@ class Loop:
                 break
         if self.n == 0:
             self._empty_mapped()
-        outs = [buf[:lag + steps] for buf, lag, _ in stores]
+        outs = [buf[:lag + steps] if not ring else _last_rows(buf, ring, lag + steps)
+                for buf, lag, _, ring in stores]
         outs += [m[:steps] for m in self.mapped]
         return outs + list(self.carried)
 
@@ -203,7 +209,7 @@ class Loop:
         _, o_mapped, _, _ = self.layout.inner_outputs(self.op.outputs)
         shapes = [tuple(0 if s is None else s for s in o.type.shape) for o in o_mapped]
         if o_mapped:
-            args = [np.zeros(a.shape[1:], a.dtype) for a, _ in self.rows] + \
+            args = [np.zeros(a.shape[1:], a.dtype) for a, _, _ in self.rows] + \
                 self.carried + self.invariant
             try:
                 with np.errstate(all="ignore"):
@@ -213,6 +219,19 @@ class Loop:
             except Exception:  # noqa: BLE001  (a step that needs real data: shapes as typed)
                 pass
         self.mapped = [np.empty((0,) + s, o.type.dtype) for s, o in zip(shapes, o_mapped)]
+
+
+def _last_rows(ring, size, total):
+    """The last ``size`` of ``total`` rows kept in ``ring`` (row r at r % size), in order."""
+    first = max(total - size, 0)
+    return ring[[r % size for r in range(first, total)]]
+
+
+def _rows(length, lag, keep):
+    """The static row count of a recurrent output: unknown, ``lag + n``, or the ring's."""
+    if length is None:
+        return None
+    return length + lag if not keep else min(length + lag, keep)
 
 
 def _expect_rows(op, what, outer, inner):

@@ -28,6 +28,7 @@ class Rec:
     inner: list
     update: object        # the inner output: the new row
     out: object = None    # the outer output it replaces (None: a new one)
+    keep: int = 0         # how many last rows it outputs (0: all)
 
 
 @dataclass(eq=False)
@@ -70,7 +71,8 @@ class ScanParts:
         y, z, f = lay.outer_outputs(node.outputs)
         return cls(op, n,
                    [Seq(*a) for a in zip(seqs, lay.seq_taps, i_seqs)],
-                   [Rec(*a) for a in zip(inits, lay.rec_taps, i_recs, o_recs, y)],
+                   [Rec(*a, lay.keep(j)) for j, a in enumerate(zip(inits, lay.rec_taps, i_recs,
+                                                                  o_recs, y))],
                    [Mapped(*a) for a in zip(o_mapped, z)],
                    [Carried(*a) for a in zip(carried, i_carried, o_carried, f)],
                    [Invariant(*a) for a in zip(invariant, i_inv)], cond)
@@ -112,7 +114,9 @@ class ScanParts:
                             rec_taps=tuple(r.taps for r in self.recs),
                             n_mapped=len(self.mapped), n_carried=len(self.carried),
                             n_invariant=len(self.invariants), until=self.cond is not None,
-                            truncate_gradient=self.op.layout.truncate_gradient)
+                            truncate_gradient=self.op.layout.truncate_gradient,
+                            rec_keep=tuple(r.keep for r in self.recs)
+                            if any(r.keep for r in self.recs) else ())
         op = Scan(self.inner_inputs, self.inner_outputs, layout, name=self.op.name)
         node = op.make_node(self.n_steps, *[s.outer for s in self.seqs],
                             *[r.init for r in self.recs], *[c.init for c in self.carried],
