@@ -11,6 +11,7 @@ the concatenation of the slices' gradients::
 The terms that are not such increments stay added to the join.
 """
 from arignote.graph.basic import Constant
+from arignote.ops.construct import Alloc
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.indexing import IncSubtensor
 from arignote.ops.shape import join
@@ -26,15 +27,22 @@ def _terms(v, dtype, ndim):
 
 
 def _zeros_of(v):
-    """The tensor whose shape ``v`` has, if ``v`` is ``zeros_like`` of it."""
+    """What identifies the zeros ``v`` is, if it is zeros: ``zeros_like`` of a tensor
+    (that tensor) or ``alloc(0, *dims)`` (its dims)."""
     node = v.owner
-    if node is None or not isinstance(node.op, Elemwise) or node.op.scalar_op.name != "second":
+    if node is None:
+        return None
+    if isinstance(node.op, Alloc):
+        fill, *dims = node.inputs
+        return tuple(dims) if _is_zero(fill) else None
+    if not isinstance(node.op, Elemwise) or node.op.scalar_op.name != "second":
         return None
     x, fill = node.inputs
-    if not isinstance(fill, Constant) or fill.data.size != 1 or fill.data.flat[0] != 0 or \
-            x.ndim != v.ndim:
-        return None
-    return x
+    return x if _is_zero(fill) and x.ndim == v.ndim else None
+
+
+def _is_zero(c):
+    return isinstance(c, Constant) and c.data.size == 1 and c.data.flat[0] == 0
 
 
 def _slice_piece(term):
@@ -60,6 +68,14 @@ def _slice_piece(term):
     return source, axis, start or 0, stop, g
 
 
+def _same(a, b):
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(x is y or (isinstance(x, Constant) and isinstance(y, Constant)
+                                                   and x.signature() == y.signature())
+                                        for x, y in zip(a, b))
+    return a is b
+
+
 @register("canonicalize", "tiling")
 @node_rewriter(["add"], name="join_tiling_slices")
 def join_tiling_slices(fgraph, node):
@@ -70,7 +86,7 @@ def join_tiling_slices(fgraph, node):
     if len(pieces) < 2:
         return None
     source, axis = pieces[0][1][0], pieces[0][1][1]
-    if any(p[0] is not source or p[1] != axis for _, p in pieces):
+    if any(not _same(p[0], source) or p[1] != axis for _, p in pieces):
         return None
     pieces.sort(key=lambda tp: tp[1][2])
     at = 0
