@@ -23,7 +23,7 @@ from arignote.ops.elemwise import Elemwise
 from arignote.ops.indexing import Subtensor
 from arignote.ops.reduce import Reduce
 from arignote.ops.scan.op import Scan
-from arignote.ops.scan.parts import Invariant, Mapped, ScanParts, Seq
+from arignote.ops.scan.parts import Invariant, Mapped, ScanParts, Seq, placeholder
 from arignote.ops.shape import DimShuffle, reshape
 from arignote.passes.rewriting import node_rewriter, register
 
@@ -162,7 +162,7 @@ def scan_hoist_invariants(fgraph, node):
     read |= {o for o in parts.inner_outputs if o in hoisted}
     replace = {}
     for v in read:
-        replace[v] = v.type.make_variable(v.name)
+        replace[v] = placeholder(hoisted[v])
         parts.invariants.append(Invariant(hoisted[v], replace[v]))
     parts.replace_inner(replace)
     replaced, _ = parts.build()

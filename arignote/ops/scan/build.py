@@ -25,6 +25,7 @@ from arignote.ops.basic import as_tensor_variable, constant
 from arignote.ops.elemwise import cast, minimum, neq
 from arignote.ops.scan.layout import ScanLayout
 from arignote.ops.scan.op import Scan
+from arignote.ops.scan.parts import placeholder
 from arignote.ops.shape import dimshuffle, unbroadcast
 
 
@@ -349,7 +350,7 @@ def _close(step, seqs, infos, n, truncate_gradient, strict, non_seqs, where):
             raise ArignoteValueError(
                 f"scan({where}): strict=True, but the step reads "
                 f"{', '.join(describe(v) for v in stray)}, not given in non_sequences")
-    invariant_inner = [v.type.make_variable(v.name) for v in invariant]
+    invariant_inner = [placeholder(v) for v in invariant]
     replace = dict(zip(carried_vars, carried_inner))
     replace.update(zip(invariant, invariant_inner))
     for v in placeholders:

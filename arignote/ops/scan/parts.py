@@ -14,6 +14,20 @@ from arignote.ops.scan.layout import ScanLayout
 from arignote.ops.scan.op import Scan
 
 
+def placeholder(outer, depth=2):
+    """An inner input standing for the outer value ``outer``, named after it so that
+    ``debugprint`` of the step shows what comes from outside (``DimShuffle{1,0}(W)``:
+    a transpose computed once, before the loop)."""
+    return outer.type.make_variable(_label(outer, depth))
+
+
+def _label(v, depth):
+    if v.name or v.owner is None or depth == 0:
+        return v.name or ("..." if v.owner is not None else None)
+    args = ", ".join(_label(i, depth - 1) or "?" for i in v.owner.inputs)
+    return f"{v.owner.op}({args})"
+
+
 @dataclass(eq=False)
 class Seq:
     outer: object
