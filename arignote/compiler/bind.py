@@ -238,10 +238,15 @@ def apply_view(a, steps, arrays=(), what="the array"):
     return a
 
 
+def static_view(steps):
+    """Whether ``steps`` are basic indexing with constant entries only (no refs)."""
+    return not any(step[0] != "index" or "('ref'," in repr(step) for step in steps)
+
+
 def view_maker(steps, what="the array"):
     """``(a, arrays) -> apply_view(a, steps, arrays)``, with the NumPy index of static
     basic-indexing steps built once (a call then costs one ``a[index]`` per step)."""
-    if any(step[0] != "index" or "('ref'," in repr(step) for step in steps):
+    if not static_view(steps):
         return lambda a, arrays: apply_view(a, steps, arrays, what)
     indexes = [tuple(e[1] if e[0] == "int" else slice(*e[1:]) if e[0] == "slice" else None
                      for e in step[1]) + (Ellipsis,) for step in steps]

@@ -29,7 +29,7 @@ import ctypes
 
 import numpy as np
 
-from arignote.compiler.bind import Binder
+from arignote.compiler.bind import Binder, static_view
 from arignote.compiler.schedule import scheduled
 from arignote.compiler.unsafe import FLOAT_VALUE, MEMORY, POINTER_EXPR, data_pointer
 from arignote.errors import ArignoteValueError
@@ -169,7 +169,11 @@ def _fast_runner(la, slow, allocs, max_work):
     the kernel called through the trampoline (one ctypes argument: the call's
     header at the end of the packed buffer, written once per buffer but ``end``)."""
     k = la.kernel
-    if la.views or la.compiled.error_flag is not None:
+    # views of the inputs by static basic indexing are made here, as the binder makes
+    # them (its own view makers); others (refs, reshapes, views of views) go slow
+    views = {j: (source, make) for (j, (source, steps)), (_, make) in zip(la.views, la._view_makers)
+             if source < la.n_user and static_view(steps)}
+    if len(views) != len(la.views) or la.compiled.error_flag is not None:
         return None
     over = dict(la._over)  # an in-place output is its input's array (which must be writeable)
     written = set(over.values())
@@ -202,11 +206,16 @@ def _fast_runner(la, slow, allocs, max_work):
         if ndim:
             block.append(f"s{j} = x{j}.shape")
         lines += ["    " + line for line in block]
+    for j, (source, make) in views.items():
+        env[f"view{j}"] = make
+        lines += ["    try:", f"        v{j} = view{j}(x{source}, None)", "    except Exception:",
+                  "    " + bail, f"    s{j} = v{j}.shape"]
     # the extents, checked as extents() does (a mismatch goes to slow, which names it)
     ext = {}
     for j, axes in la.loads:
         for d, a in enumerate(axes):
-            size = f"s{j}[{d}]" if j < n_in else str(la.constants[j - n_in].shape[d])
+            size = f"s{j}[{d}]" if j < n_in or j in views else \
+                str(la.constants[j - n_in].shape[d])
             if a is None:
                 lines += [f"    if {size} != 1:", bail]
             elif a in ext:
@@ -240,7 +249,9 @@ def _fast_runner(la, slow, allocs, max_work):
     # the packed buffer: [shape | data pointers | stride pointers | strides | header]
     lines += ["    try:", "        buf, head = pop()", "    except IndexError:", "        buf, head = new()"]
     lines += [f"    buf[{a}] = {ext[a]}" for a in range(k.ndim) if ext[a] != "1"]
-    arrays = xs + [None] * len(la.constants) + outs
+    arrays = xs + [None] * len(la.constants) + [f"v{j}" for j in sorted(views)] + outs
+    assert len(arrays) == len(params) and all(n_in + len(la.constants) + k == j
+                                              for k, j in enumerate(sorted(views)))
     at_param = at
     for j, name in enumerate(arrays):
         ndim = params[j].ndim

@@ -234,9 +234,11 @@ class SplitLauncher:
         if fast is None:
             return None
         n_user, min_work = self.plain.n_user, self.min_work
-        user = [j for j in self._sources if j < n_user]
+        # (a view is read along the chunk axis where its input is: its size bounds the view's)
+        viewed = {j: source for j, (source, _) in self.plain.views}
+        user = sorted({viewed.get(j, j) for j in self._sources if viewed.get(j, j) < n_user})
         if any(self.plain.constants[j - n_user].size >= min_work
-               for j in self._sources if j >= n_user):
+               for j in self._sources if j >= n_user and j not in viewed):
             return None  # a large constant: every call may split
 
         def run(inputs):

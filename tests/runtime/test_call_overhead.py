@@ -262,11 +262,21 @@ def test_fast_launch_uses_the_allocators():
     np.testing.assert_array_equal(out[1], np.arange(3.0) * 2)
 
 
+def test_fast_launch_static_views():
+    x = T.dmatrix("x")
+    launcher, run, handed = _fast([x], [x[:, 1:] * 2 + x[:, :-1], x[:, ::-1][:, 1:] - 1])
+    assert any(p.view is not None for p in launcher.kernel.params)
+    base = np.random.default_rng(2).normal(size=(5, 6))
+    for a in (base[:4], base[::-1, ::-1], base.T[:1], base[:0], base[:1, :1]):
+        _agree(launcher, run, [a])
+    assert handed == []
+
+
 def test_kernels_the_fast_path_does_not_cover():
     x, i = T.dvector("x"), T.lscalar("i")
-    launcher = L.Launcher(_lowered([x], [x[1:] + 1]))
-    assert launcher.kernel.params[1].view is not None
-    assert launcher.fast_runner(lambda args: None) is None  # views: the general path
+    launcher = L.Launcher(_lowered([x, i], [x[i:] + 1]))
+    assert any(p.view is not None for p in launcher.kernel.params)
+    assert launcher.fast_runner(lambda args: None) is None  # a view by a run-time index
     launcher = L.Launcher(_lowered([x, i], [x ** i]))
     if launcher.compiled.error_flag is not None:  # an error flag: the general path
         assert launcher.fast_runner(lambda args: None) is None
