@@ -80,13 +80,14 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
             replace[v] = _like(v)
             rev_inner_seqs.append(replace[v])
             sources.append(("rec", j, lag + tap))
-    grad_rows = []
-    for j in rec_ids:
-        sources.append(("dy", j, lags[j]))
-        grad_rows.append(o_recs[j].type.make_variable(f"d{o_recs[j]}"))
-    for m in map_ids:
-        sources.append(("dz", m, 0))
-        grad_rows.append(o_mapped[m].type.make_variable(f"d{o_mapped[m]}"))
+    # (an output whose gradient is zeros_like(it), none arrived: no rows of zeros to read)
+    grad_rows, arriving = [], {}  # arriving: position in ``wanted`` -> its gradient row
+    for pos, (kind, i, out, g) in enumerate([("dy", j, o_recs[j], dys[j]) for j in rec_ids] +
+                                            [("dz", m, o_mapped[m], dzs[m]) for m in map_ids]):
+        if not _is_zeros(g):
+            sources.append((kind, i, lags[i] if kind == "dy" else 0))
+            arriving[pos] = out.type.make_variable(f"d{out}")
+            grad_rows.append(arriving[pos])
     rev_inner_seqs += grad_rows
 
     inv_inner = [_like(v) for v in i_inv]
@@ -102,9 +103,11 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
 
     known = {}
     for pos, j in enumerate(rec_ids):
-        _seed(known, step_outs[pos], grad_rows[pos] + pending[j][0])
+        _seed(known, step_outs[pos], arriving[pos] + pending[j][0] if pos in arriving
+              else pending[j][0])
     for pos in range(len(rec_ids), len(wanted)):
-        _seed(known, step_outs[pos], grad_rows[pos])
+        if pos in arriving:
+            _seed(known, step_outs[pos], arriving[pos])
     seq_vars = [v for v in rev_inner_seqs[:len(rev_inner_seqs) - len(grad_rows)]]
     wrt = [v for v in seq_vars + inv_inner if _differentiable(v)]
     got = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore",
