@@ -116,3 +116,27 @@ def test_loop_buffers_are_reused_between_calls():
     v = np.ones((16, 512))
     assert_close(f(v), f(v))  # (a reused buffer must not leak the previous call's rows)
     assert_close(f(v * 2), 2 * 16 * 17 / 2 * 512)
+
+
+def test_gradient_through_a_step_that_advances_an_integer_state():
+    """A value drawn from a state the step advances (a random stream's, tomorrow) is a
+    residual: the reverse loop reads the drawn values and never needs the state."""
+    state = ag.shared(np.int64(3), name="state")
+    state.default_update = state + 1
+    x = T.dvector("x")
+
+    def step(xt, h):
+        m = T.cast(T.eq(state % 2, 0), "float64") + 1.0  # 2 at even states, 1 at odd ones
+        return h + xt * xt * m
+
+    hs, updates = ag.scan(step, sequences=x, outputs_info=T.constant(0.0))
+    assert list(updates) == [state]
+    cost = hs.sum()
+    f = ag.function([x], [cost, ag.grad(cost, x)], updates=updates)
+    v = np.arange(1.0, 5.0)
+    m = np.array([1.0, 2.0, 1.0, 2.0])  # states 3, 4, 5, 6
+    got_cost, got_grad = f(v)
+    n = len(v)
+    assert_close(got_cost, sum((n - t) * v[t] ** 2 * m[t] for t in range(n)))
+    assert_close(got_grad, np.array([2 * v[t] * m[t] * (n - t) for t in range(n)]))
+    assert int(state.get_value()) == 3 + n

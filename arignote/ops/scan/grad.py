@@ -62,8 +62,11 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
     map_ids = [k for k, o in enumerate(o_mapped) if _differentiable(o) and dzs[k] is not None]
     wanted = [o_recs[j] for j in rec_ids] + [o_mapped[k] for k in map_ids]
     reads = set(ancestors(wanted))
+    # (a carried value that is not a float, such as a random state, carries no gradient:
+    # the values the step drew from it are residuals, stacked by the forward loop)
     through = [k for k, c in enumerate(i_carried)
-               if c in reads or (dfinals[k] is not None and not _is_zeros(dfinals[k]))]
+               if (c in reads and _differentiable(c)) or
+               (dfinals[k] is not None and not _is_zeros(dfinals[k]))]
     if through:
         return _grad_through_carried(op, inputs, outputs, output_grads, grad, through)
 
@@ -142,7 +145,14 @@ def scan_grad(op, inputs, outputs, output_grads, grad):
     replaced, kept = keep_residuals(outputs[0].owner, [u for u, _ in pairs])
     ys, zs = [replaced[y] for y in ys], [replaced[z] for z in zs]
     res_inner = [_like(u) for u, _ in pairs]
-    rev_outs = iter(read_residuals(rev_outs, rev_in, pairs, res_inner))
+    rev_outs = read_residuals(rev_outs, rev_in, pairs, res_inner)
+    stale = [c for c in i_carried if replace[c] in ancestors(rev_outs, blockers=rev_in + res_inner)]
+    if stale:
+        raise NotImplementedError(
+            f"the gradient of {op} needs the value of {describe(stale[0])} at each step, which "
+            f"its step updates and which is not a float tensor, to recompute what the gradient "
+            f"reads from it")
+    rev_outs = iter(rev_outs)
     seq_grad_rows = [next(rev_outs) for _ in seq_grad_rows]
     new_pending = [next(rev_outs) for _ in new_pending]
     new_sums = [next(rev_outs) for _ in new_sums]
