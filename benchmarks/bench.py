@@ -5,9 +5,9 @@ executor, on the ``cpu`` backend unfused (one kernel per op) and fused, and
 with JAX, numexpr or PyTorch where those happen to be installed (nothing is
 installed for them). Reported: median times; speed-ups over NumPy and of
 fused over unfused; GB/s, and for memory-bound workloads the fraction of the
-best STREAM-triad (W5) bandwidth measured; the compile time of the W4 step
-with a cold and a warm kernel cache (each in a fresh process); the issue's
-targets, met or missed. Output: tables on stdout, ``bench.json`` and, with
+best STREAM-triad (W5) bandwidth measured; the compile time of the W4 and
+W8 steps with a cold and a warm kernel cache (each in a fresh process); the
+issues' targets, met or missed. Output: tables on stdout, ``bench.json`` and, with
 matplotlib (the ``bench`` extra), ``bench.png`` (fused vs unfused).
 
 OpenBLAS slows down when OPENBLAS_CORETYPE is forced, so this script unsets
@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 import arignote as ag  # noqa: E402
 import arignote.tensor as T  # noqa: E402
+import lstm_w8  # noqa: E402  (next to this script)
 
 VARIANTS = ("numpy_hand", "reference", "cpu_unfused", "cpu_fused")
 COMPILED = {"reference": dict(backend="numpy"), "cpu_unfused": dict(backend="cpu", fusion=False),
@@ -46,20 +47,25 @@ SHORT = {"numpy_hand": "numpy", "reference": "reference", "cpu_unfused": "unfuse
          "cpu_fused": "fused"}
 
 
-def median_time(fn, repeat, min_time=0.2):
-    """Median seconds per call, over ``repeat`` samples each lasting at least ``min_time / repeat``."""
-    fn()  # warm up (and compile)
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    number = max(1, int(min_time / repeat / once))
-    samples = []
-    for _ in range(repeat):
+def median_times(calls, repeat, min_time=0.2):
+    """{name: median seconds per call} of ``calls`` ({name: fn}, each already called once),
+    over ``repeat`` samples each lasting at least ``min_time / repeat``.
+
+    The samples are interleaved, one of each call in turn: on a shared machine a load
+    that comes and goes then weighs on every variant alike, and their ratios hold."""
+    numbers = {}
+    for name, fn in calls.items():
         start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+        fn()
+        numbers[name] = max(1, int(min_time / repeat / max(time.perf_counter() - start, 1e-7)))
+    samples = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / numbers[name])
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 # ------------------------------------------------------------------ workloads
@@ -167,6 +173,22 @@ def w5(n):
                            torch=lambda: _torch(lambda x, y: x + 3.0 * y, b, c)))
 
 
+def w8():
+    """An LSTM SGD step through time: sequence 64, batch 32, input 64, hidden 128 (lstm_w8.py)."""
+    xs, ys, params = lstm_w8.problem()
+
+    def graph():
+        inputs, cost, _, updates = lstm_w8.graph(params)
+        return inputs, cost, updates
+
+    def build(kw):
+        inputs, cost, updates = graph()
+        return _bind(ag.function(inputs, cost, updates=updates, **kw), xs, ys)
+
+    return dict(hand=lambda: lstm_w8.numpy_step(params, xs, ys), build=build, graph=graph,
+                bytes=None, memory_bound=False, peers={})
+
+
 def call_overhead():
     a, b = T.dscalars("a", "b")
     return dict(hand=lambda: 1.5 + 2.5, build=lambda kw: _bind(ag.function([a, b], a + b, **kw), 1.5, 2.5),
@@ -181,6 +203,7 @@ def workloads(quick):
         "W3": ("logistic regression step", _sgd_model([784, 10], 256)),
         "W4": ("MLP 784-512-512-10 step", _sgd_model([784, 512, 512, 10], 256)),
         "W5": ("STREAM triad", w5(n)),
+        "W8": ("LSTM BPTT step", w8()),
         "CALL": ("call overhead a+b", call_overhead()),
     }
 
@@ -249,12 +272,16 @@ def measure(quick, only):
         calls = {v: (lambda v=v: w["hand"] if v == "numpy_hand" else w["build"](COMPILED[v]))
                  for v in VARIANTS}
         calls.update({p: w["peers"][p] for p in PEERS if p in w["peers"]})
+        ready = {}
         for variant, make in calls.items():
             try:
-                row[variant] = median_time(make(), repeat=5 if quick else 11)
+                ready[variant] = make()
+                ready[variant]()  # warm up (and compile); a variant that cannot run fails here
             except Exception as e:  # noqa: BLE001 - a variant that cannot run is reported, not fatal
+                ready.pop(variant, None)
                 row[variant] = None
                 row[f"{variant}_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:100]}"
+        row.update(median_times(ready, repeat=5 if quick else 11))
         print(f"  measured {wid} {title}", file=sys.stderr, flush=True)
         results[wid] = row
     return results
@@ -277,8 +304,11 @@ def derive(results):
     return best
 
 
-def compile_once():
-    """In a fresh process (``--compile-once``): seconds to compile the W4 step on cpu.
+COMPILE_TIMED = ("W4", "W8")  # the workloads whose compile time is measured
+
+
+def compile_once(wid):
+    """In a fresh process (``--compile-once W4``): seconds to compile that workload's step on cpu.
 
     The process is set up first, as any process that compiles is: the backend's
     modules imported and LLVM's target machine made (``setup``, reported apart)."""
@@ -287,18 +317,18 @@ def compile_once():
     from arignote.runtime import cpu  # noqa: F401
     jit.target_id()
     setup = time.perf_counter() - start
-    inputs, cost, updates = _sgd_model([784, 512, 512, 10], 256)["graph"]()
+    inputs, cost, updates = workloads(quick=True)[wid][1]["graph"]()
     start = time.perf_counter()
     ag.function(inputs, cost, updates=updates, **COMPILED["cpu_fused"])
     print(json.dumps({"seconds": time.perf_counter() - start, "setup": setup}))
 
 
-def compile_times(repeat):
-    """Median seconds to compile the W4 step in a fresh process: cold (an empty
+def compile_times(repeat, wid):
+    """Median seconds to compile the step of ``wid`` in a fresh process: cold (an empty
     ARIGNOTE_CACHE_DIR each time) and warm (a cache that already holds its kernels)."""
     def run(directory):
         env = dict(os.environ, ARIGNOTE_CACHE_DIR=directory)
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--compile-once",
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--compile-once", wid,
                                "--keep-openblas-env"], env=env, capture_output=True, text=True,
                               check=True)
         return json.loads(done.stdout.splitlines()[-1])
@@ -318,16 +348,19 @@ def compile_times(repeat):
 
 # ------------------------------------------------------------------ reporting
 
-TARGETS = [  # (what, value from (results, compile times, best bandwidth), goal, at least?)
-    ("W1 fused over NumPy", lambda r, c, b: r["W1"]["speedup"]["cpu_fused"], 5.0, True),
-    ("W1 fused over unfused", lambda r, c, b: r["W1"]["fused_over_unfused"], 3.0, True),
-    ("W2 fused over NumPy", lambda r, c, b: r["W2"]["speedup"]["cpu_fused"], 9.0, True),
-    ("W3 fused over NumPy", lambda r, c, b: r["W3"]["speedup"]["cpu_fused"], 1.0, True),
-    ("W4 fused over NumPy", lambda r, c, b: r["W4"]["speedup"]["cpu_fused"], 1.25, True),
-    ("W5 fused / best triad GB/s", lambda r, c, b: r["W5"]["triad_fraction"]["cpu_fused"], 0.9, True),
-    ("compile W4, cold cache (s)", lambda r, c, b: c["cold"], 0.3, False),
-    ("compile W4, warm cache (s)", lambda r, c, b: c["warm"], 0.05, False),
-    ("call of a + b, fused (us)", lambda r, c, b: r["CALL"]["cpu_fused"] * 1e6, 2.0, False),
+TARGETS = [  # (issue, what, value from (results, compile times by workload, best bandwidth),
+    #            goal, at least?)
+    (5, "W1 fused over NumPy", lambda r, c, b: r["W1"]["speedup"]["cpu_fused"], 5.0, True),
+    (5, "W1 fused over unfused", lambda r, c, b: r["W1"]["fused_over_unfused"], 3.0, True),
+    (5, "W2 fused over NumPy", lambda r, c, b: r["W2"]["speedup"]["cpu_fused"], 9.0, True),
+    (5, "W3 fused over NumPy", lambda r, c, b: r["W3"]["speedup"]["cpu_fused"], 1.0, True),
+    (5, "W4 fused over NumPy", lambda r, c, b: r["W4"]["speedup"]["cpu_fused"], 1.25, True),
+    (5, "W5 fused / best triad GB/s", lambda r, c, b: r["W5"]["triad_fraction"]["cpu_fused"], 0.9, True),
+    (5, "compile W4, cold cache (s)", lambda r, c, b: c["W4"]["cold"], 0.3, False),
+    (5, "compile W4, warm cache (s)", lambda r, c, b: c["W4"]["warm"], 0.05, False),
+    (5, "call of a + b, fused (us)", lambda r, c, b: r["CALL"]["cpu_fused"] * 1e6, 2.0, False),
+    (11, "W8 fused over NumPy", lambda r, c, b: r["W8"]["speedup"]["cpu_fused"], 1.6, True),
+    (11, "compile W8, cold cache (s)", lambda r, c, b: c["W8"]["cold"], 1.0, False),
 ]
 
 
@@ -361,22 +394,24 @@ def report(results, best, compiled):
                 print(f"  {w} {k[:-6]} failed: {why}")
     if best:
         print(f"best STREAM triad bandwidth: {best / 1e9:.1f} GB/s")
-    if compiled:
-        print(f"compile W4 step (cpu, fused, fresh process): cold {compiled['cold']:.3f} s, "
-              f"warm {compiled['warm'] * 1e3:.1f} ms (after the process's one-time setup: "
-              f"imports and LLVM's target machine, {compiled['setup'] * 1e3:.0f} ms)")
+    for wid, c in (compiled or {}).items():
+        print(f"compile {wid} step (cpu, fused, fresh process): cold {c['cold']:.3f} s, "
+              f"warm {c['warm'] * 1e3:.1f} ms (after the process's one-time setup: "
+              f"imports and LLVM's target machine, {c['setup'] * 1e3:.0f} ms)")
     checks = []
-    for what, value, goal, at_least in TARGETS:
+    for issue, what, value, goal, at_least in TARGETS:
         try:
             v = value(results, compiled, best)
         except (KeyError, TypeError):
             continue
-        checks.append(dict(target=what, value=v, goal=(">= " if at_least else "<= ") + f"{goal:g}",
+        checks.append(dict(issue=issue, target=what, value=v,
+                           goal=(">= " if at_least else "<= ") + f"{goal:g}",
                            met=bool(v >= goal if at_least else v <= goal)))
     if checks:
-        print("\ntargets of issue 5")
-        _table(["target", "measured", "goal", ""], [[c["target"], f"{c['value']:.3g}", c["goal"],
-                                                   "met" if c["met"] else "MISSED"] for c in checks])
+        print("\ntargets of the issues")
+        _table(["target", "measured", "goal", "", "issue"],
+               [[c["target"], f"{c['value']:.3g}", c["goal"], "met" if c["met"] else "MISSED", c["issue"]]
+                for c in checks])
     return checks
 
 
@@ -417,12 +452,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
     parser.add_argument("--only", nargs="*", help="workload ids, e.g. W1 W5 (CALL: call overhead)")
     parser.add_argument("--out", default="bench_results")
-    parser.add_argument("--no-compile", action="store_true", help="skip the W4 compile-time runs")
-    parser.add_argument("--compile-once", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time runs (W4, W8)")
+    parser.add_argument("--compile-once", metavar="WORKLOAD", help=argparse.SUPPRESS)
     parser.add_argument("--keep-openblas-env", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.compile_once:
-        return compile_once()
+        return compile_once(args.compile_once)
     unset = os.environ.get("ARIGNOTE_BENCH_UNSET")
     print(f"OPENBLAS_CORETYPE: {'was set (' + unset + '); unset for this run' if unset else 'not set'}")
     print(f"peers installed: {', '.join(PEERS) or 'none (JAX, numexpr and PyTorch columns omitted)'}")
@@ -432,14 +467,16 @@ def main(argv=None):
               f"{os.cpu_count()} cores and the timings will show it")
     results = measure(args.quick, args.only)
     best = derive(results)
-    compiled = None if args.no_compile else compile_times(1 if args.quick else 3)
+    compiled = None if args.no_compile else {
+        wid: compile_times(1 if args.quick else 3, wid) for wid in COMPILE_TIMED
+        if not args.only or wid in results}
     checks = report(results, best, compiled)
     os.makedirs(args.out, exist_ok=True)
     machine = dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
                    python=platform.python_version(), numpy=np.__version__, load_average=load)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(dict(openblas_env_unset=unset, quick=args.quick, machine=machine, peers=PEERS,
-                       best_triad_gbs=best and best / 1e9, compile_w4_s=compiled, results=results,
+                       best_triad_gbs=best and best / 1e9, compile_s=compiled, results=results,
                        targets=checks), f, indent=2)
     print(f"json: {os.path.join(args.out, 'bench.json')}")
     _chart(results, os.path.join(args.out, "bench.png"))

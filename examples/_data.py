@@ -47,3 +47,11 @@ def printer(verbose, every=1):
         if epoch == 0 or (epoch + 1) % every == 0:
             print(f"  epoch {epoch + 1:3d}  cost {cost:.4f}")
     return log
+
+
+def progress(step, total, text="", width=30):
+    """A plain-text progress bar, redrawn in place: ``[########......] 120/400  cost 0.41``.
+    The line ends when ``step == total``."""
+    done = width * step // total
+    print(f"\r  [{'#' * done}{'.' * (width - done)}] {step:{len(str(total))}d}/{total}  {text}",
+          end="\n" if step >= total else "", flush=True)

@@ -16,13 +16,16 @@ def examples():
     try:
         import linear_regression
         import logistic_regression
+        import lstm
         import mlp
         import quickstart
+        import rnn_tagger
         yield {"linear_regression": linear_regression, "logistic_regression": logistic_regression,
-               "mlp": mlp, "quickstart": quickstart}
+               "lstm": lstm, "mlp": mlp, "quickstart": quickstart, "rnn_tagger": rnn_tagger}
     finally:
         sys.path.remove(EXAMPLES)
-        for name in ("linear_regression", "logistic_regression", "mlp", "quickstart", "_data"):
+        for name in ("linear_regression", "logistic_regression", "lstm", "mlp", "quickstart", "rnn_tagger",
+                     "_data"):
             sys.modules.pop(name, None)
 
 
@@ -52,6 +55,29 @@ def test_mlp_learns_digits_and_reports_graph_sizes(examples):
     assert nodes["compiled_step"] > 0
 
 
+def test_lstm_task_needs_memory(examples):
+    """Both markers once in every sequence, none in the second half: without memory, chance."""
+    train_x, train_y, _, _ = examples["lstm"].temporal_order(length=12)
+    symbols = train_x.argmax(axis=-1)  # (time, sequence)
+    for marker in (examples["lstm"].X, examples["lstm"].Y):
+        assert ((symbols == marker).sum(axis=0) == 1).all()
+        assert not (symbols[6:] == marker).any()
+    assert 0.4 < train_y.mean() < 0.6
+
+
+def test_lstm_learns_which_marker_came_first(examples):
+    result = examples["lstm"].main(steps=100, length=20, verbose=False)
+    _falls(result["costs"])
+    assert result["test_accuracy"] > 0.9  # chance: 0.5
+
+
+def test_rnn_tagger_learns_to_count_brackets(examples):
+    result = examples["rnn_tagger"].main(steps=300, length=20, verbose=False)
+    _falls(result["costs"])
+    assert result["memoryless_accuracy"] < 0.5
+    assert result["test_accuracy"] > 0.9
+
+
 def test_quickstart_snippets(examples, capsys):
     qs = examples["quickstart"]
     qs.add_scalars()
@@ -68,6 +94,15 @@ def test_fast_flag_runs_the_script(examples, monkeypatch, capsys):
     runpy.run_path(os.path.join(EXAMPLES, "linear_regression.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "step  20" in out
+
+
+@pytest.mark.parametrize("name", ["lstm", "rnn_tagger"])
+def test_recurrent_examples_run_as_scripts_with_a_progress_bar(examples, monkeypatch, capsys, name):
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", "--fast", "--steps", "20"])
+    runpy.run_path(os.path.join(EXAMPLES, f"{name}.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "[" + "#" * 30 + "] 20/20" in out
+    assert "test accuracy" in out
 
 
 def test_readme_quick_start_runs(capsys):
