@@ -3,7 +3,7 @@
 ``profile(fn, *args, repeat=20)`` calls ``fn`` (updates included) ``repeat``
 times, timing each step of its Program, and returns a :class:`Profile`:
 per step the op, what ran it (kernel, library call, reference ``perform``),
-the input shapes of the last call and the median time. Printing it gives the
+the input shapes of the first call and the time. Printing it gives the
 table, the slowest steps first -- the question a user asks before fusing or
 rewriting anything.
 """
@@ -100,7 +100,7 @@ def _programs(program, within=""):
 
 
 class _Timer:
-    """A step that adds up the time it runs and remembers its last input shapes."""
+    """A step that adds up the time it runs and remembers its first input shapes."""
 
     def __init__(self, run, node, within):
         self.run, self.node, self.within = run, node, within
@@ -115,8 +115,9 @@ class _Timer:
             return self.run(args)
         finally:
             self.total += time.perf_counter() - start
+            if not self.count:  # (once: formatting shapes at every step of a loop would
+                self.shapes = str([getattr(x, "shape", "?") for x in args])  # cost its time)
             self.count += 1
-            self.shapes = str([getattr(x, "shape", "?") for x in args])
 
 
 class _Timed(_Timer):
