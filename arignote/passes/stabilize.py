@@ -69,6 +69,19 @@ def _reduced(v, combiner):
     return node.inputs[0], op.axis[0] % node.inputs[0].ndim
 
 
+def _only_here(fgraph, e, s, node):
+    """Whether the exponentials and their sum serve this division only (else the softmax
+    would compute them a second time)."""
+    def readers(v):
+        return {c for c, _ in fgraph.clients.get(v, ())}
+    summing = s.owner
+    if isinstance(summing.op, DimShuffle):  # (the sum's own output feeds the dimshuffle only)
+        if readers(summing.inputs[0]) != {summing}:
+            return False
+        summing = summing.inputs[0].owner
+    return readers(s) == {node} and readers(e) <= {node, summing}
+
+
 @register("stabilize", "stabilize", "softmax")
 @node_rewriter(["true_div"], name="softmax_by_hand")
 def softmax_by_hand(fgraph, node):
@@ -87,7 +100,7 @@ def softmax_by_hand(fgraph, node):
         peak = _reduced(diff[1], "max")
         if peak is not None and peak[0] is diff[0] and peak[1] == axis:
             x = diff[0]
-    if not x.type.is_float or x.ndim != e.ndim:
+    if not x.type.is_float or x.ndim != e.ndim or not _only_here(fgraph, e, s, node):
         return None
     new = Softmax(axis)(x)
     return [new] if fits(node.outputs[0], new) else None
