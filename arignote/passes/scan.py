@@ -158,8 +158,10 @@ def scan_hoist_invariants(fgraph, node):
                     outer_of[o] = hoisted[o] = no
     if not hoisted:
         return None
-    read = {v for n in nodes if n.outputs[0] not in hoisted for v in n.inputs if v in hoisted}
-    read |= {o for o in parts.inner_outputs if o in hoisted}
+    # (in graph order, not a set's: the new invariants' order is the same at every compile)
+    read = dict.fromkeys(v for n in nodes if n.outputs[0] not in hoisted for v in n.inputs
+                         if v in hoisted)
+    read.update(dict.fromkeys(o for o in parts.inner_outputs if o in hoisted))
     replace = {}
     for v in read:
         replace[v] = placeholder(hoisted[v])
@@ -281,7 +283,7 @@ def scan_pushout_sums(fgraph, node):
     result = dict(replaced)
     for c, still_carried, pushed in later:
         total = replaced[c.out] if still_carried else c.init
-        for kind, keys, t in pushed:
+        for kind, keys, _term in pushed:
             if kind == "dot":
                 a, b = (traces.outer(k) for k in keys)
                 value = MatMul()(_rows(a).T, _rows(b))
@@ -303,12 +305,16 @@ class _Traces:
 
     def __init__(self, parts):
         self.parts = parts
-        self.windows = {}  # inner variable -> (outer variable, first row)
-        for s in parts.seqs:
+        # inner variable -> (outer variable, first row): a tap reads the ``n_steps`` rows
+        # from ``first`` on. Not with an ``until`` (the loop may stop before the last of
+        # them) nor from a ring (it keeps the last rows only): such a tap stays inside
+        self.windows = {}
+        full = parts.cond is None
+        for s in parts.seqs if full else ():
             for t, v in zip(s.taps, s.inner):
                 self.windows[v] = (s.outer, t - min(s.taps))
-        for r in parts.recs:
-            if r.out is not None:
+        for r in parts.recs if full else ():
+            if r.out is not None and not r.keep:
                 for t, v in zip(r.taps, r.inner):
                     self.windows[v] = (r.out, t - min(r.taps))
         self.step_values = set(ancestors(parts.inner_outputs, blockers=parts.inner_inputs)) - \
