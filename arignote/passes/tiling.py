@@ -14,7 +14,7 @@ from arignote.graph.basic import Constant
 from arignote.ops.construct import Alloc
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.indexing import IncSubtensor
-from arignote.ops.shape import join
+from arignote.ops.shape import join, specify_shape
 from arignote.passes.rewriting import node_rewriter, register
 
 
@@ -98,6 +98,9 @@ def join_tiling_slices(fgraph, node):
     joined = join(axis, *[p[4] for _, p in pieces])
     if joined.dtype != out.dtype or joined.ndim != out.ndim:
         return None
+    # (the increments checked their values against the zeros' shape: so does the join)
+    shape = source if isinstance(source, tuple) else [source.shape[d] for d in range(out.ndim)]
+    joined = specify_shape(joined, [None if d == axis else s for d, s in enumerate(shape)])
     rest = [t for t in terms if all(t is not u for u, _ in pieces)]
     for t in rest:
         joined = joined + t

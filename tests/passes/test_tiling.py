@@ -188,3 +188,13 @@ def test_a_value_broadcast_into_its_slice_is_left_alone():
     f, got = _compare([z, a, b], out, values)
     assert f.stats.fired.get("join_tiling_slices", 0) == 0
     assert_close(got, np.concatenate([np.repeat(values[1], 3, 0), values[2]], axis=1))
+
+
+def test_pieces_that_do_not_fit_the_zeros_still_raise():
+    """The increments checked their values against the zeros' shape; the join must too."""
+    z, a, b = T.dmatrix("z"), T.dmatrix("a"), T.dmatrix("b")
+    out = T.inc_subtensor(T.zeros_like(z)[:, :1], a) + T.inc_subtensor(T.zeros_like(z)[:, 1:], b)
+    f = ag.function([z, a, b], out)
+    with pytest.raises(ag.ShapeError):
+        f(np.zeros((2, 4)), np.ones((3, 1)), np.ones((3, 3)))
+    np.testing.assert_array_equal(f(np.zeros((2, 4)), np.ones((2, 1)), np.ones((2, 3))), np.ones((2, 4)))
