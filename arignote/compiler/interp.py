@@ -26,6 +26,8 @@ body may refer to. Per instruction:
   (:func:`~arignote.compiler.bind.apply_view`). Loading an output, or an
   input an output is written over, reads what the kernel stored there so
   far: a snapshot at the load.
+* ``Index(dtype, axis)``: the point's index along ``axis`` (int64);
+  ``Extent(dtype, axis)``: the axis's extent.
 * ``ScalarOp(dtype, op, args)``: the NumPy oracle of :data:`SCALAR_OPS`
   ``[op]`` (the table of :mod:`arignote.ops.elemwise`) on the arguments cast
   to the *loop dtype*, the result cast to ``dtype``. The loop dtype is
@@ -128,6 +130,11 @@ def check(kernel):
                 bad(k, "follows a reduced axis outside a pass")
             if isinstance(ins, K.Store) and p.role != "out":
                 bad(k, f"stores into {p.name}, which is not an output")
+        if isinstance(ins, K.Extent) and not 0 <= ins.axis < kernel.ndim:
+            bad(k, "names no axis")
+        if isinstance(ins, K.Index) and (not 0 <= ins.axis < kernel.ndim or
+                                         (ins.axis in red and ins.level % 2 == 0)):
+            bad(k, "names no axis, or a reduced axis outside a pass")
         if isinstance(ins, K.ScalarOp) and ins.op not in SCALAR_OPS and ins.op not in PRIMITIVES:
             bad(k, "names no scalar op")
         if isinstance(ins, K.Reduce):
@@ -171,6 +178,11 @@ def evaluate(kernel, arrays, ext):
             elif isinstance(ins, K.Load):
                 v = _space_view(arrays[ins.param], ins.axes, ext)[0]
                 vals[k] = np.array(v) if ins.param in written else v  # (a snapshot)
+            elif isinstance(ins, K.Extent):
+                vals[k] = np.full((1,) * nd, ext[ins.axis], dtype=ins.dtype)
+            elif isinstance(ins, K.Index):
+                vals[k] = np.arange(ext[ins.axis], dtype=ins.dtype).reshape(
+                    [-1 if a == ins.axis else 1 for a in range(nd)])
             elif isinstance(ins, K.Cast):
                 vals[k] = _cast(vals[ins.arg], ins.dtype)
             elif isinstance(ins, K.ScalarOp):

@@ -95,6 +95,25 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Index:
+    """The current index along index-space axis ``axis`` (an int64 range variable): what
+    a value computed from its element's position reads (random draws, see
+    :mod:`arignote.ops.random`). Inside a pass when ``axis`` is reduced."""
+    dtype: str
+    axis: int
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class Extent:
+    """The extent of index-space axis ``axis`` (int64): what a value that knows its own
+    shape (a random draw's sizes) checks against the space it is computed over."""
+    dtype: str
+    axis: int
+    level: int = 0
+
+
+@dataclass(frozen=True)
 class ScalarOp:
     """An elementwise scalar op by name: the names of arignote.ops.elemwise, or a
     primitive of :data:`PRIMITIVE_OPS` (decomposition's vocabulary); its arguments are
@@ -376,6 +395,10 @@ def _instr(ins):
         return f"const {ins.value!r}"
     if isinstance(ins, Load):
         return f"load p{ins.param}{_axes(ins.axes)}"
+    if isinstance(ins, Index):
+        return f"index i{ins.axis}"
+    if isinstance(ins, Extent):
+        return f"extent i{ins.axis}"
     if isinstance(ins, ScalarOp):
         return f"{ins.op}({', '.join(f'%{a}' for a in ins.args)})"
     if isinstance(ins, Cast):

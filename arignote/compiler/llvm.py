@@ -190,6 +190,10 @@ class _Renderer:
             return const(ins.value, ins.dtype)
         if isinstance(ins, K.Load):
             return self.load(ins)
+        if isinstance(ins, K.Index):  # (a later pass's copy is renamed with its loop's: body_function)
+            return self.index.get(ins.axis, f"%i{ins.axis}")
+        if isinstance(ins, K.Extent):
+            return f"%n{ins.axis}"
         if isinstance(ins, K.Cast):
             return self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
         if isinstance(ins, K.ScalarOp):

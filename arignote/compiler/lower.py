@@ -94,6 +94,30 @@ def _broadcast_chain(chain, flags, fused):
     return tuple(out), flags
 
 
+#: the error of a kernel computing a source op over a space its sizes do not match
+SOURCE_SHAPE = "a random draw's size does not match the shape of the values it is combined with"
+
+
+class _Emitter:
+    """Kernel IR at the builder's levels, for a source op's ``source(em, ...)``: the
+    emitter interface of :mod:`arignote.ops.random` (``const``, ``op``, ``cast``)."""
+
+    def __init__(self, builder):
+        self.b = builder
+
+    def const(self, value, dtype):
+        return self.b.add(K.Const(dtype, float(value) if np.dtype(dtype).kind == "f" else int(value)), 0)
+
+    def op(self, name, dtype, *args):
+        level = self.b.arg_level(args)
+        args = tuple(self.b.at_level(a, level) for a in args)
+        return self.b.add(K.ScalarOp(dtype, name, args, level), level)
+
+    def cast(self, x, dtype):
+        level = self.b.levels[x]
+        return self.b.add(K.Cast(dtype, x, level), level)
+
+
 def reduce_init(combiner, dtype, initial=None):
     """The value a reduction starts from."""
     if initial is not None:
@@ -222,6 +246,8 @@ class _Builder:
             return [(node.inputs[0], axes, (self._view_step(node),) + chain)]
         if chain:
             raise LoweringError(f"{self.fused}: a view of {node.op}'s result")
+        if node.op.fusion_kind == "source":  # (its inputs are scalars: read once per kernel)
+            return [(i, (), ()) for i in node.inputs]
         if isinstance(node.op, Reduce):
             if not self.same_map(axes, self.natural_axes(var)):
                 raise LoweringError(f"{self.fused}: a reduction's result is used under another axis map")
@@ -298,6 +324,8 @@ class _Builder:
             return self.add(K.ScalarOp(var.dtype, op.scalar_op.name, tuple(args), level), level)
         if is_view(var.owner):
             return args[0]
+        if op.fusion_kind == "source":
+            return self.source(var, axes, args)
         (arg,) = args  # a reduction, in the pass its argument is first known in
         level = self.levels[arg]
         x = var.owner.inputs[0]
@@ -307,6 +335,24 @@ class _Builder:
         strict = op.combiner in ("max", "min") and op.initial is None
         p = level // 2
         return self.add(K.Reduce(var.dtype, op.combiner, arg, init, 2 * p + 1, strict), 2 * p + 2)
+
+    def source(self, var, axes, args):
+        """A source op's value (see :mod:`arignote.passes.fusible`) at each point: its
+        element's C-order index in the op's own shape (its last ``ndim`` inputs), from the
+        range variables of the axes it follows; each size is checked against the extent
+        of its axis (a mismatch is the reference's broadcasting error: a rerun finds it)."""
+        op, sizes, em = var.owner.op, args[len(args) - var.ndim:], _Emitter(self)
+        index = em.const(0, "int64")
+        for d, a in enumerate(axes):
+            if d:
+                index = em.op("mul", "int64", index, sizes[d])
+            if a is None:
+                continue
+            level = 1 if a in self.reduce_axes else 0
+            index = em.op("add", "int64", index, self.add(K.Index("int64", a, level), level))
+            differs = em.op("neq", "bool", sizes[d], self.add(K.Extent("int64", a, 0), 0))
+            self.add(K.Check("bool", differs, SOURCE_SHAPE, 0), None)
+        return op.source(em, args[:len(args) - var.ndim], em.cast(index, "uint64"))
 
     def natural_axes(self, var):
         """The axis map of a group output: the whole index space, or its kept part for a

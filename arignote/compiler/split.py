@@ -49,6 +49,8 @@ def check_splittable(kernel):
         raise NotSplittable(f"{kernel.name}: not a single-pass reduction")
     if kernel.inplace:
         raise NotSplittable(f"{kernel.name}: writes in place")
+    if any(isinstance(ins, K.Index) for ins in kernel.body):  # (a chunk would count from 0)
+        raise NotSplittable(f"{kernel.name}: reads element indices")
     roles = [p.role for p in kernel.params]
     if roles != sorted(roles):  # 'in' < 'out': inputs first
         raise NotSplittable(f"{kernel.name}: outputs before inputs")

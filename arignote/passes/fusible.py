@@ -15,6 +15,12 @@ EXPENSIVE = frozenset({
     "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "arcsin",
     "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "erf", "erfc",
     "sigmoid", "softplus", "pow", "arctan2"})
+#: a *source* op (``fusion_kind = 'source'``, a random draw) is elementwise in its element's
+#: position: no tensor operand but scalars, its last ``ndim`` inputs the int64 sizes of its
+#: shape, and ``op.source(em, scalars, index)`` writing its value at C-order index ``index``
+#: over an emitter (:mod:`arignote.ops.random`). It joins the kernels that read it as an
+#: elementwise value does; the lowering computes the index from the loop variables.
+SOURCE = "source"
 #: the most passes over the reduced axes one kernel makes (softmax and layer norm take 3)
 MAX_PASSES = 4
 

@@ -75,7 +75,7 @@ from arignote.ops.reduce import Reduce
 from arignote.ops.indexing import Subtensor
 from arignote.ops.shape import DimShuffle, Reshape
 from arignote.passes.convexity import quotient_cycle
-from arignote.passes.fusible import EXPENSIVE, MAX_PASSES, is_view
+from arignote.passes.fusible import EXPENSIVE, MAX_PASSES, SOURCE, is_view
 from arignote.passes.rewriting import Stats, register_pass
 
 __all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "MAX_PASSES", "RECOMPUTE_DEPTH"]
@@ -88,15 +88,16 @@ REDUCE_COMBINERS = frozenset({"sum", "prod", "max", "min", "all", "any"})
 
 
 def fusible_kind(node):
-    """'elemwise', 'view' (DimShuffle, basic indexing, reshape), 'reduce' or None (opaque
-    to fusion; so is every node reading or making a value that is not a tensor)."""
+    """'elemwise', 'source' (a random draw), 'view' (DimShuffle, basic indexing, reshape),
+    'reduce' or None (opaque to fusion; so is every node reading or making a value that is
+    not a tensor)."""
     op = node.op
     kind = op.fusion_kind  # (what the op says it is; then what lowering can apply)
     if kind == "opaque" or any(not isinstance(v.type, TensorType) or v.type.dtype.startswith("complex")
                                for v in node.inputs + node.outputs):
         return None
-    if kind == "elemwise":
-        return "elemwise"
+    if kind in ("elemwise", SOURCE):
+        return kind
     if kind == "view" and is_view(node):
         return "view"
     if (kind == "reduce" and op.combiner in REDUCE_COMBINERS

@@ -1,0 +1,1 @@
+"""Theano's ``theano.sandbox`` names, kept so old imports work (``sandbox.rng_mrg``)."""
