@@ -140,3 +140,43 @@ def test_gradient_through_a_step_that_advances_an_integer_state():
     assert_close(got_cost, sum((n - t) * v[t] ** 2 * m[t] for t in range(n)))
     assert_close(got_grad, np.array([2 * v[t] * m[t] * (n - t) for t in range(n)]))
     assert int(state.get_value()) == 3 + n
+
+
+def test_dropout_inside_a_step_same_numbers_everywhere_and_its_gradient():
+    """A draw in the step: its state comes back in scan's updates, every backend draws
+    the same masks, and BPTT reads the masks the forward loop drew (residuals)."""
+    from arignote.tensor.random import RandomStreams
+    srng = RandomStreams(seed=7)
+    x = T.dmatrix("x")
+    W = ag.shared(np.eye(3) * 0.5, name="W")
+
+    def step(xt, h):
+        mask = srng.binomial(size=h.shape, p=0.5, dtype="float64")
+        return T.tanh(T.dot(h * mask, W) + xt)
+
+    hs, updates = ag.scan(step, sequences=x, outputs_info=T.zeros((3,)))
+    assert len(updates) == 1
+    cost = hs.sum()
+    g = ag.grad(cost, W)
+    v = np.ones((4, 3))
+    results = []
+    for backend in ("numpy", "cpu", "interp"):
+        srng.seed(7)
+        f = ag.function([x], [cost, g], updates=updates, backend=backend)
+        results.append(f(v) + f(v))  # (two calls: the second draws new masks)
+    for r in results[1:]:
+        for got, want in zip(r, results[0]):
+            assert_close(got, want)
+    assert not np.allclose(results[0][0], results[0][2])
+    f = ag.function([x], cost, updates=updates)
+    w0, eps, num = W.get_value(), 1e-6, np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            for sign in (1, -1):
+                w = w0.copy()
+                w[i, j] += sign * eps
+                W.set_value(w)
+                srng.seed(7)
+                num[i, j] += sign * f(v) / (2 * eps)
+    W.set_value(w0)
+    assert_close(results[0][1], num, rtol=1e-5)
