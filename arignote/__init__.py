@@ -24,6 +24,8 @@ from arignote.ops.scan import foldl, foldr, map, reduce, scan  # noqa: A004  (Th
 from arignote import scan_module  # noqa: E402
 from arignote import backends, gradient, printing
 from arignote import ifelse  # (the module, as theano.ifelse: ifelse.ifelse, ifelse.IfElse)
+from arignote import updates  # noqa: E402  (Lasagne's rules; theano.updates.OrderedUpdates)
+from arignote import init  # noqa: E402  (Lasagne-style initializers)
 
 __version__ = "0.1.0"
 
@@ -31,7 +33,7 @@ __all__ = ["backends", "config", "function", "Function", "In", "Out", "load", "s
            "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
            "consider_constant", "verify_grad", "scan", "map", "reduce", "foldl", "foldr", "scan_module",
-           "OrderedUpdates", "ifelse",
+           "OrderedUpdates", "ifelse", "updates", "init",
            "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
            "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
            "DisconnectedInputError", "GradientError", "ArignoteWarning", "CacheWarning"]

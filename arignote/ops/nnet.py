@@ -15,7 +15,7 @@ from arignote.graph.type import TensorType
 from arignote.ops import elemwise as E
 from arignote.ops.basic import as_tensor_variable
 from arignote.ops.construct import arange
-from arignote.ops.reduce import normalize_axis
+from arignote.ops.reduce import argmax, normalize_axis
 from arignote.ops.reduce import sum as _sum
 
 
@@ -156,8 +156,13 @@ def categorical_crossentropy(coding_dist, true_dist):
 
 
 def binary_crossentropy(output, target):
-    """``-(target * log(output) + (1 - target) * log(1 - output))``, elementwise."""
+    """``-(target * log(output) + (1 - target) * log(1 - output))``, elementwise.
+    Of ``sigmoid(x)``, it is built from ``x`` (:func:`sigmoid_binary_crossentropy`):
+    finite, and with a finite gradient, for any ``x``."""
     p, t = as_tensor_variable(output), as_tensor_variable(target)
+    if p.owner is not None and getattr(p.owner.op, "scalar_op", None) is not None \
+            and p.owner.op.scalar_op.name == "sigmoid":
+        return sigmoid_binary_crossentropy(p.owner.inputs[0], t)
     return -(t * E.log(p) + (1 - t) * E.log1p(-p))
 
 
@@ -177,7 +182,41 @@ def softmax_cross_entropy_with_logits(logits, labels):
     return -_pick(logp, t, "softmax_cross_entropy_with_logits")
 
 
+def crossentropy_softmax_argmax_1hot_with_bias(x, b, y_idx):
+    """Theano's fused loss: ``(nll, softmax(x + b), argmax(x + b))`` per row, ``nll``
+    the cross-entropy of the integer labels ``y_idx``, from the log-softmax (stable;
+    labels are bounds-checked by the indexing)."""
+    z = as_tensor_variable(x) + b
+    return (-_pick(log_softmax(z), as_tensor_variable(y_idx), "crossentropy_softmax_1hot"),
+            softmax(z), argmax(z, axis=-1))
+
+
+def crossentropy_softmax_1hot_with_bias(x, b, y_idx):
+    """``(nll, softmax(x + b))``: see :func:`crossentropy_softmax_argmax_1hot_with_bias`."""
+    return crossentropy_softmax_argmax_1hot_with_bias(x, b, y_idx)[:2]
+
+
+def crossentropy_softmax_1hot(x, y_idx):
+    """``(nll, softmax(x))`` for integer labels ``y_idx`` (Theano's tutorials' form)."""
+    return crossentropy_softmax_1hot_with_bias(x, 0, y_idx)
+
+
+def xlogx(x):
+    """``x * log(x)``, 0 at ``x = 0`` (entropies); the gradient there is 0, not -inf."""
+    x = as_tensor_variable(x)
+    return xlogy0(x, x)
+
+
+def xlogy0(x, y):
+    """``x * log(y)``, 0 where ``x = 0`` whatever ``y``; no nan in the gradient there
+    (the logarithm reads 1 where ``x`` is 0)."""
+    x, y = as_tensor_variable(x), as_tensor_variable(y)
+    zero = E.eq(x, 0)
+    return E.switch(zero, 0, x * E.log(E.switch(zero, 1, y)))
+
+
 __all__ = ["Softmax", "LogSoftmax", "softmax", "log_softmax", "logsoftmax", "relu", "elu", "selu",
            "hard_sigmoid", "softsign", "categorical_crossentropy", "binary_crossentropy",
            "sigmoid_binary_crossentropy", "softmax_cross_entropy_with_logits",
-           "SELU_ALPHA", "SELU_SCALE"]
+           "crossentropy_softmax_argmax_1hot_with_bias", "crossentropy_softmax_1hot_with_bias",
+           "crossentropy_softmax_1hot", "xlogx", "xlogy0", "SELU_ALPHA", "SELU_SCALE"]

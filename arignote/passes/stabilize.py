@@ -9,8 +9,13 @@ form, run as one row kernel, and ``log`` of it then becomes ``log_softmax``.
 ``log(sigmoid(x)) -> -softplus(-x)`` stays finite for large ``|x|``;
 ``log(softmax(x))`` becomes ``log_softmax(x)``, and its gradient loses the
 division by the softmax, so a softmax cross-entropy of huge logits and its
-gradient are finite.
+gradient are finite. The same holds through indexing: ``log(softmax(x)[idx])``
+(the tutorials' ``log(p[arange(n), y])``) becomes ``log_softmax(x)[idx]``, and
+in its gradient the scatter of ``g / softmax(x)[idx]``, multiplied back by the
+softmax, becomes the scatter of ``g``.
 """
+from arignote.graph.basic import Constant
+from arignote.ops.indexing import IncSubtensor, Subtensor
 from arignote.ops.nnet import LogSoftmax, Softmax
 from arignote.ops.reduce import Reduce, logsumexp
 from arignote.ops.shape import DimShuffle
@@ -117,6 +122,73 @@ def log_softmax(fgraph, node):
     return [new] if fits(node.outputs[0], new) else None
 
 
+@register("stabilize", "stabilize", "softmax")
+@node_rewriter(["log"], name="log_indexed_softmax")
+def log_indexed_softmax(fgraph, node):
+    """``log(softmax(x)[idx]) -> log_softmax(x)[idx]`` (any indexing, advanced or
+    basic: the log is elementwise): the picked probabilities may underflow, their
+    logarithms do not."""
+    (picked,) = node.inputs
+    pick = picked.owner
+    if pick is None or not isinstance(pick.op, Subtensor) or not _is_softmax(pick.inputs[0]):
+        return None
+    sm = pick.inputs[0]
+    new = type(pick.op)(pick.op.idx_list)(LogSoftmax(sm.owner.op.axis)(sm.owner.inputs[0]),
+                                          *pick.inputs[1:])
+    return [new] if fits(node.outputs[0], new) else None
+
+
+def _zeros(v):
+    """Whether ``v`` is all zeros by construction (a zero constant, or ``zeros_like``)."""
+    if isinstance(v, Constant):
+        return not v.data.any()
+    args = _scalar(v, "second")
+    return args is not None and isinstance(args[1], Constant) and not args[1].data.any()
+
+
+def _undivided(v, sm):
+    """If ``v`` scatters ``g / sm[idx]`` into zeros at ``idx`` (the gradient of
+    ``log(sm[idx])``), the scatter of ``g``, which is ``v * sm``; else None."""
+    node = v.owner
+    if node is None or type(node.op) is not IncSubtensor or node.op.set_instead_of_inc:
+        return None
+    base, y, *index = node.inputs
+    quotient = _scalar(y, "true_div")
+    if not _zeros(base) or quotient is None:
+        return None
+    g, picked = quotient
+    pick = picked.owner
+    if pick is None or not isinstance(pick.op, Subtensor) or pick.op.idx_list != node.op.idx_list \
+            or pick.inputs[0] is not sm or list(pick.inputs[1:]) != index:
+        return None
+    return IncSubtensor(node.op.idx_list)(base, g, *index)
+
+
+@register("stabilize", "stabilize", "softmax")
+@node_rewriter(["mul"], name="softmax_grad_through_index")
+def softmax_grad_through_index(fgraph, node):
+    """In the gradient of ``log(softmax(x)[idx])``: ``sm * scatter(g / sm[idx]) ->
+    scatter(g)`` and ``sm * (scatter(g / sm[idx]) - s) -> scatter(g) - sm * s``
+    (exact, repeated indices included: each entry of the scatter sums its ``g / sm``)."""
+    ins = node.inputs
+    for i, sm in enumerate(ins):
+        if not _is_softmax(sm):
+            continue
+        for j, other in enumerate(ins):
+            new = None if j == i else _undivided(other, sm)
+            diff = _scalar(other, "sub") if j != i and new is None else None
+            if diff is not None:
+                scattered = _undivided(diff[0], sm)
+                new = None if scattered is None else scattered - sm * diff[1]
+            if new is None:
+                continue
+            for k, rest in enumerate(ins):
+                if k not in (i, j):
+                    new = new * rest
+            return [new] if fits(node.outputs[0], new) else None
+    return None
+
+
 # The gradient of log(softmax(x)) divides by the softmax; these two rewrites
 # cancel the division so the backward pass stays finite too:
 #   (g / sm) * sm -> g          and          sm * (g / sm - s) -> g - sm * s
@@ -129,6 +201,48 @@ for _in, _out in [
     (("mul", "sm", ("sub", ("true_div", "g", "sm"), "s")), ("sub", "g", ("mul", "sm", "s"))),
 ]:
     register("stabilize", "stabilize", "softmax")(SafePattern(_in, _out, condition=_softmax_bound))
+
+
+def _product(v, out):
+    """The factors of the product tree ``v`` (through ``mul`` and ``neg``) into
+    ``out``; returns the number of negations."""
+    negs = 0
+    for name in ("mul", "neg"):
+        args = _scalar(v, name)
+        if args is not None:
+            for a in args:
+                negs += _product(a, out)
+            return negs + (name == "neg")
+    out.append(v)
+    return 0
+
+
+def _is_probability(v):
+    return _is_softmax(v) or _scalar(v, "sigmoid") is not None
+
+
+@register("stabilize", "stabilize", "softmax")
+@node_rewriter(["mul"], name="cancel_probability_division")
+def cancel_probability_division(fgraph, node):
+    """``... * (g / p) * ... * p * ... -> ... * g * ...`` for ``p`` a softmax or sigmoid,
+    anywhere in a product tree: the gradient of ``log(p)`` divides by ``p``, and the
+    gradient of ``p`` multiplies by it; where ``p`` underflows to 0 the product was nan."""
+    factors = []
+    negs = _product(node.outputs[0], factors)
+    for i, f in enumerate(factors):
+        quotient = _scalar(f, "true_div")
+        if quotient is None or not _is_probability(quotient[1]):
+            continue
+        j = next((j for j, h in enumerate(factors) if h is quotient[1] and j != i), None)
+        if j is None:
+            continue
+        new = quotient[0]
+        for k, h in enumerate(factors):
+            if k not in (i, j):
+                new = new * h
+        new = -new if negs % 2 else new
+        return [new] if fits(node.outputs[0], new) else None
+    return None
 
 
 @register("stabilize", "stabilize", "logsumexp")

@@ -17,7 +17,7 @@ from arignote.tensor.variable import TensorConstant, TensorVariable  # noqa: F40
 from arignote.graph.type import TensorType  # noqa: F401
 from arignote.tensor import nnet  # noqa: F401,E402
 from arignote.tensor import random  # noqa: F401,E402  (T.random.RandomStreams)
-from arignote.tensor import random  # noqa: F401,E402  (T.random.RandomStreams)
+from arignote.tensor import xlogx  # noqa: F401,E402  (T.xlogx.xlogx, Theano's module)
 
 # builtins shadowed by the NumPy-like names above, kept under NumPy's names too
 from arignote.ops.elemwise import abs, pow, round  # noqa: F401,E402
