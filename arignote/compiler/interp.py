@@ -63,8 +63,9 @@ body may refer to. Per instruction:
   binary maximum/minimum in that order (NaN propagates; of +0.0 and -0.0 the
   fold keeps the last zero, the first for float16, whose loops keep the first
   of two equal values), also where NumPy's own reduce of a long contiguous
-  run would pick some SIMD lane's zero. Integer sums and products wrap, so
-  they are exact in any order. Float sums and products are not associative
+  run would pick some SIMD lane's zero; ``sign_blind`` changes nothing here (no
+  use tells that zero's sign: a renderer may return either). Integer sums and
+  products wrap, so they are exact in any order. Float sums and products are not associative
   and the IR leaves their order open (renderers may reassociate reduction
   accumulators, and only those): this interpreter uses NumPy's (pairwise
   summation along the innermost reduced axis), the LLVM renderer vectorized

@@ -155,13 +155,15 @@ class Reduce(_SignedZeros):
     level ``2p + 1``, starting at ``init``; the value is the result, usable from level
     ``2p + 2`` on. ``needs_elements``:
     reducing an empty axis is an error (max and min without an initial value,
-    as in NumPy)."""
+    as in NumPy). ``sign_blind`` (a float max/min): no use tells the sign of a zero
+    result (:mod:`arignote.compiler.zero_signs`), so a renderer may return either zero."""
     dtype: str
     combiner: str
     arg: int
     init: object
     level: int = 1
     needs_elements: bool = False
+    sign_blind: bool = False
 
 
 @dataclass(frozen=True)
@@ -404,7 +406,8 @@ def _instr(ins):
     if isinstance(ins, Cast):
         return f"cast %{ins.arg}"
     if isinstance(ins, Reduce):
-        return f"reduce {ins.combiner}(%{ins.arg}) init {ins.init!r}"
+        blind = " sign-blind" if ins.sign_blind else ""
+        return f"reduce {ins.combiner}(%{ins.arg}) init {ins.init!r}{blind}"
     if isinstance(ins, Store):
         return f"store p{ins.param}{_axes(ins.axes)} <- %{ins.arg}"
     if isinstance(ins, Check):

@@ -266,9 +266,9 @@ class _Renderer:
         _, reg, kind = _types(ins.dtype)
         if self.tile is not None:  # one accumulator per point of the tile
             x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
-            self.put(f"%acc{k}", reg, self.combine(ins.combiner, ins.dtype, self.get(f"%acc{k}", reg), x))
+            self.put(f"%acc{k}", reg, self.combine(ins, self.get(f"%acc{k}", reg), x))
             return None
-        if kind == "f" and ins.combiner in ("max", "min"):
+        if kind == "f" and ins.combiner in ("max", "min") and not ins.sign_blind:
             return self.round_half(self.float_minmax(k, ins), ins.dtype)
         acc = f"%acc{k}"
         self.allocas.append(f"  {acc} = alloca {reg}")
@@ -276,19 +276,22 @@ class _Renderer:
         self.out = self.sections[ins.level]
         cur = self.emit(f"load {reg}, ptr {acc}")
         x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
-        new = self.combine(ins.combiner, ins.dtype, cur, x)
+        new = self.combine(ins, cur, x)
         self.out.append(f"  store {reg} {new}, ptr {acc}")
         self.out = self.sections[ins.level + 1]
         return self.round_half(self.emit(f"load {reg}, ptr {acc}"), ins.dtype)
 
-    def combine(self, combiner, dtype, a, b):
-        """The accumulator ``a`` combined with the next element ``b``."""
-        _, reg, kind = _types(dtype)
+    def combine(self, ins, a, b):
+        """The accumulator ``a`` of Reduce ``ins`` combined with the next element ``b``."""
+        combiner = ins.combiner
+        _, reg, kind = _types(ins.dtype)
         if kind == "f":
             if combiner in ("sum", "prod"):
                 return self.fbin("fadd" if combiner == "sum" else "fmul", reg, a, b, ACCUM)
+            if combiner in ("max", "min") and ins.sign_blind:  # NaN propagates; either zero will do
+                return self.intrinsic("maximum" if combiner == "max" else "minimum", reg, a, b)
             if combiner in ("max", "min"):  # in order: NumPy's choice between +0.0 and -0.0
-                return minmax(self, reg, combiner, a, b, first_wins(dtype))
+                return minmax(self, reg, combiner, a, b, first_wins(ins.dtype))
         elif kind == "b":
             if combiner in ("all", "min", "prod"):
                 return self.emit(f"and i1 {a}, {b}")
@@ -309,7 +312,10 @@ class _Renderer:
         beside it, an integer max (min for float16, :func:`first_wins`) of ``2 * position +
         sign bit`` over the elements equal to zero: a zero result takes the sign of the last
         (first) zero, as the in-order select would. Positions count from 1 (C order over the
-        reduced axes): an ``initial`` zero is position 0, before every element."""
+        reduced axes): an ``initial`` zero is position 0, before every element; an i64 key holds
+        those of any reduction (an i32 one, a third cheaper, would wrap past 2**30 elements).
+        Only where some use tells the zero's sign: a ``sign_blind`` Reduce is ``combine``'s
+        ``llvm.maximum`` alone, twice as fast."""
         _, reg, _ = _types(ins.dtype)
         first = first_wins(ins.dtype)
         acc, key, none = f"%acc{k}", f"%key{k}", (1 << 63) - 1 if first else -1

@@ -40,6 +40,7 @@ import numpy as np
 
 from arignote.compiler import kernel as K
 from arignote.compiler.bind import apply_view
+from arignote.compiler.zero_signs import mark_sign_blind
 from arignote.errors import ArignoteError
 from arignote.graph.basic import Constant
 from arignote.ops.elemwise import Cast as CastScalar
@@ -494,8 +495,8 @@ def _lower(fused, name="kernel"):
         elif level % 2:
             raise LoweringError(f"{fused}: output {out} is kept-space but varies along the reduced axes")
         b.add(K.Store(out.dtype, len(b.params) + k, axes, value, level), level)
-    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes), K.live_body(b.body),
-                      tuple(b.constants))
+    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes),
+                      mark_sign_blind(K.live_body(b.body)), tuple(b.constants))
     if kernel.passes > MAX_PASSES:
         raise LoweringError(f"{fused}: {kernel.passes} passes over the reduced axes (at most {MAX_PASSES})")
     return kernel

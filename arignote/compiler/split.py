@@ -31,6 +31,7 @@ import dataclasses
 
 from arignote.compiler import kernel as K
 from arignote.compiler.lower import reduce_init
+from arignote.compiler.zero_signs import mark_sign_blind
 
 
 class NotSplittable(ValueError):
@@ -140,7 +141,7 @@ def _partial(kernel):
     body += [K.Store(kernel.body[k].dtype, first_part + i, store_axes, ids[k], 2)
              for i, k in enumerate(reduces)]
     return K.Kernel(f"{kernel.name}_part", tuple(_plain_inputs(kernel) + extra + parts), kernel.ndim + 1,
-                    tuple(a + 1 for a in kernel.reduce_axes), K.live_body(body))
+                    tuple(a + 1 for a in kernel.reduce_axes), mark_sign_blind(K.live_body(body)))
 
 
 def _combine(kernel):
@@ -164,6 +165,6 @@ def _combine(kernel):
         ids[k] = len(body)
         body.append(new)
     return K.Kernel(f"{kernel.name}_combine", tuple(_plain_inputs(kernel) + parts + kernel.outputs),
-                    kernel.ndim, kernel.reduce_axes, K.live_body(body))
+                    kernel.ndim, kernel.reduce_axes, mark_sign_blind(K.live_body(body)))
 
 
