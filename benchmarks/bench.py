@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 import arignote as ag  # noqa: E402
 import arignote.tensor as T  # noqa: E402
+import lenet_w10  # noqa: E402  (next to this script)
 import lstm_w8  # noqa: E402  (next to this script)
 
 VARIANTS = ("numpy_hand", "reference", "cpu_unfused", "cpu_fused")
@@ -189,6 +190,23 @@ def w8():
                 bytes=None, memory_bound=False, peers={})
 
 
+def w10():
+    """A LeNet-style SGD step: 64x1x28x28, conv 20 5x5, pool, conv 50 5x5, pool, dense 500,
+    dense 10 (lenet_w10.py), against NumPy im2col; GFLOP/s from its products."""
+    xs, ys, params = lenet_w10.problem()
+
+    def graph():
+        inputs, cost, _, updates = lenet_w10.graph(params)
+        return inputs, cost, updates
+
+    def build(kw):
+        inputs, cost, updates = graph()
+        return _bind(ag.function(inputs, cost, updates=updates, **kw), xs, ys)
+
+    return dict(hand=lambda: lenet_w10.numpy_step(params, xs, ys), build=build, graph=graph,
+                bytes=None, flops=lenet_w10.flops(), memory_bound=False, peers={})
+
+
 def call_overhead():
     a, b = T.dscalars("a", "b")
     return dict(hand=lambda: 1.5 + 2.5, build=lambda kw: _bind(ag.function([a, b], a + b, **kw), 1.5, 2.5),
@@ -204,6 +222,7 @@ def workloads(quick):
         "W4": ("MLP 784-512-512-10 step", _sgd_model([784, 512, 512, 10], 256)),
         "W5": ("STREAM triad", w5(n)),
         "W8": ("LSTM BPTT step", w8()),
+        "W10": ("LeNet conv step", w10()),
         "CALL": ("call overhead a+b", call_overhead()),
     }
 
@@ -266,9 +285,9 @@ def measure(quick, only):
     """{workload id: {variant: median seconds or None, variant_error: why}} plus metadata."""
     results = {}
     for wid, (title, w) in workloads(quick).items():
-        if only and not any(wid.startswith(o) or title.startswith(o) for o in only):
+        if only and not any(wid == o or title.startswith(o) for o in only):  # W1 is not W10
             continue
-        row = dict(title=title, bytes=w["bytes"], memory_bound=w["memory_bound"])
+        row = dict(title=title, bytes=w["bytes"], flops=w.get("flops"), memory_bound=w["memory_bound"])
         calls = {v: (lambda v=v: w["hand"] if v == "numpy_hand" else w["build"](COMPILED[v]))
                  for v in VARIANTS}
         calls.update({p: w["peers"][p] for p in PEERS if p in w["peers"]})
@@ -297,6 +316,8 @@ def derive(results):
         row["speedup"] = {v: base / row[v] for v in VARIANTS[1:] + PEERS if base and row.get(v)}
         if row.get("cpu_fused") and row.get("cpu_unfused"):
             row["fused_over_unfused"] = row["cpu_unfused"] / row["cpu_fused"]
+        if row.get("flops"):
+            row["gflops"] = {v: row["flops"] / row[v] / 1e9 for v in VARIANTS + PEERS if row.get(v)}
         if row["bytes"]:
             row["gbs"] = {v: row["bytes"] / row[v] / 1e9 for v in VARIANTS + PEERS if row.get(v)}
             if best and row["memory_bound"]:
@@ -304,7 +325,7 @@ def derive(results):
     return best
 
 
-COMPILE_TIMED = ("W4", "W8")  # the workloads whose compile time is measured
+COMPILE_TIMED = ("W4", "W8", "W10")  # the workloads whose compile time is measured
 
 
 def compile_once(wid):
@@ -361,6 +382,8 @@ TARGETS = [  # (issue, what, value from (results, compile times by workload, bes
     (5, "call of a + b, fused (us)", lambda r, c, b: r["CALL"]["cpu_fused"] * 1e6, 2.0, False),
     (11, "W8 fused over NumPy", lambda r, c, b: r["W8"]["speedup"]["cpu_fused"], 1.6, True),
     (11, "compile W8, cold cache (s)", lambda r, c, b: c["W8"]["cold"], 1.0, False),
+    (13, "W10 fused over NumPy", lambda r, c, b: r["W10"]["speedup"]["cpu_fused"], 1.6, True),
+    (13, "compile W10, cold cache (s)", lambda r, c, b: c["W10"]["cold"], 1.0, False),
 ]
 
 
@@ -392,6 +415,10 @@ def report(results, best, compiled):
         for k, why in r.items():
             if k.endswith("_error"):
                 print(f"  {w} {k[:-6]} failed: {why}")
+    for w, r in results.items():
+        if r.get("gflops"):
+            print(f"  {w} GFLOP/s: "
+                  + ", ".join(f"{SHORT.get(v, v)} {g:.1f}" for v, g in r["gflops"].items()))
     if best:
         print(f"best STREAM triad bandwidth: {best / 1e9:.1f} GB/s")
     for wid, c in (compiled or {}).items():

@@ -9,7 +9,8 @@ call runs in chunks of its outermost parallel axis on the thread pool when
 the work is large enough. Everything else about a kernel step (in-place
 halves, the rerun on the reference for errors) is the neutral
 :mod:`arignote.runtime.kernels`'. Matrix products call NumPy's BLAS into the
-memory plan's storage; every other op runs its ``perform``.
+memory plan's storage, convolutions and pooling through
+:mod:`arignote.runtime.cpu_conv`; every other op runs its ``perform``.
 """
 from functools import partial
 
@@ -21,6 +22,7 @@ from arignote.compiler.schedule import CPU, scheduled
 from arignote.compiler.split_launch import launcher_for
 from arignote.ops.blas import MatMul
 from arignote.runtime.backends import register
+from arignote.runtime.cpu_conv import register_steps as register_conv_steps
 from arignote.runtime.kernels import KernelBackend
 from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
 
@@ -88,4 +90,6 @@ def _runner(kernel):
     return partial(_run_chunks, min_items=min_chunk) if min_chunk > 1 else _run_chunks
 
 
+register_conv_steps(CpuBackend)
 register(CpuBackend())
+

@@ -8,7 +8,7 @@ any renderer. Everything around the kernel is the neutral kernel step's
 (in-place offers accepted or declined alike), the same argument checks and
 errors (the neutral :class:`~arignote.compiler.bind.Binder`), the same two
 halves for in-place writes, the same rerun of a group on the reference when
-its inputs are refused; and matrix products are the cpu backend's step.
+its inputs are refused; and matrix products, convolutions and pooling are the cpu backend's steps.
 
 It is a client of the backend contract and nothing more: a subclass of the
 public :class:`~arignote.runtime.kernels.KernelBackend` supplying ``render``,
@@ -19,6 +19,7 @@ from arignote.compiler.interp import Interpreter
 from arignote.ops.blas import MatMul
 from arignote.runtime.backends import register
 from arignote.runtime.cpu import matmul_step
+from arignote.runtime.cpu_conv import register_steps as register_conv_steps
 from arignote.runtime.kernels import KernelBackend
 
 
@@ -38,4 +39,5 @@ class InterpBackend(KernelBackend):
 
 
 InterpBackend.step_for(MatMul)(matmul_step)
+register_conv_steps(InterpBackend)
 register(InterpBackend())

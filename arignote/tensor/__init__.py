@@ -16,6 +16,7 @@ from arignote.tensor.sharedvar import SharedVariable, shared  # noqa: F401
 from arignote.tensor.variable import TensorConstant, TensorVariable  # noqa: F401
 from arignote.graph.type import TensorType  # noqa: F401
 from arignote.tensor import nnet  # noqa: F401,E402
+from arignote.tensor import signal  # noqa: F401,E402  (T.signal.pool)
 from arignote.tensor import random  # noqa: F401,E402  (T.random.RandomStreams)
 from arignote.tensor import xlogx  # noqa: F401,E402  (T.xlogx.xlogx, Theano's module)
 

@@ -1,6 +1,7 @@
 """``T.nnet``: activations, softmax and losses used by neural networks."""
 from arignote.ops.elemwise import sigmoid, softplus  # noqa: F401
 from arignote.ops.nnet import *  # noqa: F401,F403
+from arignote.ops.conv import conv2d, conv2d_grad_wrt_inputs, conv2d_grad_wrt_weights  # noqa: F401,E402
 
 # T.nnet.bn is Theano's module of batch normalization; registered under its dotted name
 # too (as os registers os.path), so `import arignote.tensor.nnet.bn` works on a module

@@ -1,0 +1,312 @@
+"""Convolution and pooling steps of the kernel backends (cpu, interp): NumPy copies and BLAS.
+
+A convolution is an im2col (one strided copy per filter offset, no Python
+loop over pixels) and one matrix product per group:
+
+* forward: ``cols[n] (C kh kw, Ho Wo)`` per image, ``out[n] = W (F, C kh kw)
+  @ cols[n]``, a batched product that writes NCHW straight into the memory
+  plan's storage, so the bias and activation after it fuse into one kernel
+  that reads it once;
+* filters' gradient: ``cols (C kh kw, N Ho Wo)`` for the whole batch and one
+  product ``gz (F, N Ho Wo) @ cols.T``: the sum over images and positions is
+  BLAS's;
+* input's gradient: one product ``W.T @ gz (F, N Ho Wo)``, then col2im (one
+  strided add per filter offset).
+
+The work is split over images on the thread pool (copies and products
+release the GIL); each chunk writes disjoint rows, so the result does not
+depend on the threads. Scratch (the columns) is kept per step and thread and
+reused call after call, as the memory plan reuses outputs: no fresh pages.
+docs/design.md, "Convolution and pooling", has the measurements behind the
+choices. Other dtypes and anything unusual run the op's ``perform``.
+"""
+import threading
+from functools import partial
+
+import numpy as np
+
+from arignote.errors import built_at, describe
+from arignote.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, out_size, paddings
+from arignote.ops.pool import (AveragePoolGrad, MaxPoolGrad, Pool, average_pool_grad, max_pool_grad,
+                               output_shape, pool_forward)
+from arignote.runtime.threads import parallel_for
+
+
+class _Scratch(threading.local):
+    """Per-thread arrays by name, reused while shape and dtype stay the same."""
+
+    def get(self, name, shape, dtype):
+        buf = self.__dict__.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self.__dict__[name] = np.empty(shape, dtype)
+        return buf
+
+
+def _fast(node):
+    """Whether every tensor input has the output's float dtype (else ``perform``)."""
+    dtype = node.outputs[0].type.numpy_dtype
+    return dtype.kind == "f" and all(v.type.numpy_dtype == dtype for v in node.inputs[:2])
+
+
+def _step(run, node):
+    run.trusted = True
+    run.call = run
+    return run
+
+
+def _geometry(op, hw, kshape):
+    pads = paddings(op.border_mode, kshape, op.filter_dilation)
+    out = tuple(out_size(s, k, p, st, d) for s, k, p, st, d in
+                zip(hw, kshape, pads, op.subsample, op.filter_dilation))
+    return pads, out
+
+
+def _padded(x, pads, scratch, name):
+    """``x`` with zeros around its spatial axes (in reused scratch), or ``x`` itself."""
+    if pads == (0, 0):
+        return x
+    n, c, h, w = x.shape
+    xp = scratch.get(name, (n, c, h + 2 * pads[0], w + 2 * pads[1]), x.dtype)
+    xp[:, :, :pads[0]] = 0
+    xp[:, :, h + pads[0]:] = 0
+    xp[:, :, :, :pads[1]] = 0
+    xp[:, :, :, w + pads[1]:] = 0
+    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
+    return xp
+
+
+def _offsets(op, kshape, out_hw):
+    """(u, v, row slice, column slice): the padded input under filter offset (u, v)."""
+    (s0, s1), (d0, d1) = op.subsample, op.filter_dilation
+    for u in range(kshape[0]):
+        for v in range(kshape[1]):
+            yield (u, v, slice(u * d0, u * d0 + out_hw[0] * s0, s0),
+                   slice(v * d1, v * d1 + out_hw[1] * s1, s1))
+
+
+#: chunks per call at most: each chunk costs a few NumPy calls per filter offset, so
+#: many small chunks cost more in Python than they win in parallelism (the split
+#: does not change any value: each image's product is its own)
+MAX_PARTS = 4
+
+
+def _work(n, per_image, run):
+    parallel_for(run, n, per_image, min_items=-(-n // MAX_PARTS))
+
+
+def _flip(w, op):
+    return w[:, :, ::-1, ::-1] if op.filter_flip else w
+
+
+def _checked(node, args):
+    """The op's own checks (its perform's, without computing): the step is trusted."""
+    op = node.op
+    if isinstance(op, Conv2d):
+        x, w = args
+        op._check(tuple(map(describe, node.inputs)), x.shape, w.shape, built_at(node))
+    elif isinstance(op, Conv2dGradWeights):
+        x, gz, kh, kw = args
+        op._check_grad((describe(node.inputs[0]), "of the given size"), node.inputs[1], x.shape,
+                       (gz.shape[1], x.shape[1] // op.num_groups, int(kh), int(kw)), gz.shape,
+                       built_at(node))
+    else:
+        w, gz, h, wd = args
+        op._check_grad(("of the given size", describe(node.inputs[0])), node.inputs[1],
+                       (gz.shape[0], w.shape[1] * op.num_groups, int(h), int(wd)), w.shape,
+                       gz.shape, built_at(node))
+
+
+def conv_step(backend, node, allocs=None, inplace=None):
+    """Conv2d: im2col per image + a batched product, written into the plan's storage."""
+    if not _fast(node) or not allocs:
+        return partial(node.op.perform, node)
+    op, (take,), scratch = node.op, allocs, _Scratch()
+    g = op.num_groups
+
+    def run(args):
+        _checked(node, args)
+        x, w = args
+        n, c = x.shape[:2]
+        f, cg, kh, kw = w.shape
+        pads, (ho, wo) = _geometry(op, x.shape[2:], (kh, kw))
+        out = take((n, f, ho, wo), x.dtype)
+        if out.size == 0:
+            return [out]
+        if cg * kh * kw == 0:
+            out[...] = 0
+            return [out]
+        xp = _padded(x, pads, scratch, "xp")
+        wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
+        offsets = list(_offsets(op, (kh, kw), (ho, wo)))
+        outv = out.reshape(n, g, f // g, ho * wo)
+
+        def chunk(start, end):
+            cols = scratch.get("cols", (end - start, c, kh, kw, ho, wo), x.dtype)
+            for u, v, rows, cols_ in offsets:
+                np.copyto(cols[:, :, u, v], xp[start:end, :, rows, cols_])
+            colv = cols.reshape(end - start, g, cg * kh * kw, ho * wo)
+            for k in range(g):
+                np.matmul(wmat[k], colv[:, k], out=outv[start:end, k])
+
+        _work(n, c * kh * kw * ho * wo * max(f // 4, 1), chunk)
+        return [out]
+
+    return _step(run, node)
+
+
+def _columns(op, xp, kshape, out_hw, scratch, name):
+    """im2col for the whole batch: (C, kh, kw, N, Ho, Wo), split over channels on the pool."""
+    n, c = xp.shape[:2]
+    cols = scratch.get(name, (c, *kshape, n, *out_hw), xp.dtype)
+    xt = xp.transpose(1, 0, 2, 3)
+    offsets = list(_offsets(op, kshape, out_hw))
+
+    def chunk(start, end):
+        for u, v, rows, cols_ in offsets:
+            np.copyto(cols[start:end, u, v], xt[start:end, :, rows, cols_])
+
+    _work(c, n * kshape[0] * kshape[1] * out_hw[0] * out_hw[1], chunk)
+    return cols
+
+
+def _by_filter(gz, scratch):
+    """``gz`` (N, F, Ho, Wo) as a contiguous (F, N Ho Wo) matrix."""
+    n, f, ho, wo = gz.shape
+    gzt = scratch.get("gzt", (f, n, ho, wo), gz.dtype)
+    np.copyto(gzt, gz.transpose(1, 0, 2, 3))
+    return gzt.reshape(f, n * ho * wo)
+
+
+def grad_weights_step(backend, node, allocs=None, inplace=None):
+    """Conv2dGradWeights: im2col of the batch, then one product per group (BLAS sums)."""
+    if not _fast(node) or not allocs:
+        return partial(node.op.perform, node)
+    op, (take,), scratch = node.op, allocs, _Scratch()
+    g = op.num_groups
+
+    def run(args):
+        _checked(node, args)
+        x, gz, kh, kw = args
+        kshape = (int(kh), int(kw))
+        n, c = x.shape[:2]
+        f, cg = gz.shape[1], c // g
+        out = take((f, cg, *kshape), gz.dtype)
+        pads, _ = _geometry(op, x.shape[2:], kshape)
+        if out.size == 0:
+            return [out]
+        if gz.size == 0:
+            out[...] = 0
+            return [out]
+        cols = _columns(op, _padded(x, pads, scratch, "xp"), kshape, gz.shape[2:], scratch, "cols")
+        colm = cols.reshape(g, cg * kshape[0] * kshape[1], -1)
+        gzm = _by_filter(gz, scratch).reshape(g, f // g, -1)
+        res = out.reshape(g, f // g, cg * kshape[0] * kshape[1]) if not op.filter_flip else \
+            scratch.get("gw", (g, f // g, cg * kshape[0] * kshape[1]), gz.dtype)
+        for k in range(g):
+            np.matmul(gzm[k], colm[k].T, out=res[k])
+        if op.filter_flip:
+            np.copyto(out, res.reshape(out.shape)[:, :, ::-1, ::-1])
+        return [out]
+
+    return _step(run, node)
+
+
+def grad_inputs_step(backend, node, allocs=None, inplace=None):
+    """Conv2dGradInputs: per image, ``W.T @ gz[n]`` (a batched product reading gz as it
+    is), then col2im (one strided add per filter offset), split over images."""
+    if not _fast(node) or not allocs:
+        return partial(node.op.perform, node)
+    op, (take,), scratch = node.op, allocs, _Scratch()
+    g = op.num_groups
+
+    def run(args):
+        _checked(node, args)
+        w, gz, h, wd = args
+        f, cg, kh, kw = w.shape
+        n, (ho, wo) = gz.shape[0], gz.shape[2:]
+        c, hw = cg * g, (int(h), int(wd))
+        pads, _ = _geometry(op, hw, (kh, kw))
+        out = take((n, c, *hw), gz.dtype)
+        if out.size == 0:
+            return [out]
+        if gz.size == 0 or f == 0:
+            out[...] = 0
+            return [out]
+        direct = pads == (0, 0)
+        wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
+        wt = [np.ascontiguousarray(wmat[k].T) for k in range(g)]
+        gzv = gz.reshape(n, g, f // g, ho * wo)
+        offsets = list(_offsets(op, (kh, kw), (ho, wo)))
+        frame = (hw[0] + 2 * pads[0], hw[1] + 2 * pads[1])
+
+        def chunk(start, end):
+            m = end - start
+            cols = scratch.get("cols", (m, g, cg * kh * kw, ho * wo), gz.dtype)
+            for k in range(g):
+                np.matmul(wt[k], gzv[start:end, k], out=cols[:, k])
+            colv = cols.reshape(m, c, kh, kw, ho, wo)
+            target = out[start:end] if direct else scratch.get("gxp", (m, c, *frame), gz.dtype)
+            target[...] = 0
+            for u, v, rows, cols_ in offsets:
+                part = target[:, :, rows, cols_]
+                np.add(part, colv[:, :, u, v], out=part)
+            if not direct:
+                np.copyto(out[start:end], target[:, :, pads[0]:pads[0] + hw[0], pads[1]:pads[1] + hw[1]])
+
+        _work(n, c * kh * kw * ho * wo * max(f // 4, 1), chunk)
+        return [out]
+
+    return _step(run, node)
+
+
+# ------------------------------------------------------------ pooling
+
+def pool_step(backend, node, allocs=None, inplace=None):
+    """Pool / MaxPoolGrad / AveragePoolGrad: the ops' own strided-view code, into the
+    plan's storage, split over the leading axes (images, channels) on the thread pool."""
+    if not allocs or node.outputs[0].type.numpy_dtype.kind != "f" or \
+            any(v.type.numpy_dtype != node.outputs[0].type.numpy_dtype for v in node.inputs):
+        return partial(node.op.perform, node)
+    op, (take,) = node.op, allocs
+
+    def run(args):
+        x = args[0]
+        m = int(np.prod(x.shape[:-2]))
+        flat = [a.reshape(m, *a.shape[-2:]) for a in args]
+        pooled = output_shape(op, x.shape)
+        if isinstance(op, Pool):
+            out = take(pooled, x.dtype)
+            work = partial(_pool_part, pool_forward, op, flat, out.reshape(m, *pooled[-2:]))
+        else:
+            for k in range(1, len(args)):
+                op._check_value(node, k, args[k], pooled)
+            out = take(x.shape, x.dtype)
+            fn = max_pool_grad if isinstance(op, MaxPoolGrad) else _average_grad
+            work = partial(_pool_part, fn, op, flat, out.reshape(m, *x.shape[-2:]))
+        if out.size:
+            _work(m, x.shape[-1] * x.shape[-2], work)
+        return [out]
+
+    return _step(run, node)
+
+
+def _average_grad(op, x, gz, out):
+    return average_pool_grad(op, x.shape, gz, out=out)
+
+
+def _pool_part(fn, op, flat, out, start, end):
+    fn(op, *(a[start:end] for a in flat), out=out[start:end])
+
+
+STEPS = {Conv2d: conv_step, Conv2dGradWeights: grad_weights_step, Conv2dGradInputs: grad_inputs_step,
+         Pool: pool_step, MaxPoolGrad: pool_step, AveragePoolGrad: pool_step}
+
+
+def register_steps(backend_class):
+    """Give ``backend_class`` (a KernelBackend) these steps."""
+    for op_class, maker in STEPS.items():
+        backend_class.step_for(op_class)(maker)
+
+
+__all__ = ["STEPS", "register_steps", "conv_step", "grad_weights_step", "grad_inputs_step",
+           "pool_step"]
