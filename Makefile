@@ -4,20 +4,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install test test-long demo lint bench clean
+.PHONY: venv install system-deps test test-long demo docs lint bench clean
 
 venv install: $(STAMP)
 
 # Re-install only when the project's metadata changes.
 $(STAMP): pyproject.toml
+	@echo "make: creating $(VENV) and installing Arignote with its dev and examples extras" \
+		"(pip, about a minute the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,examples]'
+	$(BIN)/python -m pip install --quiet --progress-bar on -e '.[dev,examples]'
+	@echo "make: installed"
 	touch $(STAMP)
+
+# Programs some tests drive, from Debian where missing: chromium (the graph viewer's
+# browser tests, through playwright; never a browser download) and Graphviz's dot
+# (pydotprint). Installing needs root; elsewhere it says so and those tests skip.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! command -v dot >/dev/null; then \
+		echo "make: installing chromium and graphviz (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium graphviz \
+			>/dev/null) || echo "make: could not install chromium/graphviz (needs root and apt-get):" \
+			"the browser and Graphviz tests will skip"; \
+	fi
 
 # The whole suite runs on the reference backend, then on the cpu backend fused
 # and unfused (one kernel per op): every backend must match the oracle.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	ARIGNOTE_BACKEND=numpy $(BIN)/python -m pytest -n 2 tests
 	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
@@ -40,7 +54,14 @@ test-long: $(STAMP)
 		tests/test_random_gradients.py
 
 demo: $(STAMP)
+	@echo "make: running examples/quickstart.py"
 	$(BIN)/python examples/quickstart.py
+
+# The API reference from the docstrings (pdoc: every module, each page its __all__),
+# into build/api/index.html. tests/test_api_docs.py checks what it reads.
+docs: $(STAMP)
+	$(BIN)/python -m pdoc -o build/api --no-show-source arignote
+	@echo "make: the API reference is build/api/index.html"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

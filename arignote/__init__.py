@@ -23,9 +23,15 @@ from arignote.graph.shared import OrderedUpdates
 from arignote.ops.scan import foldl, foldr, map, reduce, scan  # noqa: A004  (Theano's names)
 from arignote import scan_module  # noqa: E402
 from arignote import backends, gradient, printing
+from arignote.printing import pp  # noqa: E402  (theano.pp)
 from arignote import ifelse  # (the module, as theano.ifelse: ifelse.ifelse, ifelse.IfElse)
 from arignote import updates  # noqa: E402  (Lasagne's rules; theano.updates.OrderedUpdates)
 from arignote import init  # noqa: E402  (Lasagne-style initializers)
+from arignote import compile, gof, scalar  # noqa: E402,A004  (Theano's module names)
+from arignote.compile.mode import Mode  # noqa: E402
+from arignote.gof.graph import clone_replace  # noqa: E402
+
+clone = clone_replace  # (Theano's name: theano.clone)
 
 __version__ = "0.1.0"
 
@@ -33,7 +39,8 @@ __all__ = ["backends", "config", "function", "Function", "In", "Out", "load", "s
            "SharedVariable", "grad",
            "Lop", "Rop", "jacobian", "hessian", "zero_grad", "disconnected_grad", "grad_clip",
            "consider_constant", "verify_grad", "scan", "map", "reduce", "foldl", "foldr", "scan_module",
-           "OrderedUpdates", "ifelse", "updates", "init",
-           "gradient", "printing", "tensor", "ArignoteError", "ArignoteTypeError",
+           "OrderedUpdates", "ifelse", "updates", "init", "compile", "gof", "scalar", "Mode", "clone",
+           "clone_replace",
+           "gradient", "printing", "pp", "tensor", "ArignoteError", "ArignoteTypeError",
            "ArignoteValueError", "ShapeError", "MissingInputError", "UnusedInputError",
            "DisconnectedInputError", "GradientError", "ArignoteWarning", "CacheWarning"]

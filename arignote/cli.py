@@ -1,6 +1,7 @@
 """The ``arignote`` command.
 
-``arignote dump SCRIPT.py [--stage raw|optimized] [--format text|dot|kernels] [-- SCRIPT ARGS]``
+``arignote dump SCRIPT.py [--stage raw|optimized] [--format text|dot|kernels|html] [-o FILE]
+[-- SCRIPT ARGS]``
 runs a user's script and prints every function it compiles: the graph as the
 user built it (``raw``) or as it runs after the rewrites (``optimized``).
 With ``--format dot`` the whole output is valid DOT (one digraph per function,
@@ -8,6 +9,9 @@ headers and compile reports as ``//`` comments, the script's own prints sent
 to stderr), so it can be piped to ``dot``. With ``--format kernels`` each
 step of the compiled program is listed, and every kernel printed twice: as
 kernel IR (``Kernel.pretty()``) and as the LLVM IR the cpu backend compiles.
+With ``--format html`` every function goes into one interactive page
+(``arignote.printing.d3viz``: both stages, kernels, compile reports), best
+written to a file with ``-o graph.html``.
 """
 import argparse
 import contextlib
@@ -30,14 +34,18 @@ class _Dumper:
     def __init__(self, stage, fmt, out):
         self.stage, self.fmt, self.out = stage, fmt, out
         self.count = 0
+        self.functions = []  # (label, function): what --format html shows at the end
 
     def __call__(self, fn):
         from arignote import printing
 
         self.count += 1
-        label = f"function {fn.name!r}" if fn.name else f"function #{self.count}"
+        label = f"function {fn.name!r}" if fn.name else _unnamed(self.count)
         if self.fmt == "kernels":
             _print_kernels(fn, label, self.out)
+            return
+        if self.fmt == "html":
+            self.functions.append((label, fn))
             return
         target = fn if self.stage == "optimized" else _raw_view(fn)
         comment = "// " if self.fmt == "dot" else ""
@@ -50,6 +58,16 @@ class _Dumper:
             report = fn.compile_report()
             print("\n".join(comment + line for line in report.splitlines()), file=self.out)
         print(file=self.out)
+
+
+def _unnamed(count):
+    """'function #2 (compiled at train.py:14)': an unnamed function, by the user's line
+    that called ``function`` (this hook runs inside that call)."""
+    from arignote.graph.basic import user_trace
+
+    trace = user_trace()
+    where = f" (compiled at {os.path.basename(trace[0])}:{trace[1]})" if trace else ""
+    return f"function #{count}{where}"
 
 
 def _print_kernels(fn, label, out):
@@ -146,17 +164,23 @@ def _raw_view(fn):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="arignote", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    from arignote import sysinfo
+
+    sysinfo.add_commands(parser, sub)  # (--version, info, cache)
     dump = sub.add_parser("dump", help="run a script and dump the functions it compiles",
                           description=__doc__.split("\n\n", 1)[1].replace("``", ""), epilog=KERNELS_HELP,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     dump.add_argument("script")
     dump.add_argument("--stage", choices=["raw", "optimized"], default=None,
                       help="the graph as built (raw) or as it runs (optimized, the default)")
-    dump.add_argument("--format", choices=["text", "dot", "kernels"], default="text",
-                      help="debugprint text, DOT, or each kernel's IR and LLVM IR")
+    dump.add_argument("--format", choices=["text", "dot", "kernels", "html"], default="text",
+                      help="debugprint text, DOT, each kernel's IR and LLVM IR, or an interactive page")
+    dump.add_argument("-o", "--output", metavar="FILE", help="write the dump to FILE, not to stdout")
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if args.command != "dump":
+        return args.run(args)
     if not os.path.isfile(args.script):
         parser.error(f"no such script: {args.script}")
     if args.format == "kernels" and args.stage == "raw":
@@ -165,19 +189,27 @@ def main(argv=None):
 
     from arignote.runtime.function import COMPILE_HOOKS
 
-    hook = _Dumper(args.stage, args.format, sys.stdout)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    hook = _Dumper(args.stage, args.format, out)
     COMPILE_HOOKS.append(hook)
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [args.script, *script_args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(args.script)))  # as `python SCRIPT` does
-    quiet = contextlib.redirect_stdout(sys.stderr) if args.format == "dot" else contextlib.nullcontext()
+    pure = args.format in ("dot", "html") and out is sys.stdout  # (the script's prints go elsewhere)
+    quiet = contextlib.redirect_stdout(sys.stderr) if pure else contextlib.nullcontext()
     try:
         with quiet:
             runpy.run_path(args.script, run_name="__main__")
+        if hook.functions:
+            from arignote.viz import document, page
+
+            out.write(page(document(hook.functions, view=args.stage)))
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
         COMPILE_HOOKS.remove(hook)
+        if out is not sys.stdout:
+            out.close()
     if hook.count == 0:
         print(f"arignote dump: {args.script} compiled no functions", file=sys.stderr)
     return 0

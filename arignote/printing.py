@@ -1,5 +1,6 @@
-"""What users read: ``debugprint`` (an indented tree), ``pprint`` (one line of
-math), ``to_dot`` (a Graphviz drawing) and ``to_networkx`` (for analysis).
+"""What users read: ``debugprint`` (an indented tree), ``pprint`` and ``pp`` (one
+line of math), ``to_dot`` and ``pydotprint`` (Graphviz drawings), ``d3viz`` (an
+interactive page, see :mod:`arignote.viz`) and ``to_networkx`` (for analysis).
 
 ``debugprint`` follows Theano's layout, so its output reads the way Theano
 users expect::
@@ -14,6 +15,7 @@ A node used twice is expanded once and later shown as its line alone (same
 id). Every printer walks the graph with explicit stacks, never recursion, so
 graphs of thousands of nodes (deep nets and their gradients) print fine.
 """
+import itertools
 import os
 import re
 import reprlib
@@ -27,7 +29,7 @@ from arignote.errors import ArignoteError, ArignoteTypeError, ArignoteValueError
 from arignote.graph.basic import Apply, Constant, Variable, graph_inputs, toposort
 from arignote.ops.inner import InnerGraphOp
 
-__all__ = ["debugprint", "pprint", "to_dot", "to_networkx"]
+__all__ = ["d3viz", "debugprint", "pp", "pprint", "pydotprint", "to_dot", "to_networkx"]
 
 
 # ------------------------------------------------------------ debugprint
@@ -176,15 +178,17 @@ def _value_str(data):
 
 # ------------------------------------------------------------ pprint
 
-def pprint(var, max_len=100_000):
+def pprint(var, max_len=100_000, let=False):
     """``var`` as one line of math: ``(x + (y * 2.0))``, ``exp(x)``, ``sum(x, axis=(1,))``.
 
     Every op prints, known or not (unknown ones as ``name(args, props)``).
     Subexpressions longer than ``max_len`` characters are cut with ``...``
-    so that graphs reusing a node many times stay printable.
+    so that graphs reusing a node many times stay printable. With ``let``, a
+    subexpression used more than once is written once, as a let-binding:
+    ``let t1 = exp(x) in ((t1 * t1) + t1)``.
     """
     if isinstance(var, (list, tuple)):
-        return "\n".join(pprint(v, max_len) for v in var)
+        return "\n".join(pprint(v, max_len, let) for v in var)
     if not isinstance(var, Variable):
         raise ArignoteTypeError(f"pprint() takes a graph variable, got {type(var).__name__}")
     nodes = toposort([var])
@@ -192,6 +196,7 @@ def pprint(var, max_len=100_000):
     for node in nodes:
         for i in node.inputs:
             uses[i] = uses.get(i, 0) + 1
+    names = _LetNames(nodes) if let else None
     text = {}
     for node in nodes:
         args = [text[i] if i in text else _leaf(i) for i in node.inputs]
@@ -201,8 +206,45 @@ def pprint(var, max_len=100_000):
                 text.pop(i, None)
         for out in node.outputs:
             s = _format(node, out, args)
-            text[out] = s if len(s) <= max_len else s[:max_len - 3] + "..."
-    return text.get(var) or _leaf(var)
+            s = s if len(s) <= max_len else s[:max_len - 3] + "..."
+            text[out] = names.bind(out, s) if names is not None else s
+    result = text.get(var) or _leaf(var)
+    return names.wrap(result) if names is not None else result
+
+
+class _LetNames:
+    """The let-bindings of one :func:`pprint`: ``t1``, ``t2``... (skipping any name a
+    variable of the graph has) for each non-trivial value used more than once."""
+
+    #: texts this short are clearer repeated than named
+    SHORT = 10
+
+    def __init__(self, nodes):
+        self.uses = {}
+        taken = set()
+        for node in nodes:
+            for v in node.inputs + node.outputs:
+                taken.add(v.name)
+            for i in node.inputs:
+                self.uses[i] = self.uses.get(i, 0) + 1
+        self.names = (f"t{k}" for k in itertools.count(1) if f"t{k}" not in taken)
+        self.bindings = []
+
+    def bind(self, out, text):
+        if self.uses.get(out, 0) < 2 or len(text) <= self.SHORT:
+            return text
+        name = next(self.names)
+        self.bindings.append(f"{name} = {text}")
+        return name
+
+    def wrap(self, text):
+        return f"let {'; '.join(self.bindings)} in {text}" if self.bindings else text
+
+
+def pp(var, max_len=100_000):
+    """Theano's ``pp``: :func:`pprint` with each value used more than once written
+    once, as a let-binding (``let t1 = softmax(...) in ...``), so the line stays short."""
+    return pprint(var, max_len, let=True)
 
 
 def _leaf(var):
@@ -338,12 +380,13 @@ _VAR_STYLE = {
     "constant": 'style=filled, fillcolor="#e5e5e5", fontsize=9',
     "output": 'style=filled, fillcolor="#fdd49e"',
     "intermediate": "",
+    "inner-input": "style=dashed",
 }
 #: output formats that need the ``dot`` program (any other suffix gets the DOT text)
 _RENDERED = ("svg", "png", "pdf", "ps", "eps", "jpg", "jpeg", "gif", "json")
 
 
-def to_dot(obj, path=None, format=None):
+def to_dot(obj, path=None, format=None, clusters=False):
     """The graph of ``obj`` as Graphviz DOT text, optionally written or rendered.
 
     ``obj`` is what :func:`debugprint` takes; for a compiled function this is
@@ -356,10 +399,13 @@ def to_dot(obj, path=None, format=None):
     With ``path`` the text is written there, or, when ``path`` ends in
     ``.svg``/``.png``/``.pdf`` (or ``format`` names one), written next to it as
     ``.dot`` and rendered by Graphviz's ``dot`` program.
+
+    With ``clusters``, each op carrying an inner graph (a fused kernel, a loop,
+    a branch) is drawn as a cluster holding that graph.
     """
     outputs, updates = _graph_parts(obj, "to_dot")
     title = _title(obj)
-    text = _DotWriter(outputs, updates).text(title)
+    text = _DotWriter(outputs, updates, clusters).text(title)
     if path is not None:
         _write_dot(text, path, format)
     elif format is not None:
@@ -413,16 +459,22 @@ def _var_role(var, outputs):
 
 class _DotWriter:
     """Numbers nodes in the order a topological walk meets them (never by
-    memory address or creation counter), which makes the text reproducible."""
+    memory address or creation counter), which makes the text reproducible.
 
-    def __init__(self, outputs, updates):
+    With ``clusters``, each inner-graph op (a fused kernel, a loop, a branch) is
+    drawn as a cluster holding its inner graph instead of one box: dashed edges
+    bring the outer inputs to the inner graph's inputs, and its outputs out."""
+
+    def __init__(self, outputs, updates, clusters=False):
         self.outputs = list(outputs)
         self.updates = list(updates)
+        self.clusters = clusters
         self.out_index = {}
         for k, var in enumerate(self.outputs):
             self.out_index.setdefault(var, k)
         self.update_of = {expr: sv for sv, expr in self.updates}
-        self.ids = {}
+        self.ids = {}  # variable -> DOT id, in the graph level being written
+        self.n_vars = self.n_ops = 0
         self.lines = []
 
     def text(self, title):
@@ -433,19 +485,7 @@ class _DotWriter:
         lines.append('  node [fontname="Helvetica", fontsize=11];')
         lines.append('  edge [fontname="Helvetica", fontsize=9];')
         exprs = [expr for _, expr in self.updates]
-        for k, node in enumerate(toposort(self.outputs + exprs)):
-            for var in node.inputs:
-                self.declare(var)
-            ident = f"a{k}"
-            tooltip = f"{node.op}{built_at(node)}"
-            lines.append(f"  {ident} [label={_quote(_op_label(node.op))}, shape=box, "
-                         f"tooltip={_quote(tooltip)}];")
-            many_in, many_out = len(node.inputs) > 1, len(node.outputs) > 1
-            for i, var in enumerate(node.inputs):
-                lines.append(f"  {self.ids[var]} -> {ident}" + (f" [label={i}]" if many_in else "") + ";")
-            for i, var in enumerate(node.outputs):
-                self.declare(var)
-                lines.append(f"  {ident} -> {self.ids[var]}" + (f" [label={i}]" if many_out else "") + ";")
+        self.level(toposort(self.outputs + exprs), "  ")
         for var in self.outputs + exprs:  # roots computed by no node still show
             self.declare(var)
         for sv, expr in self.updates:
@@ -455,14 +495,62 @@ class _DotWriter:
         lines.append("}")
         return "\n".join(lines) + "\n"
 
-    def declare(self, var):
+    def level(self, nodes, indent):
+        """One graph level: its ops (boxes, or clusters) and the edges between them."""
+        lines = self.lines
+        for node in nodes:
+            for var in node.inputs:
+                self.declare(var, indent)
+            ident = f"a{self.n_ops}"
+            self.n_ops += 1
+            if self.clusters and isinstance(node.op, InnerGraphOp):
+                self.cluster(node, ident, indent)
+                continue
+            tooltip = f"{node.op}{built_at(node)}"
+            lines.append(f"{indent}{ident} [label={_quote(_op_label(node.op))}, shape=box, "
+                         f"tooltip={_quote(tooltip)}];")
+            many_in, many_out = len(node.inputs) > 1, len(node.outputs) > 1
+            for i, var in enumerate(node.inputs):
+                port = f" [label={i}]" if many_in else ""
+                lines.append(f"{indent}{self.ids[var]} -> {ident}{port};")
+            for i, var in enumerate(node.outputs):
+                self.declare(var, indent)
+                port = f" [label={i}]" if many_out else ""
+                lines.append(f"{indent}{ident} -> {self.ids[var]}{port};")
+
+    def cluster(self, node, ident, indent):
+        op, lines, inner = node.op, self.lines, indent + "  "
+        lines.append(f"{indent}subgraph cluster_{ident} {{")
+        lines.append(f"{inner}label={_quote(str(op))}; tooltip={_quote(f'{op}{built_at(node)}')};")
+        lines.append(f'{inner}style="rounded,dashed"; color="#bf8700"; fontsize=10;')
+        outer, self.ids = self.ids, {}  # (the inner graph's variables are its own)
+        for k, var in enumerate(op.inputs):
+            self.declare(var, inner, f"input {k} of the inner graph")
+        entries = [self.ids[var] for var in op.inputs]
+        self.level(op.nodes, inner)
+        for var in op.outputs:
+            self.declare(var, inner)
+        exits = [self.ids[var] for var in op.outputs]
+        self.ids = outer
+        lines.append(f"{indent}}}")
+        # (edges across the border are written outside it: a node named inside a
+        # subgraph would be drawn inside the cluster)
+        for var, entry in zip(node.inputs, entries):
+            lines.append(f"{indent}{self.ids[var]} -> {entry} [style=dashed];")
+        for var, exit_ in zip(node.outputs, exits):
+            self.declare(var, indent)
+            lines.append(f"{indent}{exit_} -> {self.ids[var]} [style=dashed];")
+
+    def declare(self, var, indent="  ", inner_input=None):
         if var in self.ids:
             return
-        ident = self.ids[var] = f"v{len(self.ids)}"
-        role = _var_role(var, self.out_index)
+        ident = self.ids[var] = f"v{self.n_vars}"
+        self.n_vars += 1
+        role = "inner-input" if inner_input else _var_role(var, self.out_index)
         attrs = [f"label={_quote(_var_label(var))}"]
         style = _VAR_STYLE[role]
-        tooltip = f"update of {_root_name(self.update_of[var])}" if var in self.update_of else role
+        tooltip = f"update of {_root_name(self.update_of[var])}" if var in self.update_of else (
+            inner_input or role)
         if var in self.out_index:
             style = style or _VAR_STYLE["output"]
             attrs.append("peripheries=2")
@@ -470,7 +558,52 @@ class _DotWriter:
         if style:
             attrs.append(style)
         attrs.append(f"tooltip={_quote(tooltip)}")
-        self.lines.append(f"  {ident} [{', '.join(attrs)}];")
+        self.lines.append(f"{indent}{ident} [{', '.join(attrs)}];")
+
+
+#: Theano's pydotprint options about its own drawing style, accepted and without effect here
+_PYDOT_STYLE_OPTIONS = ("compact", "with_ids", "high_contrast", "cond_highlight", "colorCodes",
+                        "max_label_size", "scan_graphs", "var_with_name_simple", "return_image")
+
+
+def pydotprint(fct, outfile=None, format=None, print_output_file=True, **theano_options):
+    """Theano's ``pydotprint``: draw ``fct`` (what :func:`to_dot` takes) through
+    Graphviz into ``outfile`` (default ``graph.<format>``), each fused kernel,
+    loop and branch as a cluster holding its inner graph.
+
+    ``format`` ('png', 'svg', 'pdf'...) defaults to the extension of
+    ``outfile``, else 'png'; the DOT text is kept beside it as ``.dot``.
+    Theano's style options (``compact``, ``with_ids``...) are accepted and
+    ignored. Returns the path written.
+    """
+    unknown = sorted(set(theano_options) - set(_PYDOT_STYLE_OPTIONS))
+    if unknown:
+        raise ArignoteTypeError(f"pydotprint() got unexpected options {unknown}; it takes outfile, "
+                                f"format, print_output_file and Theano's {list(_PYDOT_STYLE_OPTIONS)}")
+    if format is None:
+        ext = os.path.splitext(os.fspath(outfile))[1][1:].lower() if outfile is not None else ""
+        format = ext if ext in _RENDERED else "png"
+    outfile = os.fspath(outfile) if outfile is not None else f"graph.{format}"
+    if os.path.splitext(outfile)[1] == "":
+        outfile = f"{outfile}.{format}"
+    to_dot(fct, outfile, format=format, clusters=True)
+    if print_output_file:
+        print(f"The output file is available at {outfile}")
+    return outfile
+
+
+def d3viz(fct, outfile, profile=None, view="optimized", title=None, copy_deps=True):
+    """Theano's ``d3viz``: write an interactive HTML view of the compiled
+    function(s) ``fct`` at ``outfile``: one self-contained page (no network),
+    the graph after the rewrites and before them, each fused kernel a cluster
+    to open (its kernel IR and generated source a click away), the compile
+    report, and with ``profile`` (``arignote.profile(fn, *args)``, or a list of
+    them) nodes coloured by their share of the time. ``copy_deps`` is Theano's
+    and has no effect: there are no files to copy. Returns the path written.
+    """
+    from arignote.viz import write_html  # (the viewer sits beside this module, in the public layer)
+
+    return write_html(fct, outfile, profiles=profile, view=view, title=title)
 
 
 def _write_dot(text, path, format):

@@ -1,8 +1,16 @@
-"""What the examples share: the digits data set, split once, and the SGD epoch loop."""
+"""What the examples share: the digits data set, split once, the SGD epoch loop (with a
+progress bar where tqdm is installed: ``pip install arignote[examples]``) and the
+command-line arguments of a training script."""
+import argparse
 import time
 from functools import lru_cache
 
 import numpy as np
+
+try:
+    from tqdm import tqdm
+except ImportError:  # (the bar is a nicety: training runs the same without it)
+    tqdm = None
 
 
 @lru_cache(maxsize=None)
@@ -30,23 +38,60 @@ def train_epochs(train_batch, n_batches, epochs, log=None):
     ``log(epoch, cost)`` is called after each epoch when given.
     """
     costs, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        cost = float(np.mean([train_batch(i) for i in range(n_batches)]))
-        costs.append(cost)
-        if log is not None:
-            log(epoch, cost)
+    bar = None
+    if log is not None and tqdm is not None and epochs:
+        bar = tqdm(total=epochs * n_batches, unit="batch", desc="training", leave=False)
+    try:
+        for epoch in range(epochs):
+            batch_costs = []
+            for i in range(n_batches):
+                batch_costs.append(train_batch(i))
+                if bar is not None:
+                    bar.update()
+            cost = float(np.mean(batch_costs))
+            costs.append(cost)
+            if bar is not None:
+                bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, cost {cost:.4f}")
+            if log is not None:
+                log(epoch, cost)
+    finally:
+        if bar is not None:
+            bar.close()
     return costs, time.perf_counter() - start
 
 
-def printer(verbose, every=1):
+def printer(verbose, every=1, unit="epoch"):
     """A ``log`` for :func:`train_epochs` printing the first and every ``every``-th epoch."""
     if not verbose:
         return None
 
+    write = tqdm.write if tqdm is not None else print  # (above the bar, not through it)
+
     def log(epoch, cost):
         if epoch == 0 or (epoch + 1) % every == 0:
-            print(f"  epoch {epoch + 1:3d}  cost {cost:.4f}")
+            write(f"  {unit} {epoch + 1:3d}  cost {cost:.4f}")
     return log
+
+
+def _epochs(text):
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+def training_arguments(description, epochs, fast_epochs):
+    """The arguments of a training script (``--fast``, ``--epochs N`` with N >= 0, ``--seed``)
+    parsed; ``args.epochs`` is N if given (0 included), else ``fast_epochs`` with
+    ``--fast``, else ``epochs``. Unknown arguments are an error."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--fast", action="store_true", help=f"{fast_epochs} epochs only")
+    parser.add_argument("--epochs", type=_epochs, default=None, help=f"epochs to train (default {epochs})")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.epochs is None:
+        args.epochs = fast_epochs if args.fast else epochs
+    return args
 
 
 def progress(step, total, text="", width=30):

@@ -8,13 +8,11 @@ cost falls towards the noise level and W towards the weights that made the data.
 
     python examples/linear_regression.py [--fast] [--epochs N] [--seed S]
 """
-import argparse
-import time
-
 import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
+from _data import printer, train_epochs, training_arguments
 
 
 def make_data(seed=0, n_in=5, n_out=2, n_samples=200, noise=0.1):
@@ -40,23 +38,16 @@ def main(epochs=100, seed=0, learning_rate=0.1, verbose=True):
     inputs, targets, cost = build_cost(W)
     step = theano.function([inputs, targets], cost,
                            updates=[(W, W - learning_rate * theano.grad(cost, W))])
-    costs, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        costs.append(float(step(data_in, data_out)))
-        if verbose and (epoch % 10 == 0 or epoch == epochs - 1):
-            print(f"  step {epoch + 1:3d}  cost {costs[-1]:.5f}")
-    seconds = time.perf_counter() - start
+    # full batch: each "epoch" is one step over all the data
+    costs, seconds = train_epochs(lambda _: step(data_in, data_out), 1, epochs,
+                                  printer(verbose, every=10, unit="step"))
     w_error = float(np.abs(W.get_value() - true_W).max())
     if verbose:
-        print(f"cost {costs[0]:.4f} -> {costs[-1]:.4f}; largest error in W {w_error:.4f}; "
-              f"{epochs} steps in {seconds:.3f} s")
+        trend = f"cost {costs[0]:.4f} -> {costs[-1]:.4f}; " if costs else "no steps; "
+        print(f"{trend}largest error in W {w_error:.4f}; {epochs} steps in {seconds:.3f} s")
     return {"costs": costs, "w_error": w_error, "seconds": seconds}
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="a few steps only")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    main(epochs=args.epochs or (20 if args.fast else 100), seed=args.seed)
+    args = training_arguments(__doc__.splitlines()[0], epochs=100, fast_epochs=20)
+    main(epochs=args.epochs, seed=args.seed)

@@ -6,13 +6,11 @@ out of the shared data inside the graph. Expect a test error below 5%.
 
     python examples/logistic_regression.py [--fast] [--epochs N] [--seed S]
 """
-import argparse
-
 import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
-from _data import digits, printer, train_epochs
+from _data import digits, printer, train_epochs, training_arguments
 
 
 def main(epochs=60, seed=0, batch_size=32, learning_rate=0.5, verbose=True):
@@ -54,9 +52,5 @@ def main(epochs=60, seed=0, batch_size=32, learning_rate=0.5, verbose=True):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="a few epochs only")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    main(epochs=args.epochs or (5 if args.fast else 60), seed=args.seed)
+    args = training_arguments(__doc__.splitlines()[0], epochs=60, fast_epochs=5)
+    main(epochs=args.epochs, seed=args.seed)

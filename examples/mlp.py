@@ -5,14 +5,12 @@ the minibatch taken with ``givens``. Expect a test error below 4%.
 
     python examples/mlp.py [--fast] [--epochs N] [--seed S]
 """
-import argparse
-
 import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
 from arignote.graph.basic import toposort
-from _data import digits, printer, train_epochs
+from _data import digits, printer, train_epochs, training_arguments
 
 
 def layer(rng, n_in, n_out, name):
@@ -86,9 +84,5 @@ def main(epochs=40, seed=0, batch_size=32, learning_rate=0.05, momentum=0.9, l2=
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="a few epochs only")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    main(epochs=args.epochs or (5 if args.fast else 40), seed=args.seed)
+    args = training_arguments(__doc__.splitlines()[0], epochs=40, fast_epochs=5)
+    main(epochs=args.epochs, seed=args.seed)

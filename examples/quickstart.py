@@ -12,6 +12,7 @@ import arignote as theano
 import arignote.tensor as T
 from arignote.printing import debugprint
 import mlp  # examples/mlp.py: a script's own directory is on sys.path
+from _data import training_arguments
 
 
 def add_scalars():
@@ -38,9 +39,11 @@ def linear_regression_cost(seed=0):
     debugprint(f)
 
 
-def train_mlp(epochs=10):
+def train_mlp(epochs=10, seed=0):
     print(f"\nTraining the tanh MLP of examples/mlp.py for {epochs} epochs:")
-    result = mlp.main(epochs=epochs, verbose=False)
+    result = mlp.main(epochs=epochs, seed=seed, verbose=False)
+    if not epochs:
+        return result
     nodes = result["nodes"]
     print(f"  graph size: {nodes['cost']} nodes for the cost, {nodes['with_gradients']} with its "
           f"gradients, {nodes['compiled_step']} in the compiled training step (with updates)")
@@ -50,6 +53,7 @@ def train_mlp(epochs=10):
 
 
 if __name__ == "__main__":
+    args = training_arguments(__doc__.splitlines()[0], epochs=10, fast_epochs=2)
     add_scalars()
-    linear_regression_cost()
-    train_mlp()
+    linear_regression_cost(args.seed)
+    train_mlp(args.epochs, args.seed)

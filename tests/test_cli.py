@@ -1,13 +1,16 @@
-"""``arignote dump SCRIPT``: runs a script and prints the functions it compiles."""
+"""``arignote dump SCRIPT``: runs a script and prints the functions it compiles; ``arignote
+info``, ``cache`` and ``--version``."""
 import os
 import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import arignote as ag
+import arignote.tensor as T
 from arignote.cli import main
 from arignote.runtime.function import COMPILE_HOOKS
 
@@ -62,7 +65,8 @@ def _dot_graphs(text):
 def test_dump_raw_text(script, capsys):
     assert main(["dump", script, "--stage", "raw", "--format", "text"]) == 0
     out = capsys.readouterr().out
-    assert "=== function 'step' (raw) ===" in out and "=== function #2 (raw) ===" in out
+    assert "=== function 'step' (raw) ===" in out
+    assert "=== function #2 (compiled at train.py:11) (raw) ===" in out  # (unnamed: by its line)
     step = out.split("=== function #2")[0]
     # as the user wrote it: the multiplication by 1.0 and log(1 + exp) are still there
     assert "TensorConstant{1.0}" in step and "Elemwise{log}" in step and "Elemwise{exp}" in step
@@ -194,3 +198,56 @@ def test_dump_kernels_refuses_the_raw_stage(script, capsys):
     with pytest.raises(SystemExit) as info:
         main(["dump", script, "--format", "kernels", "--stage", "raw"])
     assert info.value.code == 2 and "--stage raw does not apply" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ info, cache, --version
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"arignote {ag.__version__}"
+
+
+def test_info_tells_what_the_machine_gives(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ARIGNOTE_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for key in ("arignote:", "Python:", "NumPy:", "llvmlite:", "LLVM:", "CPU:", "vector features:",
+                "BLAS:", "config:", "cache:"):
+        assert key in out, key
+    assert str(tmp_path / "cache") in out and "0 kernels" in out
+    assert re.search(r"^  numpy +ok ", out, re.M) and re.search(r"^  cpu +ok ", out, re.M)
+    for name in ag.backends.available():  # (each one: working, or why not)
+        assert re.search(rf"^  {re.escape(name)} +(ok|not usable: .+)", out, re.M), name
+
+
+def test_info_reports_a_backend_that_fails(monkeypatch, capsys):
+    from arignote import backends
+    from arignote.runtime.backends import Backend
+
+    class Broken(Backend):
+        name = "broken"
+
+        def step(self, node, allocs=None, inplace=None):
+            raise RuntimeError("no such device\nsecond line")
+    backends.register(Broken())
+    try:
+        assert main(["info"]) == 0
+    finally:
+        backends.unregister("broken")
+    assert re.search(r"^  broken +not usable: .*no such device$", capsys.readouterr().out, re.M)
+
+
+def test_cache_clear_removes_only_kernels(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("ARIGNOTE_CACHE_DIR", str(root))
+    x = T.dvector("x")
+    ag.function([x], T.exp(x) * 3.0 + 1.0, backend="cpu")(np.ones(2))
+    (root / "notes.txt").write_text("mine")  # (a user's file in the directory stays)
+    assert main(["cache"]) == 0
+    shown = capsys.readouterr().out
+    assert str(root) in shown and " 0 kernels" not in shown
+    assert main(["cache", "clear"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert [p.name for p in root.rglob("*") if p.is_file()] == ["notes.txt"]
+    assert main(["cache", "clear"]) == 0 and "removed 0 cached kernels" in capsys.readouterr().out

@@ -13,7 +13,8 @@ from arignote.graph.basic import Apply
 from arignote.graph.fg import FunctionGraph
 from arignote.graph.op import Op
 from arignote.graph.type import TensorType
-from arignote.printing import debugprint, node_id, pprint, to_dot, to_networkx
+from arignote.ifelse import ifelse
+from arignote.printing import debugprint, node_id, pprint, pydotprint, to_dot, to_networkx
 
 
 @pytest.fixture(autouse=True)
@@ -564,3 +565,86 @@ def test_debugprint_shows_the_inner_graph_of_each_fused_group(monkeypatch):
     head, inner = text.split("Inner graphs:")
     assert head.startswith("Fused{") and "|x [id" in head
     assert " >Elemwise{add}" in inner and "Reduce{sum" in inner and "Elemwise{tanh}" in inner
+
+
+# ------------------------------------------------------------ clusters, pydotprint, pp
+
+def _fused_function():
+    x = T.dvector("x")
+    return ag.function([x], T.exp(x) * 2.0 + 1.0, backend="cpu", fusion=True)
+
+
+def _cluster_bodies(text):
+    """{cluster line: [lines inside it]}: the subgraphs of a clustered DOT text."""
+    bodies, stack = {}, []
+    for line in text.splitlines():
+        if line.lstrip().startswith("subgraph cluster_"):
+            stack.append(line.strip())
+            bodies[stack[-1]] = []
+        elif line.strip() == "}" and stack:
+            stack.pop()
+        elif stack:
+            bodies[stack[-1]].append(line.strip())
+    return bodies
+
+
+def test_to_dot_clusters_hold_inner_graphs():
+    f = _fused_function()
+    assert "subgraph" not in to_dot(f)  # (a box per inner-graph op unless asked)
+    text = to_dot(f, clusters=True)
+    (head, body), = _cluster_bodies(text).items()
+    assert 'label="Fused{exp,mul,add}"' in body[0]
+    labels = re.findall(r'label="([^"]*)", shape=box', "\n".join(body))
+    assert sorted(labels) == ["add", "exp", "mul"]
+    inside = {line.split()[0] for line in body if re.match(r"[av]\d+ \[", line)}
+    outside = [line.strip() for line in text.splitlines() if line.strip() not in body]
+    # the input x and the output are drawn outside; dashed edges cross the border
+    crossing = [line for line in outside if "style=dashed]" in line]
+    assert len(crossing) == 2
+    assert all((a in inside) != (b in inside) for a, _, b, *_ in (c.split() for c in crossing))
+    x = T.dvector("x")
+    g = ag.function([x], ifelse(T.lt(x.sum(), 0.0), T.exp(x), x * 2.0), backend="numpy")
+    (head, body), = _cluster_bodies(to_dot(g, clusters=True)).items()
+    assert body[0].startswith('label="IfElse')
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fake executable is a POSIX script")
+def test_pydotprint_draws_clusters_through_dot(tmp_path, monkeypatch, capsys):
+    import json
+
+    _fake_dot(tmp_path, monkeypatch)
+    f = _fused_function()
+    assert pydotprint(f, tmp_path / "g.svg") == str(tmp_path / "g.svg")
+    fmt, text = json.loads((tmp_path / "g.svg").read_text())
+    assert fmt == "-Tsvg" and text == to_dot(f, clusters=True)
+    assert capsys.readouterr().out == f"The output file is available at {tmp_path / 'g.svg'}\n"
+    monkeypatch.chdir(tmp_path)
+    pydotprint(f, print_output_file=False, compact=True, with_ids=True)  # (Theano's options: no effect)
+    assert json.loads((tmp_path / "graph.png").read_text())[0] == "-Tpng"
+    pydotprint(f, "pic", format="pdf", print_output_file=False)
+    assert (tmp_path / "pic.pdf").exists()
+    with pytest.raises(ag.ArignoteTypeError, match="colour"):
+        pydotprint(f, colour="red")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_pydotprint_with_graphviz(tmp_path):
+    out = pydotprint(_fused_function(), tmp_path / "g.png", print_output_file=False)
+    assert open(out, "rb").read(4) == b"\x89PNG"
+
+
+def test_pp_writes_shared_subexpressions_once():
+    x = T.dvector("x")
+    e = T.exp(x * 2.0)
+    assert ag.pp(e * e + e) == "let t1 = exp((x * 2.0)) in ((t1 * t1) + t1)"
+    assert pprint(e * e + e) == "((exp((x * 2.0)) * exp((x * 2.0))) + exp((x * 2.0)))"
+    assert ag.pp(T.exp(x) + x) == "(exp(x) + x)"  # nothing reused: as pprint
+    assert ag.pp(x * x) == "(x * x)"  # leaves and short texts repeat
+    t1 = T.dvector("t1")
+    e1 = T.exp(t1 * 2.0)
+    assert ag.pp(e1 * e1) == "let t2 = exp((t1 * 2.0)) in (t2 * t2)"  # (t1 is taken)
+    y = x
+    for _ in range(60):  # 2**60 leaves expanded; one binding per level as let-bindings
+        y = y + y
+    text = ag.pp(y)
+    assert "..." not in text and len(text) < 3000 and re.fullmatch(r"let .* in \((t\d+) \+ \1\)", text)

@@ -18,6 +18,9 @@ OUTPUT = "output"
 
 
 class FunctionGraph:
+    """The graph a function compiles: its inputs, outputs and the nodes between,
+    with the readers of each variable, changed only through ``replace``."""
+
     def __init__(self, inputs, outputs, clone=True, replace=None):
         """``inputs`` are the graph's explicit roots; with ``clone`` the graph is
         copied first and ``self.memo`` maps user variables to their copies."""

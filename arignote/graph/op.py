@@ -17,6 +17,8 @@ from arignote.graph.props import Props
 
 
 class Op(Props):
+    """An operation of the graph (see the module's docstring for what a subclass gives)."""
+
     fusion_kind = "opaque"
     #: {output index: [input index]} for outputs that may be views of inputs.
     view_map = {}

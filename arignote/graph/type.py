@@ -109,6 +109,10 @@ class Type(Props):
     def make_variable(self, name=None):
         return self.variable_class(self, name=name)
 
+    def __call__(self, name=None):
+        """A new variable of this type (Theano's types were callable: ``TensorType(...)('x')``)."""
+        return self.make_variable(name)
+
     def make_constant(self, value, name=None):
         """A constant of this type holding ``value`` (filtered, then frozen)."""
         return self.constant_class(self, self.freeze(self.filter(value, what="a constant")),
@@ -134,8 +138,12 @@ class TensorType(Type):
     __slots__ = ("dtype", "shape", "numpy_dtype", "_static")
     __props__ = ("dtype", "shape")
 
-    def __init__(self, dtype, shape=()):
-        shape = tuple(shape)
+    def __init__(self, dtype, shape=(), broadcastable=None):
+        """``shape``: ints and None; Theano's broadcast pattern (a tuple of bools, or
+        ``broadcastable=``) is accepted too, True meaning static size 1."""
+        shape = tuple(shape if broadcastable is None else broadcastable)
+        if shape and all(isinstance(s, (bool, np.bool_)) for s in shape):
+            shape = tuple(1 if s else None for s in shape)
         for s in shape:
             if s is not None and (not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0):
                 raise ArignoteTypeError(

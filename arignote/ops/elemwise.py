@@ -380,6 +380,7 @@ def cast(x, dtype):
 
 
 def astype(x, dtype):
+    """``x`` cast to ``dtype`` (NumPy's method name for :func:`cast`)."""
     return cast(x, dtype)
 
 

@@ -312,6 +312,7 @@ def transpose(x, axes=None, *more):
 
 
 def swapaxes(x, axis1, axis2):
+    """``x`` with two axes exchanged (a view), as NumPy's ``swapaxes``."""
     x = as_tensor_variable(x)
     a, b = _norm_axis(axis1, x.ndim, "swapaxes", x), _norm_axis(axis2, x.ndim, "swapaxes", x)
     perm = list(range(x.ndim))
@@ -329,14 +330,17 @@ def expand_dims(x, axis):
 
 
 def shape_padleft(x, n_ones=1):
+    """``x`` with ``n_ones`` broadcastable axes added in front."""
     return expand_dims(x, tuple(range(n_ones)))
 
 
 def shape_padright(x, n_ones=1):
+    """``x`` with ``n_ones`` broadcastable axes added at the end."""
     return expand_dims(x, tuple(range(-n_ones, 0)))
 
 
 def shape_padaxis(x, axis):
+    """``x`` with a broadcastable axis inserted at ``axis``."""
     return expand_dims(x, axis)
 
 

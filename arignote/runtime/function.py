@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from arignote.config import config
+from arignote.config import config, normalize_mode
 from arignote.errors import (ArignoteTypeError, ArignoteValueError, MissingInputError,
                              UnusedInputError, built_at, describe)
 from arignote.graph.basic import Constant, Variable, ancestors
@@ -25,7 +25,7 @@ from arignote.graph.fg import FunctionGraph
 from arignote.graph.shared import SharedVariable, copy_default_updates
 from arignote.graph.type import EXACT_FLOAT, TensorType
 from arignote.ops.basic import as_tensor_variable
-from arignote.runtime import serialize
+from arignote.runtime import profile as profiling, serialize
 from arignote.runtime.backends import get
 from arignote.runtime.memory import copy_value, overlaps
 from arignote.runtime.program import Program, inner_program
@@ -62,7 +62,7 @@ class Out:
 
 def function(inputs, outputs=None, updates=None, givens=None, allow_input_downcast=False,
              on_unused_input="raise", name=None, mode=None, report=False, backend=None,
-             fusion=None, no_default_updates=False, **kwargs):
+             fusion=None, no_default_updates=False, profile=None, **kwargs):
     """Compile ``outputs`` (a variable or a list) as a function of ``inputs``.
 
     ``updates`` (pairs or a dict) gives new values for shared variables,
@@ -77,14 +77,29 @@ def function(inputs, outputs=None, updates=None, givens=None, allow_input_downca
     ``fusion`` default to ``config.backend`` and ``config.fusion``; with
     ``fusion=False`` the cpu backend compiles one kernel per op, the unfused
     baseline. Call the result by position or by input name.
+
+    ``mode`` is 'fast_run' (every rewrite), 'fast_compile' (merging only),
+    'none', Theano's spellings of these ('FAST_RUN', ...) or a Theano-style
+    ``arignote.compile.Mode``, whose optimizer and linker choose the mode and
+    the backend (explicit ``backend``/``fusion`` arguments win).
+    ``profile=True`` times every call step by step (``fn.profile``) and prints
+    the profile at exit; ``None`` reads ``config.profile``.
     """
     if kwargs:
         raise ArignoteTypeError(
             f"function() got unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; "
             f"accepted: inputs, outputs, updates, givens, allow_input_downcast, "
-            f"on_unused_input, name, mode, report, backend, fusion, no_default_updates")
+            f"on_unused_input, name, mode, report, backend, fusion, no_default_updates, profile")
+    exclude = ()
+    if mode is not None and not isinstance(mode, str):  # a Mode object: its options
+        options = _mode_options(mode)
+        mode, exclude = options["mode"], options["exclude"]
+        backend = options["backend"] if backend is None else backend
+        fusion = options["fusion"] if fusion is None else fusion
     fn = Function(inputs, outputs, updates, givens, allow_input_downcast,
-                  on_unused_input, name, mode, backend, fusion, no_default_updates)
+                  on_unused_input, name, mode, backend, fusion, no_default_updates, exclude)
+    if _option("profile", profile):
+        profiling.record(fn)
     if report:
         print(fn.compile_report())
     for hook in COMPILE_HOOKS:
@@ -97,11 +112,20 @@ COMPILE_HOOKS = []
 
 
 class Function:
+    """A compiled graph, made by :func:`function`: call it with the inputs' values (by
+    position or by name) to get the outputs, the shared variables' updates written.
+
+    ``fn.fgraph`` is the optimized graph, ``fn.program`` the steps that run it,
+    ``compile_report()`` what the rewrites did; ``copy()`` gives a twin with its own
+    shared variables. It pickles (``arignote.save``) as its graph, never machine code."""
+
     def __init__(self, inputs, outputs, updates, givens, allow_input_downcast,
-                 on_unused_input, name, mode, backend=None, fusion=None, no_default_updates=False):
+                 on_unused_input, name, mode, backend=None, fusion=None, no_default_updates=False,
+                 exclude=()):
         self.name = name
         self.allow_input_downcast = allow_input_downcast
-        self.mode = _option("mode", mode.lower() if isinstance(mode, str) else mode)
+        self.mode = _option("mode", normalize_mode(mode, config.mode))
+        self.exclude = tuple(exclude)  # (rewrite tags a Mode excluded)
         self.backend = _option("backend", backend)
         self.fusion = _option("fusion", fusion)
         if on_unused_input not in _ON_UNUSED:
@@ -130,6 +154,12 @@ class Function:
             if var in needed or on_unused_input == "ignore":
                 continue
             why = " (it is replaced through givens)" if inp.variable in givens else ""
+            twin = next((v for v in self.fgraph.roots() if inp.name and v.name == inp.name and
+                         v not in self.fgraph.inputs and not isinstance(v, Constant)), None)
+            if twin is not None:  # (the usual cause: T.lscalar('i') called twice)
+                user_twin = next((k for k, c in self.fgraph.memo.items() if c is twin), twin)
+                why += (f"; the graph reads another variable also named {inp.name!r}"
+                        f"{built_at(user_twin)}: pass that one")
             msg = (f"{self._label()}: input {describe(inp.variable)} is not used to compute any "
                    f"output or update{why}; pass on_unused_input='warn' or 'ignore' to allow it")
             if on_unused_input == "raise":
@@ -152,7 +182,7 @@ class Function:
 
     def _compile(self):
         backend = get(self.backend)
-        self.stats = _optimize(self.mode, self.fusion, backend, self.fgraph)
+        self.stats = _optimize(self.mode, self.fusion, backend, self.fgraph, self._exclude())
         n_out = len(self.outs)
         self._update_slots = [(sv, n_out + k) for k, (sv, _) in enumerate(self.updates)]
         self._fast_inputs = [_fast_check(inp.variable.type) for inp in self.inputs]
@@ -172,7 +202,7 @@ class Function:
                   if not sv.type.accepts(new.type)]
         program = Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow, checks=checks,
                           compile_inner=partial(inner_program, backend, optimize=partial(
-                              _optimize, self.mode, self.fusion, backend)))
+                              _optimize, self.mode, self.fusion, backend, exclude=self._exclude())))
         touched = {*self.shared, *(sv for sv, _ in self._update_slots)}  # (read or written)
         self._lock = _call_lock(touched) if touched or program.shares_state else None
         # settle has nothing to do for one output sharing no memory with the roots
@@ -185,6 +215,9 @@ class Function:
         """Node counts before and after each rewrite phase, the time each took,
         and how often each rewrite fired."""
         return f"compile report for {self._label()} (mode {self.mode!r})\n{self.stats.format()}"
+
+    def _exclude(self):
+        return self.__dict__.get("exclude", ())  # (a Function pickled before it had one)
 
     def _label(self):
         return f"function {self.name!r}" if self.name else "function"
@@ -314,7 +347,7 @@ class Function:
         ``arignote.load(..., compile=False)`` defers that to the first call (see
         :mod:`arignote.runtime.serialize`)."""
         state = dict(self.__dict__)
-        for built in ("program", "_lock", "_deferred"):
+        for built in ("program", "_lock", "_deferred", "profile"):
             state.pop(built, None)
         return state
 
@@ -349,16 +382,17 @@ def _fast_check(t):
             t.ndim == 0 and t.is_float and (t.dtype == "float64" or EXACT_FLOAT[t.dtype]))
 
 
-def _optimize(mode, fusion, backend, fgraph):
+def _optimize(mode, fusion, backend, fgraph, exclude=()):
     """Rewrite ``fgraph`` (a function's graph, or an inner graph as the outer one) for
     ``mode``: the fuse phase groups nodes into kernels for compiling backends, whole
     groups with ``fusion``, one node per group without (the unfused baseline), the
-    groups ``backend`` says it can lower. Returns the rewrites' Stats."""
+    groups ``backend`` says it can lower; rewrites tagged with a name in ``exclude``
+    do not run. Returns the rewrites' Stats."""
     from arignote import passes
     fgraph.fusion = fusion if backend.compiles else None
     fgraph.kernel_axes = backend.kernel_axes
     try:
-        return passes.optimize(fgraph, mode)
+        return passes.optimize(fgraph, mode, exclude=exclude)
     finally:
         del fgraph.kernel_axes  # (asked during the passes only: a pickled graph holds no backend)
 
@@ -402,14 +436,26 @@ def _fresh(value, protected, others):
 
 
 def _option(name, value):
-    """A compile option (mode, backend, fusion): the given value or config's, checked."""
+    """A compile option (mode, backend, fusion, profile): the given value or config's, checked."""
     from arignote.config import SETTINGS
     value = getattr(config, name) if value is None else value
     allowed = SETTINGS[name][2]
     if value in allowed and (allowed != (True, False) or isinstance(value, bool)):
         return value
+    device = (f"; config.device is {config.device!r}" if name == "backend" and
+              config.device != "cpu" else "")
     raise ArignoteValueError(f"{name} must be one of {allowed} (or None for config.{name}), "
-                             f"got {value!r}")
+                             f"got {value!r}{device}")
+
+
+def _mode_options(mode):
+    """What a mode object (Theano's ``Mode``: ``arignote.compile.Mode``) asks of
+    ``function``: {'mode', 'backend', 'fusion', 'exclude'} (None: config's)."""
+    if not callable(getattr(mode, "function_options", None)):
+        raise ArignoteValueError(f"mode must be one of ('fast_run', 'fast_compile', 'none') (or "
+                                 f"Theano's 'FAST_RUN', ...), an arignote.compile.Mode or None, "
+                                 f"got {mode!r}")
+    return mode.function_options()
 
 
 def _normalize_inputs(inputs):

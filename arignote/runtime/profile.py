@@ -6,8 +6,14 @@ per step the op, what ran it (kernel, library call, reference ``perform``),
 the input shapes of the first call and the time. Printing it gives the
 table, the slowest steps first -- the question a user asks before fusing or
 rewriting anything.
+
+``function(..., profile=True)`` (Theano's keyword) instead times every real
+call with :func:`record`, keeps the result in ``fn.profile`` and prints it
+to stderr when the interpreter exits, as Theano did.
 """
+import atexit
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 
@@ -75,12 +81,7 @@ def profile(fn, *args, repeat=20):
     saved = [(p, p._run_steps, p._commit_steps) for p, _ in programs]
     try:
         for program, within in programs:
-            runs = [(node, _Timer(run, node, within), ins, outs, free)
-                    for node, run, ins, outs, free in program._run_steps]
-            commits = [(node, _Timed(run, node, within), ins, outs, free)
-                       for node, run, ins, outs, free in program._commit_steps]
-            timers += [t for _, t, *_ in runs] + [t for _, t, *_ in commits]
-            program._run_steps, program._commit_steps = runs, commits
+            timers += _install_timers(program, within)
         for _ in range(repeat):
             fn(*args)
     finally:
@@ -89,6 +90,74 @@ def profile(fn, *args, repeat=20):
     steps = [StepTime(str(t.node.op), _runner(t.run), t.shapes, t.total / repeat,
                       t.within, t.count / repeat) for t in timers]
     return Profile(fn.name or repr(fn), steps, statistics.median(calls))
+
+
+class CallProfile:
+    """The steps of one function timed over every call it really gets. The steps
+    of inner graphs (built at their first run) are timed from the call after."""
+
+    def __init__(self, fn):
+        self.name = fn.name or repr(fn)
+        self.calls, self.seconds, self.timers = 0, 0.0, []
+        self._timed = set()
+        program = fn.program
+        untimed = program.run
+
+        def run(*args, **kwargs):  # (the program's run, timed; shadows the method)
+            start = time.perf_counter()
+            try:
+                return untimed(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+                self._time_steps(program)
+        program.run = run
+        self._time_steps(program)
+
+    def _time_steps(self, top):
+        for program, within in _programs(top):
+            if id(program) not in self._timed:
+                self._timed.add(id(program))
+                self.timers += _install_timers(program, within)
+
+    def summary(self):
+        """The table of :class:`Profile`, per call, averaged over the calls so far."""
+        n = max(self.calls, 1)
+        steps = [StepTime(str(t.node.op), _runner(t.run), t.shapes, t.total / n, t.within,
+                          t.count / n) for t in self.timers]
+        head = f"{self.calls} call{'s' * (self.calls != 1)}, {self.seconds:.4f} s in all\n"
+        return head + str(Profile(self.name, steps, self.seconds / n if self.seconds else 1e-12))
+
+    __str__ = summary
+
+
+_RECORDED = []
+
+
+def record(fn):
+    """Time every call of ``fn`` from now on (``fn.profile``); print the profile
+    to stderr at exit if it was called."""
+    fn.profile = CallProfile(fn)
+    if not _RECORDED:
+        atexit.register(_print_recorded)
+    _RECORDED.append(fn.profile)
+    return fn.profile
+
+
+def _print_recorded():
+    for recorded in _RECORDED:
+        if recorded.calls:
+            print(recorded.summary(), file=sys.stderr)
+
+
+def _install_timers(program, within):
+    """Replace ``program``'s steps by timed ones; returns their timers."""
+    runs = [(node, _Timer(run, node, within), ins, outs, free)
+            for node, run, ins, outs, free in program._run_steps]
+    commits = [(node, _Timed(run, node, within), ins, outs, free)
+               for node, run, ins, outs, free in program._commit_steps]
+    program._run_steps, program._commit_steps = runs, commits
+    return [t for _, t, *_ in runs] + [t for _, t, *_ in commits]
 
 
 def _programs(program, within=""):

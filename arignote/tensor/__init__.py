@@ -19,6 +19,11 @@ from arignote.tensor import nnet  # noqa: F401,E402
 from arignote.tensor import signal  # noqa: F401,E402  (T.signal.pool)
 from arignote.tensor import random  # noqa: F401,E402  (T.random.RandomStreams)
 from arignote.tensor import xlogx  # noqa: F401,E402  (T.xlogx.xlogx, Theano's module)
+from arignote.tensor import extra_ops  # noqa: F401,E402  (T.extra_ops.cumsum, Theano's module)
+from arignote.ops.extra_ops import (bincount, cumprod, cumsum, diff, fill_diagonal,  # noqa: F401,E402
+                                    fill_diagonal_offset)
+from arignote.scalar import (complex_dtypes, continuous_dtypes, discrete_dtypes,  # noqa: F401,E402
+                             float_dtypes, int_dtypes)
 
 # builtins shadowed by the NumPy-like names above, kept under NumPy's names too
 from arignote.ops.elemwise import abs, pow, round  # noqa: F401,E402
@@ -26,3 +31,10 @@ from arignote.ops.elemwise import abs, pow, round  # noqa: F401,E402
 # differentiation, under the names Theano's tensor module gave it
 from arignote.gradient import Lop, Rop, consider_constant, grad, hessian, jacobian  # noqa: F401,E402
 from arignote.verify import numeric_grad, verify_grad  # noqa: F401,E402
+
+import types as _types  # noqa: E402
+
+#: what ``help(T)``, ``from arignote.tensor import *`` and the API reference list: every
+#: public function, class and value gathered here (submodules stay attributes: T.nnet)
+__all__ = sorted(n for n, v in globals().items()
+                 if not n.startswith("_") and not isinstance(v, _types.ModuleType))

@@ -11,3 +11,9 @@ from arignote.ops import normalization as bn  # noqa: E402
 from arignote.ops.normalization import dropout, layer_normalization  # noqa: F401,E402
 
 _sys.modules[__name__ + ".bn"] = bn
+
+import types as _types  # noqa: E402
+
+#: what ``help(T.nnet)`` and the API reference list (the re-exported functions included)
+__all__ = sorted(n for n, v in globals().items()
+                 if not n.startswith("_") and not isinstance(v, _types.ModuleType))
