@@ -60,7 +60,8 @@ class NumpyEmitter:
     @staticmethod
     def op(name, dtype, *args):
         with np.errstate(all="ignore"):
-            return np.asarray(SCALAR_OPS[name].impl(*[np.asarray(a).astype(dtype) for a in args])).astype(dtype)
+            values = [np.asarray(a).astype(dtype) for a in args]
+            return np.asarray(SCALAR_OPS[name].impl(*values)).astype(dtype)
 
     @staticmethod
     def cast(x, dtype):
@@ -253,7 +254,8 @@ def check_range(x, what, lo=None, hi=None):
         bad = (np.isnan(d) if d.dtype.kind == "f" else np.zeros(d.shape, bool)) | \
             ((d < lo) if lo is not None else False) | ((d > hi) if hi is not None else False)
         if np.any(bad):
-            raise ArignoteValueError(f"{what} must lie in [{lo}, {hi}], got {np.asarray(d)[bad].ravel()[0]!r}")
+            got = np.asarray(d)[bad].ravel()[0]
+            raise ArignoteValueError(f"{what} must lie in [{lo}, {hi}], got {got!r}")
         return x
     return CheckRange(what, lo, hi)(x)
 
