@@ -205,16 +205,20 @@ for _in, _out in [
 
 def _product(v, out):
     """The factors of the product tree ``v`` (through ``mul`` and ``neg``) into
-    ``out``; returns the number of negations."""
-    negs = 0
-    for name in ("mul", "neg"):
-        args = _scalar(v, name)
-        if args is not None:
-            for a in args:
-                negs += _product(a, out)
-            return negs + (name == "neg")
-    out.append(v)
-    return 0
+    ``out``, in order; returns the number of negations. Iterative: a product may be
+    thousands of nodes deep."""
+    negs, stack = 0, [v]
+    while stack:
+        w = stack.pop()
+        for name in ("mul", "neg"):
+            args = _scalar(w, name)
+            if args is not None:
+                stack.extend(reversed(args))
+                negs += name == "neg"
+                break
+        else:
+            out.append(w)
+    return negs
 
 
 def _is_probability(v):

@@ -19,11 +19,17 @@ from arignote.passes.rewriting import node_rewriter, register
 
 
 def _terms(v, dtype, ndim):
-    node = v.owner
-    if node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name == "add" and \
-            all(i.dtype == dtype and i.ndim == ndim for i in node.inputs):
-        return [t for i in node.inputs for t in _terms(i, dtype, ndim)]
-    return [v]
+    """The terms of a tree of additions, in order (iterative: sums may be deep)."""
+    terms, stack = [], [v]
+    while stack:
+        w = stack.pop()
+        node = w.owner
+        if node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name == "add" \
+                and all(i.dtype == dtype and i.ndim == ndim for i in node.inputs):
+            stack.extend(reversed(node.inputs))
+        else:
+            terms.append(w)
+    return terms
 
 
 def _zeros_of(v):
