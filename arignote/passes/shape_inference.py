@@ -5,7 +5,8 @@ computed from the shapes of the inputs, never by computing the intermediate.
 becomes a constant; a ``Shape_i`` of an op's output becomes that entry of
 the op's ``infer_shape``, written over ``Shape_i`` of the op's inputs, so the
 rewrite walks shape questions back to the function's inputs. A whole
-``x.shape`` of an intermediate becomes the stack of its entries.
+``x.shape`` of an intermediate becomes the stack of its entries. Entries
+of shapes asked in ``specialize`` (by its rewrites) are walked back there too.
 """
 import numpy as np
 
@@ -36,6 +37,7 @@ def shape_subscript(fgraph, node):
     return [_shape_entries(x)[node.op.idx_list[0][1] % x.ndim]]
 
 
+@register("specialize", "shape")  # (again: specialize rewrites build shape questions too)
 @register("canonicalize", "shape")
 @node_rewriter([Shape_i], name="shape_i_from_inputs")
 def shape_i_from_inputs(fgraph, node):

@@ -1,0 +1,66 @@
+"""Row picks as masks (``specialize``, fused compiling backends only).
+
+``M[arange(len(y)), y]`` and the scatter of its gradient,
+``inc_subtensor(Z[arange(len(y)), y], v)``, become the masked row sum and the
+switch of :mod:`arignote.ops.row_pick`: with the softmax cross-entropy, the
+loss becomes one more reduction of the log-softmax's row kernel and the
+gradient one kernel over the logits, neither storing a matrix for the gather
+or the scatter to read. Without fusion a gather is cheaper than a mask, so
+the pass leaves the graph alone there.
+"""
+from arignote.errors import describe
+from arignote.graph.basic import Constant
+from arignote.ops.construct import ARange
+from arignote.ops.indexing import AdvancedSubtensor, IncSubtensor
+from arignote.ops.nnet import Softmax
+from arignote.ops.row_pick import ROW_PICK, pick_rows, scatter_rows
+from arignote.ops.static_shape import Shape_i
+from arignote.passes.algebraic import fits
+from arignote.passes.rewriting import node_rewriter, register
+from arignote.passes.specialize import _built_at
+
+
+def _is(v, value):
+    return isinstance(v, Constant) and v.data.ndim == 0 and v.data.item() == value
+
+
+def _labels(m, rows, y):
+    """``y`` if ``m[rows, y]`` picks entry ``y[i]`` of row ``i`` of the matrix ``m``
+    (``rows`` is ``arange(len(y))``), else None."""
+    r = rows.owner
+    if m.ndim != 2 or y.ndim != 1 or r is None or not isinstance(r.op, ARange):
+        return None
+    start, stop, step = r.inputs
+    n = stop.owner
+    same_length = (n is not None and isinstance(n.op, Shape_i) and n.op.i == 0 and n.inputs[0] is y) \
+        or (y.type.shape[0] is not None and _is(stop, y.type.shape[0]))
+    return y if same_length and _is(start, 0) and _is(step, 1) else None
+
+
+def _computed(m):
+    """Is ``m`` computed by a node a kernel can hold (so a mask fuses with it)?"""
+    op = m.owner.op if m.owner is not None else None
+    return getattr(op, "fusion_kind", None) in ("elemwise", "reduce") or isinstance(op, Softmax)
+
+
+@register("specialize", "row_pick")
+@node_rewriter([AdvancedSubtensor, IncSubtensor], name="row_pick_as_mask")
+def row_pick_as_mask(fgraph, node):
+    if not getattr(fgraph, "fusion", None) or node.op.idx_list != ROW_PICK:
+        return None
+    if isinstance(node.op, IncSubtensor):
+        z, v, rows, y = node.inputs
+        if _labels(z, rows, y) is None or v.ndim > 1:
+            return None
+        new = scatter_rows(z, v, y, describe(y), node.op.set_instead_of_inc)
+        parts = [z, v, rows, y]
+    else:
+        m, rows, y = node.inputs
+        if _labels(m, rows, y) is None or not _computed(m):
+            return None
+        new = pick_rows(m, y, describe(y))
+        parts = [m, rows, y]
+    if not fits(node.outputs[0], new):
+        return None
+    _built_at(new, parts, node.trace)
+    return [new]
