@@ -106,25 +106,26 @@ class PadRows(_Rows):
         return [out]
 
 
-def _hits(m, y, what):
-    """``(cols == lab[:, None], rows)`` for the rows and columns of matrix ``m``
-    (``what`` names the labels ``y`` in errors)."""
-    rows, cols = shape_i(m, 0), shape_i(m, 1)
+def _hits(m, y, what, shape):
+    """``(cols == lab[:, None], rows)`` for the rows and columns of matrix ``m`` (its
+    ``shape``, symbolic; by default read from ``m``), ``what`` naming the labels ``y`` in errors."""
+    rows, cols = shape or (shape_i(m, 0), shape_i(m, 1))
     lab = RowLabels(what)(y, rows, cols)
     return eq(arange(cols).dimshuffle("x", 0), lab.dimshuffle(0, "x")), rows
 
 
-def pick_rows(m, y, what):
-    """``m[arange(len(y)), y]`` as a masked row sum (``what`` names ``y`` in errors)."""
-    hit, _ = _hits(m, y, what)
+def pick_rows(m, y, what, shape=None):
+    """``m[arange(len(y)), y]`` as a masked row sum (``what`` names ``y`` in errors; a
+    rewrite passes ``m``'s ``shape`` over the graph's inputs, so ``m`` is not read for it)."""
+    hit, _ = _hits(m, y, what, shape)
     minus_zero = constant(np.array(-0.0, m.dtype))
     return _sum(switch(hit, m, minus_zero), axis=1, initial=-0.0)[:shape_i(y, 0)]
 
 
-def scatter_rows(z, v, y, what, set_instead_of_inc=False):
+def scatter_rows(z, v, y, what, set_instead_of_inc=False, shape=None):
     """``z`` with ``z[arange(len(y)), y]`` increased by ``v`` (set to it with
-    ``set_instead_of_inc``), as an elementwise switch."""
-    hit, rows = _hits(z, y, what)
+    ``set_instead_of_inc``), as an elementwise switch (``shape`` as for :func:`pick_rows`)."""
+    hit, rows = _hits(z, y, what, shape)
     v = as_tensor_variable(v)
     if v.dtype != z.dtype:
         v = cast(v, z.dtype)

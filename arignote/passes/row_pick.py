@@ -17,6 +17,7 @@ from arignote.ops.row_pick import ROW_PICK, pick_rows, scatter_rows
 from arignote.ops.static_shape import Shape_i
 from arignote.passes.algebraic import fits
 from arignote.passes.rewriting import node_rewriter, register
+from arignote.passes.shape_inference import inferred_shape_i
 from arignote.passes.specialize import _built_at
 
 
@@ -43,6 +44,10 @@ def _computed(m):
     return getattr(op, "fusion_kind", None) in ("elemwise", "reduce") or isinstance(op, Softmax)
 
 
+def _shape(m):
+    return inferred_shape_i(m, 0), inferred_shape_i(m, 1)
+
+
 @register("specialize", "row_pick")
 @node_rewriter([AdvancedSubtensor, IncSubtensor], name="row_pick_as_mask")
 def row_pick_as_mask(fgraph, node):
@@ -52,13 +57,13 @@ def row_pick_as_mask(fgraph, node):
         z, v, rows, y = node.inputs
         if _labels(z, rows, y) is None or v.ndim > 1:
             return None
-        new = scatter_rows(z, v, y, describe(y), node.op.set_instead_of_inc)
+        new = scatter_rows(z, v, y, describe(y), node.op.set_instead_of_inc, _shape(z))
         parts = [z, v, rows, y]
     else:
         m, rows, y = node.inputs
         if _labels(m, rows, y) is None or not _computed(m):
             return None
-        new = pick_rows(m, y, describe(y))
+        new = pick_rows(m, y, describe(y), _shape(m))
         parts = [m, rows, y]
     if not fits(node.outputs[0], new):
         return None

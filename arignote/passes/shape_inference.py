@@ -5,8 +5,8 @@ computed from the shapes of the inputs, never by computing the intermediate.
 becomes a constant; a ``Shape_i`` of an op's output becomes that entry of
 the op's ``infer_shape``, written over ``Shape_i`` of the op's inputs, so the
 rewrite walks shape questions back to the function's inputs. A whole
-``x.shape`` of an intermediate becomes the stack of its entries. Entries
-of shapes asked in ``specialize`` (by its rewrites) are walked back there too.
+``x.shape`` of an intermediate becomes the stack of its entries. Later
+rewrites ask :func:`inferred_shape_i` for the shapes of what they build on.
 """
 import numpy as np
 
@@ -14,7 +14,7 @@ from arignote.ops.basic import as_tensor_variable, constant
 from arignote.ops.elemwise import cast
 from arignote.ops.indexing import Subtensor
 from arignote.ops.shape import stack
-from arignote.ops.static_shape import Shape, Shape_i
+from arignote.ops.static_shape import Shape, Shape_i, shape_i
 from arignote.passes.rewriting import node_rewriter, register
 
 
@@ -37,15 +37,32 @@ def shape_subscript(fgraph, node):
     return [_shape_entries(x)[node.op.idx_list[0][1] % x.ndim]]
 
 
-@register("specialize", "shape")  # (again: specialize rewrites build shape questions too)
+def inferred_shape_i(x, i):
+    """``x.shape[i]`` as an int64 scalar written over the shapes of the graph's inputs
+    (as far as ``infer_shape`` tells), never over ``x`` or another intermediate."""
+    entry = shape_i(x, i)
+    for _ in range(64):  # (each step walks one op back; the bound only guards the loop)
+        node = entry.owner
+        step = None if node is None or not isinstance(node.op, Shape_i) else _from_inputs(node)
+        if step is None:
+            return entry
+        entry = step
+    return entry
+
+
 @register("canonicalize", "shape")
 @node_rewriter([Shape_i], name="shape_i_from_inputs")
 def shape_i_from_inputs(fgraph, node):
     """``Shape_i(i)(op(...).out)`` -> entry ``i`` of ``op.infer_shape`` (or a constant)."""
+    new = _from_inputs(node)
+    return None if new is None else [new]
+
+
+def _from_inputs(node):
     (x,) = node.inputs
     i = node.op.i
     if x.type.shape[i] is not None:
-        return [constant(np.int64(x.type.shape[i]))]
+        return constant(np.int64(x.type.shape[i]))
     if x.owner is None:
         return None
     try:
@@ -57,7 +74,7 @@ def shape_i_from_inputs(fgraph, node):
     entry = as_tensor_variable(shapes[x.index][i])
     if entry.ndim != 0:
         return None
-    return [cast(entry, "int64")]
+    return cast(entry, "int64")
 
 
 @register("canonicalize", "shape")
