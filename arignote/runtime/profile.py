@@ -7,6 +7,11 @@ the input shapes of the first call and the time. Printing it gives the
 table, the slowest steps first -- the question a user asks before fusing or
 rewriting anything.
 
+:func:`step_kinds` lists what runs each step without timing anything, and
+:func:`unexpected_performs` the steps left to a reference ``perform`` that
+are not host-side work (:func:`host_side`): on a compiling backend, every
+step that moves tensor data should be a kernel or a library call.
+
 ``function(..., profile=True)`` (Theano's keyword) instead times every real
 call with :func:`record`, keeps the result in ``fn.profile`` and prints it
 to stderr when the interpreter exits, as Theano did.
@@ -17,6 +22,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from arignote.ops.fused import Fused
+from arignote.ops.inner import InnerGraphOp
 from arignote.runtime.backends import traits
 
 
@@ -63,6 +70,30 @@ def _runner(run):
     if told.trusted:
         return "library"
     return "perform"
+
+
+def step_kinds(fn):
+    """``(node, runs as, within)`` for every step of ``fn``'s Program and of the inner
+    programs built so far (a loop's or a branch's: call ``fn`` once first)."""
+    return [(node, _runner(run), within) for program, within in _programs(fn.program)
+            for node, run, *_ in program._run_steps + program._commit_steps]
+
+
+def host_side(node):
+    """Is ``node`` work the host does on every backend, not worth a kernel: a view (no
+    data moves), integer vectors (shape arithmetic, labels: a few integers, or one per
+    row), or the driver of inner graphs (a loop, a branch: their steps are steps too)?"""
+    op = node.op
+    driver = isinstance(op, InnerGraphOp) and not isinstance(op, Fused)
+    return driver or getattr(op, "fusion_kind", None) == "view" or all(
+        v.ndim <= 1 and v.dtype.startswith(("int", "uint", "bool")) for v in node.outputs)
+
+
+def unexpected_performs(fn):
+    """The steps of ``fn`` (and of its inner programs built so far) run by a reference
+    ``perform`` that are not :func:`host_side`, as ``(op, within)`` strings."""
+    return [(str(node.op), within) for node, runner, within in step_kinds(fn)
+            if runner == "perform" and not host_side(node)]
 
 
 def profile(fn, *args, repeat=20):
