@@ -6,10 +6,12 @@ calls that do them best.
 * ``sum(x * y)`` over two vectors becomes ``dot(x, y)``.
 
 A product read by other nodes too is left alone: folding it into a Gemm
-would compute it twice. On a compiling backend (the graph asks for fusion)
-there is no Gemm: the product stays a BLAS call and the scale, bias and
-activation after it fuse into one kernel that runs over the product once,
-in place for an SGD update -- better than NumPy's Gemm, which has no beta.
+would compute it twice. On a compiling backend (the graph asks for fusion) a
+Gemm is built only where the backend calls BLAS's gemm with ``beta``
+(``fgraph.gemm``) and ``C`` is a full matrix: an SGD step ``W - lr * X.T @ g``
+is then one call writing into ``W``. Elsewhere the product stays a BLAS call
+and the scale, bias and activation after it fuse into one kernel that runs
+over the product once.
 """
 from arignote.graph.basic import Constant
 from arignote.ops.basic import constant
@@ -52,11 +54,24 @@ def _scaled_product(fgraph, v):
     return None
 
 
+def _gemm_here(fgraph, c, out):
+    """Is a Gemm of ``c`` plus a product the best form here? On the reference backend,
+    yes; on a compiling one only where it calls BLAS's gemm with ``beta``
+    (``fgraph.gemm``) and ``c`` is a stored matrix of the product's full shape (an SGD
+    step's ``W``): not a bias row, which the product's epilogue kernel adds for free,
+    nor an elementwise value (momentum's ``mu * v``), which fuses with the update."""
+    if getattr(fgraph, "fusion", None) is None:
+        return True
+    computed = c.owner is not None and getattr(c.owner.op, "fusion_kind", None) in ("elemwise", "view")
+    return bool(getattr(fgraph, "gemm", False)) and not computed and c.dtype == out.dtype and \
+        c.type.broadcastable == out.type.broadcastable and all(s != 1 for s in c.type.shape)
+
+
 @register("specialize", "gemm")
 @node_rewriter(["add", "sub"], name="gemm")
 def gemm(fgraph, node):
     out = node.outputs[0]
-    if out.ndim != 2 or getattr(fgraph, "fusion", None) is not None:
+    if out.ndim != 2:
         return None
     sign = -1 if node.op.scalar_op.name == "sub" else 1
     for k, (term, other) in enumerate([node.inputs, node.inputs[::-1]]):
@@ -66,6 +81,8 @@ def gemm(fgraph, node):
         if found is None:
             continue
         alpha, a, b, product = found
+        if not _gemm_here(fgraph, other, out):
+            continue
         beta = constant(1, dtype=out.dtype)
         new = Gemm()(other, alpha * sign, a, b, beta)
         if fits(out, new):

@@ -9,7 +9,8 @@ call runs in chunks of its outermost parallel axis on the thread pool when
 the work is large enough. Everything else about a kernel step (in-place
 halves, the rerun on the reference for errors) is the neutral
 :mod:`arignote.runtime.kernels`'. Matrix products call NumPy's BLAS into the
-memory plan's storage, convolutions and pooling through
+memory plan's storage, a :class:`Gemm` (an SGD step's product and update) the
+same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
 :mod:`arignote.runtime.cpu_conv`; every other op runs its ``perform``.
 """
 from functools import partial
@@ -20,10 +21,12 @@ from arignote.compiler import jit
 from arignote.compiler.llvm import render as render_llvm
 from arignote.compiler.schedule import CPU, scheduled
 from arignote.compiler.split_launch import launcher_for
-from arignote.ops.blas import MatMul
+from arignote.ops.blas import Gemm, MatMul
+from arignote.runtime import blas
 from arignote.runtime.backends import register
 from arignote.runtime.cpu_conv import register_steps as register_conv_steps
 from arignote.runtime.kernels import KernelBackend
+from arignote.runtime.memory import overlaps
 from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
 
 
@@ -31,6 +34,9 @@ class CpuBackend(KernelBackend):
     name = "cpu"
     target = CPU
     parallel_work = MIN_PARALLEL_WORK
+    #: GEMM with ``beta`` runs as one library call (:mod:`arignote.runtime.blas`): the
+    #: ``specialize`` phase may then build a :class:`Gemm` of an SGD-like step
+    gemm = blas.gemm is not None
 
     def render(self, kernel):
         """The LLVM IR text of ``kernel``."""
@@ -71,6 +77,68 @@ def matmul_step(backend, node, allocs=None, inplace=None):
     run.trusted = True
     run.call = run
     return run
+
+
+@CpuBackend.step_for(Gemm)
+def gemm_step(backend, node, allocs=None, inplace=None):
+    """``beta * C + alpha * A @ B`` as one BLAS call; in place over ``C`` where the memory
+    plan offers it (an update of a shared variable: ``W - lr * X.T @ g``)."""
+    c, _, a, b, _ = node.inputs
+    dtype = node.outputs[0].type.numpy_dtype
+    if blas.gemm is None or not allocs or dtype.kind != "f" or dtype.itemsize not in (4, 8) or \
+            any(v.type.numpy_dtype != dtype for v in (c, a, b)):
+        return partial(node.op.perform, node)
+    return _GemmStep(node, allocs[0], inplace)
+
+
+class _GemmStep:
+    """The Gemm library step: ``__call__`` into fresh storage, or, in place (a commit
+    step), ``prepare`` (every check, and a copy of ``C`` it may not write) then ``finish``."""
+
+    trusted = True
+
+    def __init__(self, node, take, inplace):
+        self.node, self.take = node, take
+        self.inplace = {0: 0} if inplace == {0: 0} else None
+        self.call = self.__call__
+
+    def _checked(self, args):
+        c, alpha, a, b, beta = args
+        want = (a.shape[0], b.shape[1])
+        static = self.node.inputs[0].type.shape
+        if a.shape[1] != b.shape[0] or any(s != 1 and n != w for s, n, w in zip(static, c.shape, want)):
+            self.node.op.perform(self.node, args)  # (its error names the shapes)
+        return want, float(alpha), float(beta)
+
+    def __call__(self, args):
+        c, _, a, b, _ = args
+        want, alpha, beta = self._checked(args)
+        out = self.take(want, c.dtype)
+        np.copyto(out, c)
+        return [blas.gemm(alpha, a, b, beta, out)]
+
+    def prepare(self, args, keep=()):
+        c, _, a, b, _ = args
+        want, alpha, beta = self._checked(args)
+        if c.shape != want or not (c.flags.c_contiguous and c.flags.writeable and c.flags.aligned) \
+                or overlaps(c, [a, b]) or overlaps(c, keep):
+            c = np.array(c, order="C")
+        return _GemmCall((alpha, a, b, beta, c))
+
+    def finish(self, call):
+        return [blas.gemm(*call.gemm)]
+
+    def release(self, call):
+        pass
+
+
+class _GemmCall:
+    """A prepared in-place Gemm: its arguments, and its output as it will be."""
+
+    __slots__ = ("gemm", "outputs")
+
+    def __init__(self, gemm):
+        self.gemm, self.outputs = gemm, [gemm[-1]]
 
 
 def _run_chunks(call, min_items=1):

@@ -390,6 +390,7 @@ def _optimize(mode, fusion, backend, fgraph, exclude=()):
     do not run. Returns the rewrites' Stats."""
     from arignote import passes
     fgraph.fusion = fusion if backend.compiles else None
+    fgraph.gemm = getattr(backend, "gemm", False)  # (one library call with beta: see specialize)
     fgraph.kernel_axes = backend.kernel_axes
     try:
         return passes.optimize(fgraph, mode, exclude=exclude)
