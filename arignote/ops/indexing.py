@@ -404,8 +404,10 @@ class IncSubtensor(_IndexOp):
             self._explain(node.inputs[0], x, index)
             raise
 
-    def _update(self, node, x, y, idx):
-        out = x.copy()
+    def _update(self, node, x, y, idx, out=None):
+        """``x`` with the region ``idx`` set or increased by ``y``: into ``out`` (a copy of
+        ``x`` the caller made) or a new copy."""
+        out = x.copy() if out is None else out
         if not self.advanced:
             region = out[idx]
             _check_value_shape(node, y, region.shape)

@@ -11,7 +11,8 @@ halves, the rerun on the reference for errors) is the neutral
 :mod:`arignote.runtime.kernels`'. Matrix products call NumPy's BLAS into the
 memory plan's storage, a :class:`Gemm` (an SGD step's product and update) the
 same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
-:mod:`arignote.runtime.cpu_conv`; every other op runs its ``perform``.
+:mod:`arignote.runtime.cpu_conv`, joins, writes through an index and fills
+through :mod:`arignote.runtime.cpu_copy`; every other op runs its ``perform``.
 """
 from functools import partial
 
@@ -25,6 +26,7 @@ from arignote.ops.blas import Gemm, MatMul
 from arignote.runtime import blas
 from arignote.runtime.backends import register
 from arignote.runtime.cpu_conv import register_steps as register_conv_steps
+from arignote.runtime.cpu_copy import register_steps as register_copy_steps
 from arignote.runtime.kernels import KernelBackend
 from arignote.runtime.memory import overlaps
 from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
@@ -159,5 +161,6 @@ def _runner(kernel):
 
 
 register_conv_steps(CpuBackend)
+register_copy_steps(CpuBackend)
 register(CpuBackend())
 

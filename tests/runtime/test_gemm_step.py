@@ -53,6 +53,7 @@ def test_momentum_keeps_its_fused_update_and_a_bias_row_stays_an_epilogue():
     v = ag.shared(np.zeros((3, 2)), "v")
     b = ag.shared(np.zeros(2), "b")
     v_new = 0.9 * v - 0.1 * T.dot(x.T, T.dot(x, W) + b)
-    f = ag.function([x], [], updates=[(v, v_new), (W, W + v_new)], backend="cpu")
+    f = ag.function([x], [], updates=[(v, v_new), (W, W + v_new)], backend="cpu",
+                    fusion=True)
     assert Gemm not in [type(n.op) for n in f.fgraph.toposort()]
     assert f.program.inplace_updates == 2

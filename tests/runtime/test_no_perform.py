@@ -11,11 +11,6 @@ from arignote.runtime.profile import host_side, step_kinds, unexpected_performs
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 bench = pytest.importorskip("bench")
 
-KNOWN = {  # workload -> why a perform step remains (each an open piece of work)
-    "W8": "the LSTM's gate-gradient Join and the scatter of h[-1]'s gradient run as perform",
-}
-
-
 def _step(name):
     _, work = bench.workloads(quick=True)[name]
     run = work["build"](dict(backend="cpu", fusion=True))
@@ -27,20 +22,11 @@ def _fn(run):
     return next(c.cell_contents for c in run.__closure__ if isinstance(c.cell_contents, ag.Function))
 
 
-@pytest.mark.parametrize("name", ["W3", "W4", "W8", "W10"])
+@pytest.mark.parametrize("name", ["W3", "W4", "W8", "W9", "W10"])
 def test_training_steps_leave_no_data_moving_perform(name):
-    if name in KNOWN:
-        pytest.xfail(KNOWN[name])
     fn = _fn(_step(name))
     assert any(runner == "kernel" for _, runner, _ in step_kinds(fn))
     assert unexpected_performs(fn) == []
-
-
-def test_known_gaps_are_still_gaps():
-    """A workload listed in KNOWN that no longer needs to be must leave the list."""
-    for name in KNOWN:
-        assert unexpected_performs(_fn(_step(name))), f"{name} has no perform step left: " \
-            f"drop it from KNOWN"
 
 
 def test_host_side_is_views_integers_and_drivers():
