@@ -37,7 +37,9 @@ costs one more pass over the reduced axes, up to
   Groups are not merged across a blocked edge.
   A *cheap* elementwise value -- its op is not transcendental (see
   :data:`EXPENSIVE`) -- read only by nodes of several groups that cannot merge
-  is copied into each of them, up to :data:`RECOMPUTE_DEPTH` nodes deep.
+  is copied into each of them, up to :data:`RECOMPUTE_DEPTH` nodes deep (0-d
+  values, computed once per launch, are copied at any depth, and so are
+  transcendental ones: a mean's ``1 / n`` belongs in every kernel that reads it).
   Reductions are never recomputed.
 * No cycles: every group is convex and no two groups feed each other. A merge
   that would make a group both feed and need another unit (group or node) is
@@ -307,11 +309,12 @@ class _Partitioner:
             return
         if gids and self.try_join(p, kind, gids, cs):
             return
+        scalar = p.outputs[0].ndim == 0  # (once per launch: free to copy, and not counted)
+        depth = int(not scalar) + max((self.depth.get(c, 0) for c in cs), default=0)
         if (kind == "elemwise" and len(gids) > 1 and not outside
-                and p.op.scalar_op.name not in EXPENSIVE
-                and 1 + max((self.depth.get(c, 0) for c in cs), default=0) <= RECOMPUTE_DEPTH
+                and (scalar or p.op.scalar_op.name not in EXPENSIVE) and depth <= RECOMPUTE_DEPTH
                 and all(len(self.groups[g].role) < self.max_group for g in gids)):
-            self.depth[p] = 1 + max((self.depth.get(c, 0) for c in cs), default=0)
+            self.depth[p] = depth
             self.recomputed += 1
             self.copy_into(p, gids, cs, False)
             return

@@ -363,3 +363,24 @@ def test_random_graphs_fused_agree_with_unfused(exprs, rewrite_first):
     with np.errstate(all="ignore"):
         for a, e in zip(run(fg, VALUES), run(ref, VALUES)):
             np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_a_scalar_is_recomputed_in_every_kernel_rather_than_ordering_them():
+    """A mean's ``1 / n`` is read by the loss and by its gradient's kernels: copied into
+    each (0-d, computed once per launch), so no gradient kernel waits for the loss."""
+    import arignote as ag
+    x, y = T.fmatrix("x"), T.ivector("y")
+    W = ag.shared(np.zeros((4, 3), "float32"), "W")
+    b = ag.shared(np.zeros(3, "float32"), "b")
+    cost = -T.mean(T.nnet.log_softmax(T.dot(x, W) + b)[T.arange(y.shape[0]), y])
+    gb = ag.grad(cost, b)
+    f = ag.function([x, y], [cost, gb], backend="cpu", fusion=True)
+    loss = f.fgraph.outputs[0].owner
+    assert isinstance(loss.op, Fused)
+    readers = {c for out in loss.outputs for c, _ in f.fgraph.clients.get(out, []) if c != "output"}
+    assert not [c for c in readers if getattr(c, "op", None) is not None]
+    xv = RNG.normal(size=(5, 4)).astype("float32")
+    yv = np.array([0, 2, 1, 1, 0], "int32")
+    want = ag.function([x, y], [cost, gb], backend="numpy")(xv, yv)
+    for got, ref in zip(f(xv, yv), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
