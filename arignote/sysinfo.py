@@ -66,6 +66,14 @@ def blas():
         return f"unknown ({type(e).__name__}: {e})"
 
 
+def direct_gemm():
+    """Whether the cpu backend calls BLAS's gemm itself (an SGD step in one call), and whence."""
+    from arignote.runtime import blas as direct
+    if direct.gemm is None:
+        return "no (no OpenBLAS found in NumPy, or ARIGNOTE_DIRECT_BLAS=0): products through NumPy"
+    return f"yes, SGD steps as one gemm ({direct.library_path()})"
+
+
 def backend_status():
     """[(name, 'ok (compiled and ran x + 1 in N ms)' | 'not usable: why')] for each
     registered backend, found by compiling and running a tiny function on it."""
@@ -122,7 +130,8 @@ def _settings():
 def info(out=None, check_backends=True):
     """Print what this machine gives Arignote (``arignote info``) to ``out`` (stdout)."""
     out = out or sys.stdout
-    rows = _versions() + _cpu() + [("BLAS", blas())] + _settings() + _cache()
+    rows = _versions() + _cpu() + [("BLAS", blas()), ("direct gemm", direct_gemm())] + \
+        _settings() + _cache()
     width = max(len(k) for k, _ in rows) + 1
     for key, value in rows:
         print(f"{key + ':':<{width}} {value}", file=out)
