@@ -23,11 +23,11 @@ from arignote.graph.type import TensorType
 from arignote.ops.basic import as_tensor_variable, constant
 from arignote.ops.construct import ARange, arange
 from arignote.ops.elemwise import cast, eq, switch
-from arignote.ops.indexing import SYM, AdvancedSubtensor, Subtensor
+from arignote.ops.indexing import AdvancedSubtensor
 from arignote.ops.reduce import sum as _sum
 from arignote.ops.static_shape import Shape_i, shape_i
 
-__all__ = ["RowLabels", "PadRows", "pick_rows", "scatter_rows", "ROW_PICK"]
+__all__ = ["RowLabels", "PadRows", "Head", "pick_rows", "scatter_rows", "ROW_PICK"]
 
 #: the ``idx_list`` of ``m[rows, labels]``
 ROW_PICK = _PAIR = (("array",), ("array",))
@@ -106,6 +106,25 @@ class PadRows(_Rows):
         return [out]
 
 
+class Head(Op):
+    """``v[:n]`` for a vector ``v`` of at least ``n`` entries (the rows a pick covers), taken
+    on the host: a view no kernel computes, so the kernel reading it gets a plain array
+    rather than a slice with a run-time bound to apply at every launch."""
+
+    __props__ = ()
+    fusion_kind = "view"  # (no data moves; not one of the views fusion applies in kernels)
+
+    def make_node(self, v, n):
+        v, n = as_tensor_variable(v), as_tensor_variable(n)
+        return Apply(self, [v, n], [TensorType(v.dtype, (None,))])
+
+    def perform(self, node, inputs):
+        return [inputs[0][:int(inputs[1])]]
+
+    def infer_shape(self, node, input_shapes):
+        return [(node.inputs[1],)]
+
+
 def _hits(m, y, what, shape):
     """``(cols == lab[:, None], rows)`` for the rows and columns of matrix ``m`` (its
     ``shape``, symbolic; by default read from ``m``), ``what`` naming the labels ``y`` in errors."""
@@ -119,7 +138,7 @@ def pick_rows(m, y, what, shape=None):
     rewrite passes ``m``'s ``shape`` over the graph's inputs, so ``m`` is not read for it)."""
     hit, _ = _hits(m, y, what, shape)
     minus_zero = constant(np.array(-0.0, m.dtype))
-    return _sum(switch(hit, m, minus_zero), axis=1, initial=-0.0)[:shape_i(y, 0)]
+    return Head()(_sum(switch(hit, m, minus_zero), axis=1, initial=-0.0), shape_i(y, 0))
 
 
 def scatter_rows(z, v, y, what, set_instead_of_inc=False, shape=None):
@@ -169,10 +188,10 @@ def _one_per_label(a, y):
         rows = node.inputs[1].owner
         return node.op.idx_list == _PAIR and node.inputs[2] is y and rows is not None \
             and isinstance(rows.op, ARange) and _is_len(rows.inputs[1], y)
-    if type(node.op) is not Subtensor or node.op.idx_list != (("slice", None, SYM, None),):
+    if not isinstance(node.op, Head):
         return False
     chain = [a]
-    for k in (0, 0, 0, 1, 0):  # a = w[:n], w = sum(switch(eq(cols, lab[:, None]), m, -0.0))
+    for k in (0, 0, 0, 1, 0):  # a = Head(w, n), w = sum(switch(eq(cols, lab[:, None]), m, -0.0))
         v = chain[-1].owner
         if v is None:
             return False

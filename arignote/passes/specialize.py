@@ -13,7 +13,10 @@ is then one call writing into ``W``. Elsewhere the product stays a BLAS call
 and the scale, bias and activation after it fuse into one kernel that runs
 over the product once.
 """
+import math
+
 from arignote.graph.basic import Constant
+from arignote.graph.shared import SharedVariable
 from arignote.ops.basic import constant
 from arignote.ops.blas import Gemm, MatMul, dot
 from arignote.ops.elemwise import Elemwise
@@ -54,6 +57,18 @@ def _scaled_product(fgraph, v):
     return None
 
 
+#: a ``C`` of fewer elements is updated faster by the product's epilogue kernel (measured on
+#: a 784x10 weight: the gemm call costs more than the pass over ``C`` it saves)
+MIN_GEMM_SIZE = 1 << 15
+
+
+def _size(v):
+    """Elements of ``v``: static, or a shared variable's current value; else unbounded."""
+    if isinstance(v, SharedVariable):
+        return v.get_value(borrow=True).size
+    return math.prod(v.type.shape) if None not in v.type.shape else math.inf
+
+
 def _gemm_here(fgraph, c, out):
     """Is a Gemm of ``c`` plus a product the best form here? On the reference backend,
     yes; on a compiling one only where it calls BLAS's gemm with ``beta``
@@ -62,6 +77,8 @@ def _gemm_here(fgraph, c, out):
     nor an elementwise value (momentum's ``mu * v``), which fuses with the update."""
     if getattr(fgraph, "fusion", None) is None:
         return True
+    if _size(c) < MIN_GEMM_SIZE:
+        return False
     computed = c.owner is not None and getattr(c.owner.op, "fusion_kind", None) in ("elemwise", "view")
     return bool(getattr(fgraph, "gemm", False)) and not computed and c.dtype == out.dtype and \
         c.type.broadcastable == out.type.broadcastable and all(s != 1 for s in c.type.shape)

@@ -13,7 +13,7 @@ from tests.util import assert_close
 pytestmark = pytest.mark.skipif(blas.gemm is None, reason="no OpenBLAS found in this NumPy")
 
 
-def _step(backend, dtype, shape=(6, 4)):
+def _step(backend, dtype, shape=(256, 128)):
     rng = np.random.default_rng(0)
     a, b = T.matrix("a", dtype=dtype), T.matrix("b", dtype=dtype)
     W = ag.shared(rng.standard_normal(shape).astype(dtype), "W")
@@ -31,8 +31,8 @@ def test_sgd_step_is_one_gemm_in_place_with_the_reference_values(dtype, rows):
     rng = np.random.default_rng(1)
     storage = W.get_value(borrow=True)
     for _ in range(3):
-        a = rng.standard_normal((rows, 6)).astype(dtype)
-        b = np.asfortranarray(rng.standard_normal((rows, 4)).astype(dtype))  # (a transposed operand)
+        a = rng.standard_normal((rows, 256)).astype(dtype)
+        b = np.asfortranarray(rng.standard_normal((rows, 128)).astype(dtype))  # (a transposed operand)
         f(a, b)
         g(a, b)
     assert W.get_value(borrow=True) is storage  # written over, not replaced
@@ -43,15 +43,21 @@ def test_a_failing_gemm_names_the_shapes_and_writes_nothing():
     f, W = _step("cpu", "float64")
     before = W.get_value()
     with pytest.raises(ArignoteError, match="shape"):
-        f(np.ones((2, 6)), np.ones((2, 5)))  # the product is 6x5, W is 6x4
+        f(np.ones((2, 256)), np.ones((2, 127)))  # the product is 256x127, W is 256x128
     assert np.array_equal(W.get_value(), before)
+
+
+def test_a_small_weight_keeps_the_fused_update():
+    f, W = _step("cpu", "float32", shape=(6, 4))
+    assert Gemm not in [type(n.op) for n in f.fgraph.toposort()]
+    assert f.program.inplace_updates == 1
 
 
 def test_momentum_keeps_its_fused_update_and_a_bias_row_stays_an_epilogue():
     x = T.dmatrix("x")
-    W = ag.shared(np.ones((3, 2)), "W")
-    v = ag.shared(np.zeros((3, 2)), "v")
-    b = ag.shared(np.zeros(2), "b")
+    W = ag.shared(np.ones((300, 200)), "W")
+    v = ag.shared(np.zeros((300, 200)), "v")
+    b = ag.shared(np.zeros(200), "b")
     v_new = 0.9 * v - 0.1 * T.dot(x.T, T.dot(x, W) + b)
     f = ag.function([x], [], updates=[(v, v_new), (W, W + v_new)], backend="cpu",
                     fusion=True)
