@@ -97,6 +97,13 @@ class Binder:
                         f"{k.name}: inputs {self._what(j0)} of shape {shape0}, {self._what(j)} of shape "
                         f"{arr.shape} do not match {where}. Only dimensions of static size 1 "
                         f"broadcast")
+        for a, extent in k.extents:  # an axis a draw's size gives (no load follows it)
+            size = int(arrays[extent[1]]) if isinstance(extent, tuple) else extent
+            if size < 0 or ext[a] not in (None, size):
+                what = self._what(extent[1]) if isinstance(extent, tuple) else "a constant"
+                raise ShapeError(f"{k.name}: axis {a} has {size} points from {what}, "
+                                 + ("which is negative" if size < 0 else f"but the outputs have {ext[a]}"))
+            ext[a] = size
         # an axis no load follows is one every input broadcasts along: it has extent 1
         return [1 if e is None else e for e in ext]
 

@@ -221,13 +221,17 @@ class Schedule:
     parallel axis cut into column tiles of ``tile`` points (the innermost loop), or None.
     ``min_chunk``: chunks hold a multiple of this many points (whole tiles).
     ``split_axis``: the reduced axis a launcher may cut into per-chunk partials when the
-    extents make it worth it (:mod:`arignote.compiler.split`), or None."""
+    extents make it worth it (:mod:`arignote.compiler.split`), or None. ``unroll``: the
+    innermost parallel loop runs in groups of this many points starting at multiples of
+    it (a plain loop before and after), so a value that depends on the point only
+    through ``index div unroll`` is computed once per group (a random draw's block)."""
     loop_order: tuple
     chunk_axis: int = None
     tile_axis: int = None
     tile: int = 0
     min_chunk: int = 1
     split_axis: int = None
+    unroll: int = 1
 
     def pretty(self):
         parts = ["loops " + (", ".join(f"i{a}" for a in self.loop_order) or "none")]
@@ -238,6 +242,8 @@ class Schedule:
             parts.append(f"column tiles of {self.tile} over i{self.tile_axis}")
         if self.split_axis is not None:
             parts.append(f"may split i{self.split_axis}")
+        if self.unroll > 1:
+            parts.append(f"i{self.loop_order[-1]} in aligned groups of {self.unroll}")
         return "; ".join(parts)
 
 
@@ -256,6 +262,9 @@ class Kernel:
     inplace: tuple = ()
     #: how the index space is walked (None: not scheduled yet)
     schedule: Schedule = None
+    #: (axis, extent) pairs for axes no load follows (a random draw's, alone): the extent is
+    #: an int or ``("ref", k)``, the value of the int scalar 'in' param ``k`` (its size)
+    extents: tuple = ()
 
     @property
     def inputs(self):
@@ -301,6 +310,9 @@ class Kernel:
             lines.append(f"  passes: {self.passes}")
         if self.schedule is not None:
             lines.append(f"  schedule: {self.schedule.pretty()}")
+        if self.extents:
+            lines.append("  extents: " + ", ".join(
+                f"i{a} = {self.params[e[1]].name if isinstance(e, tuple) else e}" for a, e in self.extents))
         lines += [f"  in place: {self.params[o].name} over {self.params[i].name}" for o, i in self.inplace]
         for k, ins in enumerate(self.body):
             text = _instr(ins)
@@ -311,7 +323,8 @@ class Kernel:
 
     def key(self):
         """A stable text identity (for caches): everything but the name."""
-        return repr((self.params, self.ndim, self.reduce_axes, self.body, self.inplace, self.schedule))
+        return repr((self.params, self.ndim, self.reduce_axes, self.body, self.inplace, self.schedule,
+                     self.extents))
 
     def check_inplace(self):
         """Raise unless every in-place pair reads and writes each element at one index, and

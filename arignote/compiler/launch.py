@@ -173,8 +173,8 @@ def _fast_runner(la, slow, allocs, max_work):
     # them (its own view makers); others (refs, reshapes, views of views) go slow
     views = {j: (source, make) for (j, (source, steps)), (_, make) in zip(la.views, la._view_makers)
              if source < la.n_user and static_view(steps)}
-    if len(views) != len(la.views) or la.compiled.error_flag is not None:
-        return None
+    if len(views) != len(la.views) or la.compiled.error_flag is not None or k.extents:
+        return None  # (extents from a draw's size: the binder's)
     over = dict(la._over)  # an in-place output is its input's array (which must be writeable)
     written = set(over.values())
     params, n_in, n_shape, at = k.params, la.n_user, la._n_shape, la._strides_at

@@ -35,6 +35,14 @@ loops hold a loop over the tile's points doing level 1 (contiguous, independent
 accumulators: it vectorizes, in the same order per point as the untiled nest);
 a last loop over the tile's points recomputes level 0 and runs level 2.
 
+*Groups* (``schedule.unroll``, a random draw's rows): the innermost parallel loop
+walks groups of ``unroll`` points that start at multiples of it (the body copied
+once per point, offsets ``or disjoint``), between a plain loop up to the first
+multiple and one after the last group; the groups' loop comes in two copies, one
+for unit strides along the axis (a run-time test), which LLVM vectorizes across
+groups, one for any strides. LLVM then computes a value that depends on the point
+only through ``index div unroll`` (a Philox block) once per group.
+
 Values are kept in *register types*: bool is ``i1`` (``i8`` in memory),
 float16 is ``float`` (``half`` in memory, every float16 result rounded
 through ``half`` as NumPy does; a float16 reduction accumulates in float and
@@ -92,6 +100,8 @@ class _Renderer:
         self.over = dict(kernel.inplace)
         #: the index variable of each axis where it is not ``%i<axis>`` (column tiles)
         self.index = {}
+        #: module-level metadata lines (the loops LLVM must leave as they are)
+        self.metadata = []
         self.sched = kernel.schedule
         self.tile = self.sched.tile_axis
         order = self.sched.loop_order
@@ -433,7 +443,7 @@ class _Renderer:
             lines.append(llvm_math.math_ir(sorted(self.vector_math)))
         lines += self.wrapper()
         lines += self.body_function() if self.tile is None else self.tiled_function()
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + self.metadata) + "\n"
 
     def body_args(self):
         k = self.k
@@ -476,10 +486,13 @@ class _Renderer:
         nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
                       "entry:", *self.allocas])
         out = nest.out
-        for a in parallel:
+        for a in parallel[:-1] if self.sched.unroll > 1 else parallel:
             chunked = a == self.sched.chunk_axis
             nest.open(a, "%start" if chunked else "0", "%end" if chunked else f"%n{a}")
-        out += self.sections[0]
+        if self.sched.unroll > 1:
+            self.grouped(nest, parallel[-1])
+        else:
+            out += self.sections[0]
         for p in range(k.passes if reduced else 0):
             section = self.sections[2 * p + 1]
             if not section:
@@ -496,6 +509,73 @@ class _Renderer:
             out += self.sections[2 * p + 2]
         nest.close_all()
         return out + self.raise_checks()
+
+    def grouped(self, nest, a):
+        """The innermost parallel loop, over axis ``a``, in groups of ``u = schedule.unroll``
+        points starting at multiples of ``u`` (LLVM then knows ``i div u`` is the same
+        for the group and computes what depends on it once): a plain loop up to the first
+        multiple, the groups, a plain loop over the rest. The groups' loop comes twice:
+        for unit strides along ``a`` (checked at run time; LLVM vectorizes it across
+        groups) and for any strides. Each copy of the body has its own value names."""
+        u, out = self.sched.unroll, nest.out
+        chunked = a == self.sched.chunk_axis
+        lo, hi = ("%start", "%end") if chunked else ("0", f"%n{a}")
+        # first: the first multiple of u from lo on (past hi when the groups are empty: LLVM
+        # must see it aligned); the plain loop before runs up to min(first, hi)
+        out += [f"  %u{a}.up = add nsw i64 {lo}, {u - 1}", f"  %u{a}.first = and i64 %u{a}.up, {-u}",
+                f"  %u{a}.in = icmp slt i64 %u{a}.first, {hi}",
+                f"  %u{a}.pre = select i1 %u{a}.in, i64 %u{a}.first, i64 {hi}",
+                f"  %u{a}.len = sub nsw i64 {hi}, %u{a}.pre", f"  %u{a}.whole = and i64 %u{a}.len, {-u}",
+                f"  %u{a}.last = add nsw i64 %u{a}.first, %u{a}.whole"]
+        strides = sorted({f"%s{self.over.get(ins.param, ins.param)}.{d}" for ins in self.k.body
+                          if isinstance(ins, (K.Load, K.Store)) for d, x in enumerate(ins.axes) if x == a})
+        unit = "true"
+        for n, st in enumerate(strides):
+            out += [f"  %u{a}.one{n} = icmp eq i64 {st}, 1",
+                    f"  %u{a}.unit{n} = and i1 {unit}, %u{a}.one{n}"]
+            unit = f"%u{a}.unit{n}"
+        names = re.compile(r"(%t\d+|%i" + str(a) + r"|%s\d+\.\d+)(?![\w.])")
+
+        def copy(tag, unit_strides=False):
+            def rename(m):
+                name = m.group(0)
+                if name.startswith("%s"):
+                    return "1" if unit_strides and name in strides else name
+                return f"%i{a}{tag}" if name == f"%i{a}" else name + tag
+            out.extend(names.sub(rename, line) for line in self.sections[0])
+
+        def loop(first, last, tag, step=1, unit_strides=False):
+            nest.open(a, first, last, tag, step)
+            if step == 1:
+                copy(tag)
+            else:
+                for g in range(step):
+                    out.append(f"  %i{a}{tag}{g} = or disjoint i64 %i{a}{tag}, {g}")
+                    copy(f"{tag}{g}", unit_strides)
+            nest.close("" if unit_strides else self.plain_loop())
+
+        loop(lo, f"%u{a}.pre", ".pre")
+        out += [f"  br i1 {unit}, label %U{a}.unit, label %U{a}.any", f"U{a}.unit:"]
+        nest.block = f"U{a}.unit"
+        loop(f"%u{a}.first", f"%u{a}.last", ".gu", u, unit_strides=True)
+        out += [f"  br label %U{a}.join", f"U{a}.any:"]
+        nest.block = f"U{a}.any"
+        loop(f"%u{a}.first", f"%u{a}.last", ".g", u)
+        out += [f"  br label %U{a}.join", f"U{a}.join:"]
+        nest.block = f"U{a}.join"
+        loop(f"%u{a}.last", hi, ".post")
+
+    def plain_loop(self):
+        """Loop metadata (``, !llvm.loop !N``) asking LLVM neither to vectorize nor to unroll
+        the loop: the few points around a draw's groups, and the groups of any strides
+        (which do not vectorize), cost compile time only."""
+        if not self.metadata:
+            self.metadata = ['!1 = !{!"llvm.loop.vectorize.width", i32 1}',
+                             '!2 = !{!"llvm.loop.interleave.count", i32 1}',
+                             '!3 = !{!"llvm.loop.unroll.disable"}']
+        n = 1 + len(self.metadata)
+        self.metadata.append(f"!{n} = distinct !{{!{n}, !1, !2, !3}}")
+        return f", !llvm.loop !{n}"
 
     def tiled_function(self):
         """The body of a column-tiled kernel: the other parallel axes, the tiles of the last
@@ -547,12 +627,13 @@ class _Nest:
         self.block = f"{L}.body"
         self.exits.append((a, tag, step))
 
-    def close(self):
+    def close(self, meta=""):
+        """End the innermost open loop; ``meta``: metadata of its back edge."""
         a, tag, step = self.exits.pop()
         i, L = f"%i{a}{tag}", f"L{a}{tag}"
         self.out.extend([f"  br label %{L}.latch", f"{L}.latch:",
                          f"  {i}.next = add nuw nsw i64 {i}, {step}",
-                         f"  br label %{L}.head", f"{L}.exit:"])
+                         f"  br label %{L}.head{meta}", f"{L}.exit:"])
         self.block = f"{L}.exit"
 
     def close_all(self):

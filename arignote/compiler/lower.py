@@ -146,6 +146,7 @@ class _Builder:
         self.clones = {}    # (first id, level) -> its re-emission at that level
         self.follows = set()  # (variable, dimension, axis): what each axis follows (for checks)
         self.views, self.view_specs = {}, []  # (source, chain) -> provisional index; view params
+        self.extents = {}  # axis -> its extent from a draw's size (see Kernel.extents)
         reduces = [n for n in fused.nodes if isinstance(n.op, Reduce)]
         if reduces:
             first = reduces[0]
@@ -339,21 +340,39 @@ class _Builder:
 
     def source(self, var, axes, args):
         """A source op's value (see :mod:`arignote.passes.fusible`) at each point: its
-        element's C-order index in the op's own shape (its last ``ndim`` inputs), from the
-        range variables of the axes it follows; each size is checked against the extent
-        of its axis (a mismatch is the reference's broadcasting error: a rerun finds it)."""
+        element's place in the op's own shape (its last ``ndim`` inputs) -- the C-order
+        index of its row (all axes but the last), its position in the row and the row's
+        length -- from the range variables of the axes it follows; each size is checked
+        against the extent of its axis (a mismatch is the reference's broadcasting error:
+        a rerun finds it)."""
         op, sizes, em = var.owner.op, args[len(args) - var.ndim:], _Emitter(self)
-        index = em.const(0, "int64")
+        place = []
         for d, a in enumerate(axes):
-            if d:
-                index = em.op("mul", "int64", index, sizes[d])
             if a is None:
+                place.append(em.const(0, "int64"))
                 continue
             level = 1 if a in self.reduce_axes else 0
-            index = em.op("add", "int64", index, self.add(K.Index("int64", a, level), level))
+            place.append(self.add(K.Index("int64", a, level), level))
+            extent = self._size_extent(sizes[d])
+            if extent is not None:
+                self.extents.setdefault(a, extent)
             differs = em.op("neq", "bool", sizes[d], self.add(K.Extent("int64", a, 0), 0))
             self.add(K.Check("bool", differs, SOURCE_SHAPE, 0), None)
-        return op.source(em, args[:len(args) - var.ndim], em.cast(index, "uint64"))
+        row = em.const(0, "int64")
+        for d in range(var.ndim - 1):
+            row = em.op("add", "int64", em.op("mul", "int64", row, sizes[d]), place[d])
+        j, n = (place[-1], sizes[-1]) if var.ndim else (em.const(0, "int64"), em.const(1, "int64"))
+        return op.source(em, args[:len(args) - var.ndim], *(em.cast(v, "uint64") for v in (row, j, n)))
+
+    def _size_extent(self, value):
+        """What value ``value`` (a draw's size) is as a kernel extent: an int for a
+        constant, ``("ref", k)`` for a load of the scalar group input ``k``, else None."""
+        ins = self.body[value]
+        if isinstance(ins, K.Const):
+            return int(ins.value)
+        if isinstance(ins, K.Load) and not ins.axes and ins.param < len(self.inputs):
+            return ("ref", ins.param)
+        return None
 
     def natural_axes(self, var):
         """The axis map of a group output: the whole index space, or its kept part for a
@@ -436,7 +455,8 @@ def kernel_axes(fused):
     time, which the caller decides (the fusion pass knows which dimensions the graph
     makes equal). Checked here: a broadcast load or store has size 1 there, a store
     sits inside a pass exactly when it writes along reduced axes, and some load
-    follows every axis (the launcher takes the extents from the inputs)."""
+    follows every axis (the launcher takes the extents from the inputs), or a random
+    draw's size gives its extent (``Kernel.extents``)."""
     try:
         kernel = lower(fused)
     except LoweringError:
@@ -468,7 +488,7 @@ def kernel_axes(fused):
                     return None
             else:
                 axes[a].append((var, d) if var is not None else shape[d])
-    if loaded != set(range(kernel.ndim)):
+    if loaded | {a for a, _ in kernel.extents} != set(range(kernel.ndim)):
         return None
     return tuple(tuple(follows) for follows in axes)
 
@@ -495,8 +515,11 @@ def _lower(fused, name="kernel"):
         elif level % 2:
             raise LoweringError(f"{fused}: output {out} is kept-space but varies along the reduced axes")
         b.add(K.Store(out.dtype, len(b.params) + k, axes, value, level), level)
-    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes),
-                      mark_sign_blind(K.live_body(b.body)), tuple(b.constants))
+    body = mark_sign_blind(K.live_body(b.body))
+    loaded = {a for ins in body if isinstance(ins, K.Load) and params[ins.param].role == "in"
+              for a in ins.axes if a is not None}
+    kernel = K.Kernel(name, tuple(params), b.ndim, tuple(b.reduce_axes), body, tuple(b.constants),
+                      extents=tuple(sorted((a, e) for a, e in b.extents.items() if a not in loaded)))
     if kernel.passes > MAX_PASSES:
         raise LoweringError(f"{fused}: {kernel.passes} passes over the reduced axes (at most {MAX_PASSES})")
     return kernel

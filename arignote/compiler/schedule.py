@@ -32,17 +32,19 @@ from arignote.compiler.split import NotSplittable, check_splittable, chunk_axis
 class Target:
     """What scheduling needs to know of a target. ``column_tile``: points per column tile
     (0: no tiles); ``chunks``: launches run ``[start, end)`` chunks of the outermost
-    parallel loop on threads; ``splits``: large reductions may run as per-chunk partials."""
+    parallel loop on threads; ``splits``: large reductions may run as per-chunk partials;
+    ``unroll``: its renderer walks a random draw's rows in aligned groups (``Schedule.unroll``)."""
     name: str
     column_tile: int = 0
     chunks: bool = True
     splits: bool = True
+    unroll: bool = False
 
 
 #: the cpu backend: wide tiles, so each row of a tile is a long run of pages the hardware
 #: prefetcher streams (narrow tiles touch a new page per row: twice as slow on a (4096, 1024)
 #: float32 column sum), while the accumulators stay in L1/L2
-CPU = Target("cpu", column_tile=4096)
+CPU = Target("cpu", column_tile=4096, unroll=True)
 
 
 def tile_axis(kernel):
@@ -75,7 +77,23 @@ def schedule(kernel, target=CPU):
         except NotSplittable:
             pass
     return K.Schedule(order, chunk, tile, target.column_tile if tile is not None else 0,
-                      target.column_tile if tile is not None and tile == chunk else 1, split)
+                      target.column_tile if tile is not None and tile == chunk else 1, split,
+                      unroll_groups(kernel, order) if target.unroll and tile is None else 1)
+
+
+#: points per group of a loop over a random draw's rows: the elements one Philox block serves
+#: at most (:mod:`arignote.ops.random`)
+DRAW_GROUP = 4
+
+
+def unroll_groups(kernel, order):
+    """The ``unroll`` of ``kernel``'s schedule: :data:`DRAW_GROUP` when the innermost
+    parallel loop is a random draw's row (an element's Index of that axis: only draws
+    read one), so each group computes each Philox block once; else 1."""
+    if not order or kernel.reduce_axes:
+        return 1
+    inner = order[-1]
+    return DRAW_GROUP if any(isinstance(ins, K.Index) and ins.axis == inner for ins in kernel.body) else 1
 
 
 def scheduled(kernel, target=CPU):

@@ -5,10 +5,17 @@ index), so the reference (``perform``), the kernel-IR interpreter and compiled
 kernels, fused or not, chunked on any number of threads, compute the same
 numbers, and a kernel generates them where it uses them (a dropout mask never
 goes through memory). The key is the stream's (derived from the seed and the
-stream's number, :func:`stream_key`); the counter of element ``i`` of a
-draw is ``(i mod 2**32, i div 2**32, count mod 2**32, count div 2**32)``
-with ``i`` its C-order index in the draw's shape and ``count`` how many times
-the stream drew before. A stream's state is a uint64 vector ``[key, count]``.
+stream's number, :func:`stream_key`). One Philox block gives four 32-bit words,
+and a sample takes ``k`` of them (:func:`words_per_sample`: 1, 2 or 4), so one
+block serves ``e = 4 / k`` consecutive elements of a row: the element at
+position ``j`` of the last axis, in row ``r`` (the C-order index of the other
+axes; a row has ``n`` elements) is lane ``j mod e`` of block
+``b = r * ceil(n / e) + j div e``, whose counter is ``(b mod 2**32, b div 2**32,
+count mod 2**32, count div 2**32)``, ``count`` being how many times the stream
+drew before. Blocks never straddle rows, so a kernel that walks a row in
+aligned groups of ``e`` computes each block once (the cpu backend's schedule
+unrolls such loops: :mod:`arignote.compiler.schedule`). A stream's state is a
+uint64 vector ``[key, count]``.
 
 The generator and the distributions are written once (:func:`draw`) over an
 *emitter*: ``const(value, dtype)``, ``op(name, dtype, *args)`` (a scalar op of
@@ -104,14 +111,50 @@ def _unit(em, words, dtype):
     return em.op("mul", work, em.cast(top, work), em.const(2.0 ** -bits, work))
 
 
-def draw(em, dist, dtype, key, count, index):
+def words_per_sample(dist, dtype):
+    """How many of a Philox block's four words one sample of ``dist`` as ``dtype`` takes."""
+    if dist in ("bits", "uniform"):
+        return 2 if _MANTISSA.get(dtype, 0) > 32 else 1
+    return 4 if dtype == "float64" else 2
+
+
+def block_and_lane(em, dist, dtype, row, j, n):
+    """The block (uint64) and lane (uint32) of the element at position ``j`` of a row of
+    ``n`` elements, in row ``row`` (uint64 values; see the module docstring). The divisor
+    is a power of two: a mask and a division that every backend compiles to a shift."""
+    e = 4 // words_per_sample(dist, dtype)
+    if e == 1:
+        return em.op("add", "uint64", em.op("mul", "uint64", row, n), j), em.const(0, "uint32")
+    per_row = em.op("floor_div", "uint64", em.op("add", "uint64", n, em.const(e - 1, "uint64")),
+                    em.const(e, "uint64"))
+    block = em.op("add", "uint64", em.op("mul", "uint64", row, per_row),
+                  em.op("floor_div", "uint64", j, em.const(e, "uint64")))
+    return block, em.cast(em.op("and_", "uint64", j, em.const(e - 1, "uint64")), "uint32")
+
+
+def _lane_words(em, w, lane, k):
+    """The ``k`` words of lane ``lane`` of the block ``w``: words ``lane * k`` on
+    (selected branch-free, so the selection vectorizes and folds where ``lane`` is known)."""
+    if k == 4:
+        return w
+    bit = em.op("and_", "uint32", lane, em.const(1, "uint32"))
+    if k == 2:
+        return [em.op("switch", "uint32", bit, w[2 + m], w[m]) for m in range(2)]
+    low, high = (em.op("switch", "uint32", bit, w[h + 1], w[h]) for h in (0, 2))
+    return [em.op("switch", "uint32", em.op("and_", "uint32", lane, em.const(2, "uint32")), high, low)]
+
+
+def draw(em, dist, dtype, key, count, row, j, n):
     """The samples of distribution ``dist`` (:data:`DISTRIBUTIONS`) as ``dtype`` for the
-    uint64 values ``key`` (the stream), ``count`` (its draw count) and ``index`` (each
-    element's C-order index): written once over the emitter ``em``."""
+    uint64 values ``key`` (the stream), ``count`` (its draw count) and each element's
+    place: position ``j`` in row ``row`` of ``n`` elements (the module docstring says
+    which block and lane that is). Written once over the emitter ``em``."""
     k_hi, k_lo = _hi_lo(em, key)
-    i_hi, i_lo = _hi_lo(em, index)
+    block, lane = block_and_lane(em, dist, dtype, row, j, n)
+    b_hi, b_lo = _hi_lo(em, block)
     c_hi, c_lo = _hi_lo(em, count)
-    w = philox(em, [i_lo, i_hi, c_lo, c_hi], [k_lo, k_hi])
+    w = _lane_words(em, philox(em, [b_lo, b_hi, c_lo, c_hi], [k_lo, k_hi]), lane,
+                    words_per_sample(dist, dtype))
     if dist == "bits":
         return w[0]
     if dist == "uniform":
@@ -196,15 +239,18 @@ class RandomDraw(Op):
         size = tuple(int(s) for s in size)
         if any(s < 0 for s in size):
             raise ArignoteValueError(f"random draw: the size {size} has a negative entry")
-        index = np.arange(math.prod(size), dtype="uint64").reshape(size)
-        out = draw(NumpyEmitter, self.dist, self.dtype, np.uint64(key), np.uint64(count), index)
-        return [np.asarray(out, dtype=self.dtype).reshape(size)]
+        n = size[-1] if size else 1
+        row = np.arange(math.prod(size[:-1]), dtype="uint64")[:, None]
+        out = draw(NumpyEmitter, self.dist, self.dtype, np.uint64(key), np.uint64(count), row,
+                   np.arange(n, dtype="uint64")[None, :], np.uint64(n))
+        return [np.broadcast_to(np.asarray(out, dtype=self.dtype), (row.size, n)).reshape(size)]
 
-    def source(self, em, inputs, index):
-        """The sample at the element of C-order index ``index`` (a uint64 value of the
-        emitter ``em``), from the inputs before the sizes: how a kernel computes it."""
+    def source(self, em, inputs, row, j, n):
+        """The sample at position ``j`` of row ``row`` of ``n`` elements (uint64 values of
+        the emitter ``em``; see the module docstring), from the inputs before the sizes:
+        how a kernel computes it."""
         key, count = inputs
-        return draw(em, self.dist, self.dtype, key, count, index)
+        return draw(em, self.dist, self.dtype, key, count, row, j, n)
 
     def infer_shape(self, node, input_shapes):
         return [tuple(node.inputs[2:])]
@@ -325,4 +371,5 @@ class ArgsortBits(Op):
 
 
 __all__ = ["RandomDraw", "CheckRange", "Multinomial", "ArgsortBits", "NumpyEmitter", "draw", "philox",
+           "words_per_sample", "block_and_lane",
            "stream_key", "initial_state", "check_range", "check_pvals", "DISTRIBUTIONS"]

@@ -1,6 +1,8 @@
 """Philox-4x32-10 through every path that computes it: the NumPy reference, kernel IR
 on the interpreter (as built and decomposed) and compiled by the LLVM renderer; the
 element-index instructions; a dropout mask generated inside one kernel."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from arignote.compiler import interp as I
 from arignote.compiler import kernel as K
 from arignote.compiler.decompose import decompose
 from arignote.compiler.launch import Launcher
+from arignote.compiler.llvm import render
 from arignote.compiler.lower import lower
 from arignote.compiler.split import NotSplittable, check_splittable
 from arignote.ops.fused import Fused
@@ -150,3 +153,57 @@ def test_a_draw_inside_a_reduction_reads_its_index_inside_the_pass_and_never_spl
     got = f(xv)
     state.set_value(begin)
     assert got == ref(xv)
+
+
+def _unit32(word):
+    return (np.uint32(word) >> np.uint32(8)).astype("float32") * np.float32(2.0 ** -24)
+
+
+def test_consecutive_elements_of_a_row_share_a_block():
+    """Element j of row r is lane j mod e of block r * ceil(n / e) + j div e, with e the
+    samples per block: 4 for float32 uniforms (one word each), 2 for float64 (two)."""
+    key, count = np.uint64(0x123456789ABCDEF), np.uint64(5)
+    k = [np.uint32(int(key) & 0xFFFFFFFF), np.uint32(int(key) >> 32)]
+
+    def block(b):
+        return philox(NumpyEmitter, [np.uint32(b), np.uint32(0), np.uint32(5), np.uint32(0)], k)
+
+    got = RandomDraw("uniform", "float32", 2).perform(None, [key, count, 2, 6])[0]
+    want = [[_unit32(block(r * 2 + j // 4)[j % 4]) for j in range(6)] for r in range(2)]
+    np.testing.assert_array_equal(got, np.array(want, "float32"))
+    got = RandomDraw("uniform", "float64", 1).perform(None, [key, count, 3])[0]
+    for j in range(3):
+        hi, lo = (int(w) for w in block(j // 2)[2 * (j % 2):2 * (j % 2) + 2])
+        assert got[j] == ((hi << 32 | lo) >> 11) * 2.0 ** -53
+
+
+def test_a_draws_kernel_walks_its_rows_in_aligned_groups():
+    from arignote.compiler.schedule import CPU, scheduled
+    x, u, outs = dropout()
+    f = ag.function([x], outs, backend="cpu", fusion=True)
+    kernels = [lower(n.op) for n in f.fgraph.toposort() if isinstance(n.op, Fused)]
+    by_draw = {any(isinstance(ins, K.Index) for ins in k.body): k for k in kernels}
+    schedule = scheduled(by_draw[True], CPU).schedule
+    assert schedule.unroll == 4 and "aligned groups of 4" in schedule.pretty()
+    assert scheduled(by_draw[False], CPU).schedule.unroll == 1  # (the state's update: no draw)
+    text = render(by_draw[True])
+    assert "label %U1.unit, label %U1.any" in text and "or disjoint i64 %i1.gu, 3" in text
+    assert text.count("!llvm.loop !") == 3  # (the loops around the groups, and any strides': plain)
+
+
+def test_an_axis_no_load_follows_takes_its_extent_from_a_size_param():
+    """``Kernel.extents``: ``out[i] = i`` over ``n`` points, ``n`` an int64 scalar input
+    (how a draw alone gets its index space); a negative size is refused before the run."""
+    from arignote.errors import ShapeError
+    body = (K.Load("int64", 0, ()), K.Index("int64", 0), K.Store("int64", 1, (0,), 1))
+    params = (K.Param("in0", "int64", 0, "in"), K.Param("out0", "int64", 1, "out"))
+    kernel = K.Kernel("iota", params, 1, (), body, extents=((0, ("ref", 0)),))
+    I.check(kernel)
+    assert "extents: i0 = in0" in kernel.pretty()
+    for run in (I.Interpreter(kernel), Launcher(kernel)):
+        for n in (0, 1, 7, 70_001):
+            np.testing.assert_array_equal(run(np.int64(n))[0], np.arange(n))
+        with pytest.raises(ShapeError, match="axis 0 has -1 points from input 0, which is negative"):
+            run(np.int64(-1))
+    static = dataclasses.replace(kernel, extents=((0, 5),))
+    np.testing.assert_array_equal(Launcher(static)(np.int64(0))[0], np.arange(5))

@@ -60,6 +60,63 @@ def test_dropout_uniforms_and_mask_are_bitwise_equal_on_every_backend():
     assert 0 <= u0.min() and u0.max() < 1
 
 
+@pytest.mark.parametrize("shape, view", [((1,), None), ((3,), None), ((5,), None), ((7, 9), None),
+                                         ((100_003,), None), ((6, 22), "columns"), ((10, 8), "transpose")])
+def test_dropout_is_bitwise_equal_whatever_the_alignment_strides_and_chunks(shape, view):
+    """The cpu backend walks a draw's rows in aligned groups of 4 (one Philox block each),
+    with plain loops before and after, a loop for unit strides and one for any: rows that
+    are not a multiple of 4, threads' chunks that start anywhere (100003 elements) and
+    strided inputs (every other column; a transpose) all give the reference's numbers."""
+    x = T.TensorType("float32", (None,) * len(shape))("x")
+    xv = np.random.default_rng(0).standard_normal(shape, dtype="float32")
+    if view == "columns":
+        xv = np.repeat(xv, 2, axis=1)[:, ::2]
+    elif view == "transpose":
+        xv = np.ascontiguousarray(xv.T).T
+
+    def build(rng):
+        u = rng.uniform(size=x.shape, dtype="float32")
+        return [x], [x * (u < 0.8) / 0.8, rng.normal(size=x.shape, dtype="float32"),
+                     rng.uniform(size=x.shape, dtype="float64")]
+    results = run_everywhere(build, [xv])
+    ref = results.pop(("numpy", None))
+    for key, got in results.items():
+        for call_got, call_ref in zip(got, ref):
+            np.testing.assert_array_equal(call_got[0], call_ref[0], err_msg=str(key))
+            np.testing.assert_allclose(call_got[1], call_ref[1], rtol=2e-6, atol=2e-6, err_msg=str(key))
+            np.testing.assert_array_equal(call_got[2], call_ref[2], err_msg=str(key))
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_draws_no_input_spans_are_compiled_kernels_too(fusion):
+    """A draw returned alone, counts over a constant shape, every draw unfused: the kernel
+    takes its extents from the draw's sizes (constant or symbolic), not from an input;
+    no RandomDraw runs the reference, the numbers are the reference's, and a negative
+    size is still the reference's error."""
+    n = T.lscalar("n")
+
+    def build(rng):
+        return [n], [rng.uniform((n, 6), low=-1, high=2, dtype="float32"), rng.normal((5,)),
+                     rng.binomial((3, 7), n=4, p=0.3), rng.integers((2, n), 0, 9)]
+    inputs, outputs = build(RandomStreams(7))
+    f = compile_on("cpu", fusion, inputs, outputs)
+    assert not [node for node in f.fgraph.toposort() if node.op.__class__.__name__ == "RandomDraw"]
+    results = {key: run for key, run in run_everywhere(build, [np.int64(5)]).items()
+               if key in (("numpy", None), ("cpu", fusion), ("interp", fusion))}
+    ref = results.pop(("numpy", None))
+    for key, got in results.items():
+        for call_got, call_ref in zip(got, ref):
+            for k, (g, r) in enumerate(zip(call_got, call_ref)):
+                assert g.dtype == r.dtype and g.shape == r.shape, key
+                if k == 1:
+                    np.testing.assert_allclose(g, r, rtol=1e-13, atol=1e-13, err_msg=str(key))
+                else:
+                    np.testing.assert_array_equal(g, r, err_msg=str(key))
+    assert f(0)[0].shape == (0, 6)
+    with pytest.raises(ArignoteValueError, match=r"size \(-2, 6\) has a negative entry"):
+        f(-2)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_uniform_and_integers_bitwise_normals_close_on_every_backend(dtype):
     def build(rng):
