@@ -10,6 +10,7 @@ kernels: ``render``, ``compile``, ``launcher``) and is made available with
 "Backends", shows a whole example.
 """
 from arignote.runtime import cpu, interp  # noqa: F401  (the built-in backends register themselves)
+from arignote.runtime import cuda_emulated  # noqa: F401,I001  (after them: listed after them)
 from arignote.runtime.backends import Backend, available, get, register, unregister
 from arignote.runtime.kernels import KernelBackend, KernelStep
 

@@ -41,8 +41,8 @@ class _Dumper:
 
         self.count += 1
         label = f"function {fn.name!r}" if fn.name else _unnamed(self.count)
-        if self.fmt == "kernels":
-            _print_kernels(fn, label, self.out)
+        if self.fmt in ("kernels", "cuda"):
+            _print_kernels(fn, label, self.out, self.fmt)
             return
         if self.fmt == "html":
             self.functions.append((label, fn))
@@ -70,15 +70,15 @@ def _unnamed(count):
     return f"function #{count}{where}"
 
 
-def _print_kernels(fn, label, out):
+def _print_kernels(fn, label, out, fmt="kernels"):
     """Each step of ``fn``'s program; each kernel step with its kernel IR and LLVM IR;
     then the same for the program of each inner graph (a loop's step, a branch)."""
     program, note = _cpu_program(fn)
-    _print_program(program, label, note, _output_names(fn, program), out)
+    _print_program(program, label, note, _output_names(fn, program), out, fmt)
     print(file=out)
 
 
-def _print_program(program, label, note, names, out):
+def _print_program(program, label, note, names, out, fmt="kernels"):
     from arignote.compiler.llvm import render
 
     steps = program.steps
@@ -101,12 +101,33 @@ def _print_program(program, label, note, names, out):
         if lines:
             print(f"built at: {lines}", file=out)
         print(kernel.pretty().rstrip("\n"), file=out)
-        print(f"; --- LLVM IR of {kernel.name} ---", file=out)
-        print(render(kernel).rstrip("\n"), file=out)
+        if fmt == "cuda":
+            _print_cuda(kernel, out)
+        else:
+            print(f"; --- LLVM IR of {kernel.name} ---", file=out)
+            print(render(kernel).rstrip("\n"), file=out)
     for inner in program.inner_programs:
         owner = f"{inner.owner.op}" if inner.owner is not None else "an op"
         print(file=out)
-        _print_program(inner, f"{label} > inner graph of {owner}", "", {}, out)
+        _print_program(inner, f"{label} > inner graph of {owner}", "", {}, out, fmt)
+
+
+def _print_cuda(kernel, out):
+    """``kernel``'s CUDA C, and ptxas's report per architecture where NVRTC or nvcc is there.
+    (The kernel comes from a cpu program: it is rescheduled for the CUDA target.)"""
+    import dataclasses
+
+    from arignote.compiler import cuda, cuda_compile
+
+    source = cuda.render(dataclasses.replace(kernel, schedule=None))
+    print(f"// --- CUDA C of {kernel.name} ---", file=out)
+    print(source.rstrip("\n"), file=out)
+    if cuda_compile.compiler_version() is None:
+        print("// (no NVRTC or nvcc here: not compiled)", file=out)
+        return
+    for arch in cuda_compile.ARCHS:
+        report = cuda_compile.compile_source(source, kernel.name, arch).report
+        print(f"// ptxas {arch}: " + report.pretty().replace("\n", "\n// "), file=out)
 
 
 def _cpu_program(fn):
@@ -173,8 +194,9 @@ def main(argv=None):
     dump.add_argument("script")
     dump.add_argument("--stage", choices=["raw", "optimized"], default=None,
                       help="the graph as built (raw) or as it runs (optimized, the default)")
-    dump.add_argument("--format", choices=["text", "dot", "kernels", "html"], default="text",
-                      help="debugprint text, DOT, each kernel's IR and LLVM IR, or an interactive page")
+    dump.add_argument("--format", choices=["text", "dot", "kernels", "html", "cuda"], default="text",
+                      help="debugprint text, DOT, each kernel's IR and LLVM IR, an interactive page, "
+                           "or each kernel's IR, CUDA C and ptxas report (cuda)")
     dump.add_argument("-o", "--output", metavar="FILE", help="write the dump to FILE, not to stdout")
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -183,8 +205,8 @@ def main(argv=None):
         return args.run(args)
     if not os.path.isfile(args.script):
         parser.error(f"no such script: {args.script}")
-    if args.format == "kernels" and args.stage == "raw":
-        parser.error("--format kernels shows the compiled program: --stage raw does not apply")
+    if args.format in ("kernels", "cuda") and args.stage == "raw":
+        parser.error(f"--format {args.format} shows the compiled program: --stage raw does not apply")
     args.stage = args.stage or "optimized"
 
     from arignote.runtime.function import COMPILE_HOOKS

@@ -1,0 +1,239 @@
+"""Compiling CUDA C for a GPU: NVRTC in process (``arignote[cuda]``: NVIDIA's
+``cuda-bindings`` and ``nvidia-cuda-nvrtc`` wheels), else the toolkit's ``nvcc``,
+to a cubin (and PTX) per architecture, through the content-addressed disk cache.
+
+No GPU is needed to compile: ptxas (inside NVRTC) checks the code and reports
+per kernel the registers, spills, stack and shared memory it uses
+(:class:`Report`), which ``arignote dump --format cuda`` prints and the tests
+check (no warnings, no spills in elementwise kernels). Options: ``--fmad=false``
+(no contraction: a value has one value, as on the cpu), IEEE division and square
+root, denormals kept (NVRTC's defaults).
+"""
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field, replace
+
+from arignote.compiler import cache
+from arignote.compiler.cuda import DEVICE_HEADER, HEADER_NAME, batches, render, symbol, translation_unit
+from arignote.errors import ArignoteError
+
+#: the architectures every kernel is compiled for when no GPU says otherwise
+ARCHS = ("sm_80", "sm_90")
+OPTIONS = ("--fmad=false", "--std=c++17", "--ptxas-options=--verbose", "--ptxas-options=--warn-on-spills")
+
+
+class CudaCompileError(ArignoteError, RuntimeError):
+    """NVRTC or nvcc refused a kernel: the message holds its log."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ptxas said of one kernel for one architecture."""
+    registers: int = 0
+    spill_stores: int = 0
+    spill_loads: int = 0
+    stack: int = 0
+    shared: int = 0
+    warnings: tuple = ()
+
+    def pretty(self):
+        text = (f"{self.registers} registers, {self.spill_stores} bytes spill stores, "
+                f"{self.spill_loads} bytes spill loads, {self.stack} bytes stack, "
+                f"{self.shared} bytes shared memory")
+        return text + "".join(f"\n  warning: {w}" for w in self.warnings)
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A kernel compiled for ``arch``: its cubin, PTX (None where the compiler gave none),
+    the compiler's log and ptxas's :class:`Report`."""
+    name: str
+    arch: str
+    cubin: bytes = field(repr=False)
+    ptx: str = field(repr=False, default=None)
+    log: str = ""
+    report: Report = Report()
+    cache_hit: bool = False
+
+
+def parse_report(log, function=None):
+    """The :class:`Report` in a compiler log (ptxas ``--verbose``), and its warnings
+    (ptxas's and the front end's); ``function``: that kernel's, in the log of a
+    translation unit of several (a warning naming no function is everyone's)."""
+    if function is not None:
+        sections = re.split(r"(?=ptxas info\s*: Compiling entry function ')", log)
+        head = rf"ptxas info\s*: Compiling entry function '{re.escape(function)}'"
+        mine = [s for s in sections if re.match(head, s)]
+        warnings = [line for line in log.splitlines() if re.search(r"\bwarning\b", line, re.IGNORECASE)
+                    and (f"'{function}'" in line or "function '" not in line)]
+        return replace(parse_report(mine[0] if mine else ""), warnings=tuple(w.strip() for w in warnings))
+
+    def num(pattern):
+        m = re.search(pattern, log)
+        return int(m.group(1)) if m else 0
+    warnings = tuple(line.strip() for line in log.splitlines()
+                     if re.search(r"\bwarning\b", line, re.IGNORECASE))
+    return Report(num(r"Used (\d+) registers"), num(r"(\d+) bytes spill stores"),
+                  num(r"(\d+) bytes spill loads"), num(r"(\d+) bytes stack frame"),
+                  num(r"(\d+) bytes smem"), warnings)
+
+
+#: elementwise kernels with more outputs than this may spill (tests/compiler/test_cuda.py's
+#: every-scalar-op kernels compute some 40 transcendentals at once: 255 registers are not
+#: enough on sm_90); fusion makes no such kernels from user code
+MANY_OUTPUTS = 8
+
+
+def problems(kernel, report):
+    """What is wrong in ``report`` (of ``kernel``) for a GPU: ptxas's and the front end's
+    warnings, and spills in an elementwise kernel (they would cost a memory-bound kernel
+    its bandwidth). Empty when all is well."""
+    may_spill = len(kernel.outputs) > MANY_OUTPUTS
+    found = [w for w in report.warnings if not (may_spill and "spilled" in w)]
+    if not kernel.reduce_axes and not may_spill and (report.spill_stores or report.spill_loads):
+        found.append(f"spills in an elementwise kernel: {report.pretty()}")
+    return found
+
+
+@functools.cache
+def nvrtc_available():
+    """Whether NVRTC can be loaded (the ``cuda`` extra is installed)."""
+    try:
+        from cuda.bindings import nvrtc
+        err, *_ = nvrtc.nvrtcVersion()
+        return int(err) == 0
+    except Exception:  # (ImportError, or a wheel without its library)
+        return False
+
+
+def compiler_version():
+    """Which compiler :func:`compile_source` uses, for cache keys (None: none found)."""
+    if nvrtc_available():
+        from cuda.bindings import nvrtc
+        _, major, minor = nvrtc.nvrtcVersion()
+        return f"nvrtc {major}.{minor}"
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+        return "nvcc " + out.strip().splitlines()[-1]
+    return None
+
+
+def _nvrtc(source, name, arch):
+    from cuda.bindings import nvrtc
+
+    def ok(result, what):
+        err, *rest = result
+        if int(err) != 0:
+            raise CudaCompileError(f"{name}: NVRTC {what} failed: {err}")
+        return rest[0] if len(rest) == 1 else rest
+
+    prog = ok(nvrtc.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 1,
+                                       [DEVICE_HEADER.encode()], [HEADER_NAME.encode()]), "create")
+    try:
+        opts = [o.encode() for o in (f"--gpu-architecture={arch}", *OPTIONS)]
+        (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+        size = ok(nvrtc.nvrtcGetProgramLogSize(prog), "log size")
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(prog, log)
+        log = log.rstrip(b"\0 ").decode(errors="replace")
+        if int(err) != 0:
+            raise CudaCompileError(f"{name}: NVRTC could not compile it for {arch}:\n{log}")
+        size = ok(nvrtc.nvrtcGetCUBINSize(prog), "cubin size")
+        cubin = b" " * size
+        nvrtc.nvrtcGetCUBIN(prog, cubin)
+        ptx = None
+        err, size = nvrtc.nvrtcGetPTXSize(prog)
+        if int(err) == 0 and size > 1:
+            buf = b" " * size
+            nvrtc.nvrtcGetPTX(prog, buf)
+            ptx = buf.rstrip(b"\0").decode()
+        return cubin, ptx, log
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def _nvcc(source, name, arch):
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        raise CudaCompileError(f"{name}: no CUDA compiler: install arignote[cuda] (NVRTC) or the "
+                               "CUDA toolkit (nvcc)")
+    with tempfile.TemporaryDirectory(prefix="arignote-nvcc-") as where:
+        with open(os.path.join(where, HEADER_NAME), "w") as f:
+            f.write(DEVICE_HEADER)
+        src = os.path.join(where, "k.cu")
+        with open(src, "w") as f:
+            f.write(source)
+        out = os.path.join(where, "k.cubin")
+        flags = ["--fmad=false", "-std=c++17", "-Xptxas", "--verbose,--warn-on-spills"]
+        run = subprocess.run([nvcc, "--cubin", f"-arch={arch}", *flags, "-o", out, src],
+                             capture_output=True, text=True)
+        if run.returncode:
+            raise CudaCompileError(f"{name}: nvcc could not compile it for {arch}:\n{run.stderr}")
+        with open(out, "rb") as f:
+            return f.read(), None, run.stdout + run.stderr
+
+
+def compile_source(source, name, arch):
+    """``source`` (CUDA C from :func:`~arignote.compiler.cuda.render`) compiled for
+    ``arch``: a :class:`Binary`, from the disk cache when it was compiled before."""
+    version = compiler_version()
+    key = cache.make_key("cuda", source, DEVICE_HEADER, arch, OPTIONS, version)
+    build = _nvrtc if version and version.startswith("nvrtc") else _nvcc
+
+    def make():
+        cubin, ptx, log = build(source, name, arch)
+        ptx = (ptx or "").encode()
+        return json.dumps({"log": log, "ptx": len(ptx)}).encode() + b"\n" + ptx + cubin
+
+    payload, hit = cache.get_or_build(key, make)
+    head, rest = payload.split(b"\n", 1)
+    meta = json.loads(head)
+    ptx, cubin = rest[:meta["ptx"]], rest[meta["ptx"]:]
+    return Binary(name, arch, cubin, ptx.decode() or None, meta["log"], parse_report(meta["log"]), hit)
+
+
+def compile_kernels(kernels, archs=ARCHS):
+    """``[{arch: Binary}]`` of ``kernels`` rendered as CUDA C, compiled together (one
+    compiler run per architecture and :func:`~arignote.compiler.cuda.batches` group):
+    each :class:`Binary` holds its group's cubin (every kernel of the group, by its
+    ``extern "C"`` name) and its own kernel's :class:`Report`."""
+    sources = [render(k) for k in kernels]
+    named = list(dict.fromkeys((s, symbol(k.name)) for s, k in zip(sources, kernels)))
+    done = {}
+    for group in batches(named):
+        unit = translation_unit(group)
+        for arch in archs:
+            binary = compile_source(unit, group[0][1], arch)
+            for item in group:
+                done[item, arch] = replace(binary, name=item[1], report=parse_report(binary.log, item[1]))
+    return [{arch: done[(s, symbol(k.name)), arch] for arch in archs} for s, k in zip(sources, kernels)]
+
+
+def compile_kernel(kernel, archs=ARCHS):
+    """``{arch: Binary}`` of ``kernel`` rendered as CUDA C."""
+    return compile_kernels([kernel], archs)[0]
+
+
+def check_archs():
+    """The architectures backend 'cuda-emulated' also compiles each kernel for:
+    ``$ARIGNOTE_CUDA_ARCHS`` (comma-separated; set but empty: none), else :data:`ARCHS`
+    where NVRTC is installed (nvcc, a process per kernel and architecture, is too slow)."""
+    env = os.environ.get("ARIGNOTE_CUDA_ARCHS")
+    if env is not None:
+        return tuple(a.strip() for a in env.split(",") if a.strip())
+    return ARCHS if nvrtc_available() else ()
+
+
+def check_kernels(kernels, archs=ARCHS):
+    """Compile ``kernels`` for ``archs`` (:func:`compile_kernels`); a :class:`CudaCompileError`
+    naming each kernel a GPU would not take as it is (:func:`problems`)."""
+    found = [f"{k.name} on {arch}: {p}" for k, binaries in zip(kernels, compile_kernels(kernels, archs))
+             for arch, b in binaries.items() for p in problems(k, b.report)]
+    if found:
+        raise CudaCompileError("kernels that would not run well on a GPU:\n  " + "\n  ".join(found))
