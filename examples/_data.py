@@ -80,14 +80,16 @@ def _epochs(text):
     return n
 
 
-def training_arguments(description, epochs, fast_epochs):
-    """The arguments of a training script (``--fast``, ``--epochs N`` with N >= 0, ``--seed``)
-    parsed; ``args.epochs`` is N if given (0 included), else ``fast_epochs`` with
-    ``--fast``, else ``epochs``. Unknown arguments are an error."""
+def training_arguments(description, epochs, fast_epochs, extra=None):
+    """The arguments of a training script (``--fast``, ``--epochs N`` with N >= 0, ``--seed``,
+    and what ``extra(parser)`` adds) parsed; ``args.epochs`` is N if given (0 included),
+    else ``fast_epochs`` with ``--fast``, else ``epochs``. Unknown arguments are an error."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--fast", action="store_true", help=f"{fast_epochs} epochs only")
     parser.add_argument("--epochs", type=_epochs, default=None, help=f"epochs to train (default {epochs})")
     parser.add_argument("--seed", type=int, default=0)
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     if args.epochs is None:
         args.epochs = fast_epochs if args.fast else epochs

@@ -14,18 +14,20 @@ def examples():
     """The example modules, imported the way `python examples/x.py` sees them."""
     sys.path.insert(0, EXAMPLES)
     try:
+        import denoising_autoencoder
         import linear_regression
         import logistic_regression
         import lstm
         import mlp
         import quickstart
         import rnn_tagger
-        yield {"linear_regression": linear_regression, "logistic_regression": logistic_regression,
+        yield {"denoising_autoencoder": denoising_autoencoder, "linear_regression": linear_regression,
+               "logistic_regression": logistic_regression,
                "lstm": lstm, "mlp": mlp, "quickstart": quickstart, "rnn_tagger": rnn_tagger}
     finally:
         sys.path.remove(EXAMPLES)
-        for name in ("linear_regression", "logistic_regression", "lstm", "mlp", "quickstart", "rnn_tagger",
-                     "_data"):
+        for name in ("denoising_autoencoder", "linear_regression", "logistic_regression", "lstm", "mlp",
+                     "quickstart", "rnn_tagger", "_data"):
             sys.modules.pop(name, None)
 
 
@@ -53,6 +55,30 @@ def test_mlp_learns_digits_and_reports_graph_sizes(examples):
     nodes = result["nodes"]
     assert 0 < nodes["cost"] < nodes["with_gradients"]
     assert nodes["compiled_step"] > 0
+
+
+def test_denoising_autoencoder_learns_to_reconstruct_digits(examples, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "filters.png"
+    result = examples["denoising_autoencoder"].main(epochs=3, n_hidden=16, out=str(out), verbose=False)
+    costs = result["costs"]
+    assert all(np.isfinite(costs)) and costs[-1] < costs[0], costs
+    assert result["test_cost"] < 0.5 * result["test_cost_before"]  # clean reconstruction, unseen digits
+    assert result["filters"] == str(out) and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_denoising_autoencoder_runs_as_a_script(examples, monkeypatch, capsys, tmp_path):
+    out = tmp_path / "f.png"
+    monkeypatch.setattr(sys, "argv", ["denoising_autoencoder.py", "--epochs", "2", "--out", str(out)])
+    runpy.run_path(os.path.join(EXAMPLES, "denoising_autoencoder.py"), run_name="__main__")
+    text = capsys.readouterr().out
+    assert "epoch   2  cost" in text and "test reconstruction cost" in text and out.exists()
+
+
+def test_denoising_autoencoder_without_matplotlib_says_so(examples, monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # (an import of it now fails)
+    assert not examples["denoising_autoencoder"].save_filters(np.zeros((64, 4)), str(tmp_path / "f.png"))
+    assert "matplotlib is not installed" in capsys.readouterr().out and not list(tmp_path.iterdir())
 
 
 def test_lstm_task_needs_memory(examples):
