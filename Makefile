@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install system-deps test test-long demo docs lint bench clean
+.PHONY: venv install system-deps test test-long test-all-pythons demo docs lint bench clean
 
 venv install: $(STAMP)
 
@@ -62,6 +62,27 @@ test-long: $(STAMP)
 	ARIGNOTE_LONG_EXAMPLES=$(LONG_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -q \
 		tests/test_random_gradients.py
 
+# The suite (numpy and fused cpu configurations) under each supported Python found on PATH
+# or through pyenv, each in its own .venv-3.X; says which were not found and fails if any
+# found one fails. PYTHONS="3.12" picks some.
+# Only 3.11 has been measured in full (README, "What works today").
+PYTHONS := 3.10 3.11 3.12 3.13
+test-all-pythons:
+	@missing=""; failed=""; \
+	for v in $(PYTHONS); do \
+		py=python$$v; $$py -c '' 2>/dev/null || py=$$(pyenv prefix $$v 2>/dev/null)/bin/python$$v; \
+		if ! $$py -c '' 2>/dev/null; then missing="$$missing $$v"; continue; fi; \
+		echo "make: Python $$v ($$py)"; \
+		{ [ -x .venv-$$v/bin/python ] || $$py -m venv .venv-$$v; } && \
+		.venv-$$v/bin/python -m pip install --quiet -e '.[dev]' && \
+		ARIGNOTE_BACKEND=numpy .venv-$$v/bin/python -m pytest -q -p no:cacheprovider tests && \
+		ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1 .venv-$$v/bin/python -m pytest -q \
+			-p no:cacheprovider tests || failed="$$failed $$v"; \
+	done; \
+	echo "make: not found (PATH, pyenv):$${missing:- none}"; \
+	echo "make: failed:$${failed:- none}"; \
+	[ -z "$$failed" ]
+
 demo: $(STAMP)
 	@echo "make: running examples/quickstart.py"
 	$(BIN)/python examples/quickstart.py
@@ -74,11 +95,11 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/compile_time.py
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check arignote tests examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
+	rm -rf $(VENV) .venv-3.* .pytest_cache .hypothesis .ruff_cache

@@ -5,10 +5,30 @@ also subclasses the matching builtin (``TypeError`` or ``ValueError``), so code
 written against NumPy's exceptions keeps working. Messages name the variable
 or op, what was expected, what came, and where the offending node was built.
 """
+import os
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Code that runs graphs, not builds them: compiling and calling functions, launching kernels.
+_RUNNING_DIRS = tuple(os.path.join(_PACKAGE_DIR, d, "") for d in ("runtime", "compiler"))
 
 
 class ArignoteError(Exception):
-    """Base class of every error Arignote raises on purpose."""
+    """Base class of every error Arignote raises on purpose. Raised while the user builds
+    a graph, its message ends with the user's line that was building it (unless it names
+    that line already): ``x.sum(axis=3)`` is the mistake, not the line that built ``x``,
+    and the traceback's last frames are Arignote's own."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.raised_at = _building_site()
+
+    def __str__(self):
+        message = super().__str__()
+        site = getattr(self, "raised_at", None)
+        if site is None or f"{site[0]}:{site[1]}," in message:
+            return message
+        return f"{message} (raised at {format_trace(site)})"
 
 
 class ArignoteTypeError(ArignoteError, TypeError):
@@ -82,6 +102,32 @@ def describe(var):
     if owner is not None:
         return f"the output of {owner.op}"
     return f"an unnamed {getattr(var, 'type', 'variable')}"
+
+
+def user_trace():
+    """(filename, lineno, function) of the innermost frame outside arignote, or None."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            return (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def _building_site():
+    """The user's line running now if it is building a graph, else None: while a function
+    compiles or runs (a kernel launched, an op's ``perform``), an error names the nodes'
+    own lines, and the call is in the traceback."""
+    frame, site = sys._getframe(1), None
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.startswith(_RUNNING_DIRS) or (
+                code.co_name == "perform" and code.co_filename.startswith(_PACKAGE_DIR)):
+            return None
+        if site is None and not code.co_filename.startswith(_PACKAGE_DIR):
+            site = (code.co_filename, frame.f_lineno, code.co_name)
+        frame = frame.f_back
+    return site
 
 
 def built_at(obj):

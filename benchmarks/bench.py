@@ -7,13 +7,18 @@ installed for them). Reported: median times; speed-ups over NumPy and of
 fused over unfused; GB/s, and for memory-bound workloads the fraction of the
 best STREAM-triad (W5) bandwidth measured; the compile time of the W4 and
 W8 steps with a cold and a warm kernel cache (each in a fresh process); the
-issues' targets, met or missed. Output: tables on stdout, ``bench.json`` and, with
+targets, met or missed. Output: tables on stdout, ``bench.json`` and, with
 matplotlib (the ``bench`` extra), ``bench.png`` (fused vs unfused).
 
 OpenBLAS slows down when OPENBLAS_CORETYPE is forced, so this script unsets
 it (and OPENBLAS_L2_SIZE) for its own process and says so.
 
-    python benchmarks/bench.py [--quick] [--only W1 W2 ...] [--out DIR]
+Ratios from a loaded machine mean nothing (a busy core slows one variant and
+not the next), so the script first waits for a quiet machine (load average
+and a calibration loop) and refuses to measure if none comes, unless
+``--allow-loaded``: then its output says the machine was loaded.
+
+    python benchmarks/bench.py [--quick] [--only W1 W2 ...] [--out DIR] [--allow-loaded]
 """
 import os
 import sys
@@ -31,14 +36,17 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import textwrap  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import arignote as ag  # noqa: E402
 import arignote.tensor as T  # noqa: E402
+import dropout_w9  # noqa: E402  (next to this script)
 import lenet_w10  # noqa: E402  (next to this script)
 import lstm_w8  # noqa: E402  (next to this script)
+import quiet  # noqa: E402  (next to this script)
 
 VARIANTS = ("numpy_hand", "reference", "cpu_unfused", "cpu_fused")
 COMPILED = {"reference": dict(backend="numpy"), "cpu_unfused": dict(backend="cpu", fusion=False),
@@ -190,6 +198,19 @@ def w8():
                 bytes=None, memory_bound=False, peers={})
 
 
+def w9(n):
+    """Dropout forward (keep 0.8) on ``n`` float32 with fresh random numbers per call
+    (dropout_w9.py), against NumPy's ``default_rng().random`` and a multiply."""
+    x, hand = dropout_w9.problem(n), dropout_w9.numpy_step()
+
+    def build(kw):
+        inputs, output = dropout_w9.graph()
+        return _bind(ag.function(inputs, output, **kw), x)
+
+    return dict(hand=lambda: hand(x), build=build, bytes=dropout_w9.bytes_moved(n),
+                memory_bound=False, peers={})
+
+
 def w10():
     """A LeNet-style SGD step: 64x1x28x28, conv 20 5x5, pool, conv 50 5x5, pool, dense 500,
     dense 10 (lenet_w10.py), against NumPy im2col; GFLOP/s from its products."""
@@ -222,6 +243,7 @@ def workloads(quick):
         "W4": ("MLP 784-512-512-10 step", _sgd_model([784, 512, 512, 10], 256)),
         "W5": ("STREAM triad", w5(n)),
         "W8": ("LSTM BPTT step", w8()),
+        "W9": ("dropout forward", w9(n)),
         "W10": ("LeNet conv step", w10()),
         "CALL": ("call overhead a+b", call_overhead()),
     }
@@ -369,21 +391,22 @@ def compile_times(repeat, wid):
 
 # ------------------------------------------------------------------ reporting
 
-TARGETS = [  # (issue, what, value from (results, compile times by workload, best bandwidth),
+TARGETS = [  # (what, value from (results, compile times by workload, best bandwidth),
     #            goal, at least?)
-    (5, "W1 fused over NumPy", lambda r, c, b: r["W1"]["speedup"]["cpu_fused"], 5.0, True),
-    (5, "W1 fused over unfused", lambda r, c, b: r["W1"]["fused_over_unfused"], 3.0, True),
-    (5, "W2 fused over NumPy", lambda r, c, b: r["W2"]["speedup"]["cpu_fused"], 9.0, True),
-    (5, "W3 fused over NumPy", lambda r, c, b: r["W3"]["speedup"]["cpu_fused"], 1.0, True),
-    (5, "W4 fused over NumPy", lambda r, c, b: r["W4"]["speedup"]["cpu_fused"], 1.25, True),
-    (5, "W5 fused / best triad GB/s", lambda r, c, b: r["W5"]["triad_fraction"]["cpu_fused"], 0.9, True),
-    (5, "compile W4, cold cache (s)", lambda r, c, b: c["W4"]["cold"], 0.3, False),
-    (5, "compile W4, warm cache (s)", lambda r, c, b: c["W4"]["warm"], 0.05, False),
-    (5, "call of a + b, fused (us)", lambda r, c, b: r["CALL"]["cpu_fused"] * 1e6, 2.0, False),
-    (11, "W8 fused over NumPy", lambda r, c, b: r["W8"]["speedup"]["cpu_fused"], 1.6, True),
-    (11, "compile W8, cold cache (s)", lambda r, c, b: c["W8"]["cold"], 1.0, False),
-    (13, "W10 fused over NumPy", lambda r, c, b: r["W10"]["speedup"]["cpu_fused"], 1.6, True),
-    (13, "compile W10, cold cache (s)", lambda r, c, b: c["W10"]["cold"], 1.0, False),
+    ("W1 fused over NumPy", lambda r, c, b: r["W1"]["speedup"]["cpu_fused"], 5.0, True),
+    ("W1 fused over unfused", lambda r, c, b: r["W1"]["fused_over_unfused"], 3.0, True),
+    ("W2 fused over NumPy", lambda r, c, b: r["W2"]["speedup"]["cpu_fused"], 9.0, True),
+    ("W3 fused over NumPy", lambda r, c, b: r["W3"]["speedup"]["cpu_fused"], 1.0, True),
+    ("W4 fused over NumPy", lambda r, c, b: r["W4"]["speedup"]["cpu_fused"], 1.25, True),
+    ("W5 fused / best triad GB/s", lambda r, c, b: r["W5"]["triad_fraction"]["cpu_fused"], 0.9, True),
+    ("compile W4, cold cache (s)", lambda r, c, b: c["W4"]["cold"], 0.3, False),
+    ("compile W4, warm cache (s)", lambda r, c, b: c["W4"]["warm"], 0.05, False),
+    ("call of a + b, fused (us)", lambda r, c, b: r["CALL"]["cpu_fused"] * 1e6, 2.0, False),
+    ("W8 fused over NumPy", lambda r, c, b: r["W8"]["speedup"]["cpu_fused"], 1.6, True),
+    ("compile W8, cold cache (s)", lambda r, c, b: c["W8"]["cold"], 1.0, False),
+    ("W9 fused over NumPy", lambda r, c, b: r["W9"]["speedup"]["cpu_fused"], 5.0, True),
+    ("W10 fused over NumPy", lambda r, c, b: r["W10"]["speedup"]["cpu_fused"], 1.6, True),
+    ("compile W10, cold cache (s)", lambda r, c, b: c["W10"]["cold"], 1.0, False),
 ]
 
 
@@ -426,18 +449,18 @@ def report(results, best, compiled):
               f"warm {c['warm'] * 1e3:.1f} ms (after the process's one-time setup: "
               f"imports and LLVM's target machine, {c['setup'] * 1e3:.0f} ms)")
     checks = []
-    for issue, what, value, goal, at_least in TARGETS:
+    for what, value, goal, at_least in TARGETS:
         try:
             v = value(results, compiled, best)
         except (KeyError, TypeError):
             continue
-        checks.append(dict(issue=issue, target=what, value=v,
+        checks.append(dict(target=what, value=v,
                            goal=(">= " if at_least else "<= ") + f"{goal:g}",
                            met=bool(v >= goal if at_least else v <= goal)))
     if checks:
-        print("\ntargets of the issues")
-        _table(["target", "measured", "goal", "", "issue"],
-               [[c["target"], f"{c['value']:.3g}", c["goal"], "met" if c["met"] else "MISSED", c["issue"]]
+        print("\ntargets")
+        _table(["target", "measured", "goal", ""],
+               [[c["target"], f"{c['value']:.3g}", c["goal"], "met" if c["met"] else "MISSED"]
                 for c in checks])
     return checks
 
@@ -455,7 +478,7 @@ def _chart(results, path):
     if not names:
         print("no workload to chart")
         return
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(max(9, 1.5 * len(names)), 4.5))
     for k, (v, color) in enumerate([("cpu_unfused", "#999999"), ("cpu_fused", "#1f77b4")]):
         speed = [results[w]["speedup"].get(v, 0) for w in names]
         bars = ax.bar([i + (k - 0.5) * 0.38 for i in range(len(names))], speed, 0.38,
@@ -465,7 +488,8 @@ def _chart(results, path):
                                 for w in names], fontsize=8)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
-    ax.set_xticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)),  # each bar says what it measures, not only its id
+                  [f"{w}\n" + textwrap.fill(results[w]["title"], 16) for w in names], fontsize=8)
     ax.set_ylabel("speed-up over NumPy (log)")
     ax.set_title("Arignote cpu backend: fused vs unfused")
     ax.legend()
@@ -482,16 +506,27 @@ def main(argv=None):
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time runs (W4, W8)")
     parser.add_argument("--compile-once", metavar="WORKLOAD", help=argparse.SUPPRESS)
     parser.add_argument("--keep-openblas-env", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--allow-loaded", action="store_true",
+                        help="measure and report even on a loaded machine (the output says so)")
+    parser.add_argument("--max-load", type=float, default=quiet.default_max_load(),
+                        help="the 1-minute load average above which the machine counts as loaded")
+    parser.add_argument("--wait", type=float, default=120.0,
+                        help="seconds to wait for a quiet machine before refusing (default 120)")
     args = parser.parse_args(argv)
     if args.compile_once:
         return compile_once(args.compile_once)
     unset = os.environ.get("ARIGNOTE_BENCH_UNSET")
     print(f"OPENBLAS_CORETYPE: {'was set (' + unset + '); unset for this run' if unset else 'not set'}")
     print(f"peers installed: {', '.join(PEERS) or 'none (JAX, numexpr and PyTorch columns omitted)'}")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5:
-        print(f"warning: load average {load:.1f} before starting: other processes compete for the "
-              f"{os.cpu_count()} cores and the timings will show it")
+    load, spread, calm = quiet.wait_until_quiet(args.max_load, 0 if args.allow_loaded else args.wait)
+    if not calm and not args.allow_loaded:
+        raise SystemExit(f"bench: the machine stayed loaded for {args.wait:g} s "
+                         f"({quiet.describe(load, spread, args.max_load)}); ratios measured now "
+                         f"would be noise. Rerun on a quiet machine, or pass --allow-loaded "
+                         f"(make bench BENCH_ARGS=--allow-loaded) to report them marked as loaded")
+    if not calm:
+        print(f"LOADED MACHINE ({quiet.describe(load, spread, args.max_load)}): "
+              f"the times and ratios below are unreliable")
     results = measure(args.quick, args.only)
     best = derive(results)
     compiled = None if args.no_compile else {
@@ -500,7 +535,8 @@ def main(argv=None):
     checks = report(results, best, compiled)
     os.makedirs(args.out, exist_ok=True)
     machine = dict(platform=platform.platform(), processor=platform.processor(), cores=os.cpu_count(),
-                   python=platform.python_version(), numpy=np.__version__, load_average=load)
+                   python=platform.python_version(), numpy=np.__version__, load_average=load,
+                   calibration_spread=spread, loaded=not calm)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(dict(openblas_env_unset=unset, quick=args.quick, machine=machine, peers=PEERS,
                        best_triad_gbs=best and best / 1e9, compile_s=compiled, results=results,

@@ -73,20 +73,27 @@ def printer(verbose, every=1, unit="epoch"):
     return log
 
 
-def _epochs(text):
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+def positive_int(text):
+    """An argparse type for counts (epochs, steps, lengths): a whole number of at least 1
+    (0 epochs would train nothing and report the untrained model as a result)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
     return n
 
 
 def training_arguments(description, epochs, fast_epochs, extra=None):
-    """The arguments of a training script (``--fast``, ``--epochs N`` with N >= 0, ``--seed``,
-    and what ``extra(parser)`` adds) parsed; ``args.epochs`` is N if given (0 included),
-    else ``fast_epochs`` with ``--fast``, else ``epochs``. Unknown arguments are an error."""
+    """The arguments of a training script (``--fast``, ``--epochs N`` with N >= 1, ``--seed``,
+    and what ``extra(parser)`` adds) parsed; ``args.epochs`` is N if given, else
+    ``fast_epochs`` with ``--fast``, else ``epochs``. Unknown arguments and N < 1 are errors
+    (exit status 2, argparse's message)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--fast", action="store_true", help=f"{fast_epochs} epochs only")
-    parser.add_argument("--epochs", type=_epochs, default=None, help=f"epochs to train (default {epochs})")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help=f"epochs to train, at least 1 (default {epochs})")
     parser.add_argument("--seed", type=int, default=0)
     if extra is not None:
         extra(parser)

@@ -119,7 +119,7 @@ class Binder:
     def _what(self, j):
         p = self.kernel.params[j]
         if p.view is not None:
-            return f"{self._what(p.view[0])} viewed as {K._param(p).split(' = ')[1]}"
+            return f"{self._what(p.view[0])} viewed as {K._param(p, self.kernel.params).split(' = ')[1]}"
         if p.role == "out":
             return f"output {j - self.out_params[0]}"
         if j >= self.n_user:

@@ -116,7 +116,7 @@ def check(kernel):
     top = 2 * kernel.passes
 
     def bad(k, why):
-        raise ValueError(f"{kernel.name}: %{k} ({K._instr(body[k])}) {why}")
+        raise ValueError(f"{kernel.name}: %{k} ({K._instr(body[k], kernel.params)}) {why}")
 
     for k, ins in enumerate(body):
         if not 0 <= ins.level <= top:
@@ -260,7 +260,7 @@ def _scalar(kernel, ins, args, any_points):
 
 
 def _ill_formed(kernel, ins, why):
-    raise ValueError(f"{kernel.name}: {K._instr(ins)} {why} (an ill-formed kernel)")
+    raise ValueError(f"{kernel.name}: {K._instr(ins, kernel.params)} {why} (an ill-formed kernel)")
 
 
 def _div_trunc(kernel, ins, a, b):

@@ -304,7 +304,7 @@ class Kernel:
         """The kernel for humans."""
         space = ", ".join(f"{'reduce' if a in self.reduce_axes else 'parallel'} i{a}"
                           for a in range(self.ndim))
-        lines = [f"kernel {self.name}({', '.join(_param(p) for p in self.params)})",
+        lines = [f"kernel {self.name}({', '.join(_param(p, self.params) for p in self.params)})",
                  f"  index space: [{space}]"]
         if self.passes > 1:
             lines.append(f"  passes: {self.passes}")
@@ -315,7 +315,7 @@ class Kernel:
                 f"i{a} = {self.params[e[1]].name if isinstance(e, tuple) else e}" for a, e in self.extents))
         lines += [f"  in place: {self.params[o].name} over {self.params[i].name}" for o, i in self.inplace]
         for k, ins in enumerate(self.body):
-            text = _instr(ins)
+            text = _instr(ins, self.params)
             if isinstance(ins, Load) and self.params[ins.param].role == "out":
                 text += f"  ; reads back {self.params[ins.param].name}"
             lines.append(f"  L{ins.level} %{k}: {ins.dtype} = {text}")
@@ -383,14 +383,21 @@ def live_body(body, keep=(Store, Check)):
     return tuple(with_args(body[k], [new_id[a] for a in args_of(body[k])]) for k in sorted(live))
 
 
-def _param(p):
+def _name(k, params):
+    """Param ``k`` as the signature names it (``p{k}`` without the params at hand)."""
+    return params[k].name if params and 0 <= k < len(params) else f"p{k}"
+
+
+def _param(p, params=None):
     text = f"{p.role} {p.name}: {p.dtype}[{p.ndim}d]"
-    return text if p.view is None else f"{text} = p{p.view[0]}{''.join(map(_step, p.view[1]))}"
+    if p.view is None:
+        return text
+    return f"{text} = {_name(p.view[0], params)}{''.join(_step(s, params) for s in p.view[1])}"
 
 
-def _step(step):
+def _step(step, params=None):
     def val(v):
-        return "" if v is None else f"p{v[1]}" if isinstance(v, tuple) else str(v)
+        return "" if v is None else _name(v[1], params) if isinstance(v, tuple) else str(v)
     if step[0] == "index":
         items = [val(e[1]) if e[0] == "int" else "newaxis" if e[0] == "newaxis" else
                  ":".join(map(val, e[1:3])) + (f":{val(e[3])}" if e[3] is not None else "")
@@ -405,11 +412,12 @@ def _axes(axes):
     return "[" + ",".join("_" if a is None else f"i{a}" for a in axes) + "]"
 
 
-def _instr(ins):
+def _instr(ins, params=None):
+    """One instruction as text; params are named as in the kernel's signature."""
     if isinstance(ins, Const):
         return f"const {ins.value!r}"
     if isinstance(ins, Load):
-        return f"load p{ins.param}{_axes(ins.axes)}"
+        return f"load {_name(ins.param, params)}{_axes(ins.axes)}"
     if isinstance(ins, Index):
         return f"index i{ins.axis}"
     if isinstance(ins, Extent):
@@ -422,7 +430,7 @@ def _instr(ins):
         blind = " sign-blind" if ins.sign_blind else ""
         return f"reduce {ins.combiner}(%{ins.arg}) init {ins.init!r}{blind}"
     if isinstance(ins, Store):
-        return f"store p{ins.param}{_axes(ins.axes)} <- %{ins.arg}"
+        return f"store {_name(ins.param, params)}{_axes(ins.axes)} <- %{ins.arg}"
     if isinstance(ins, Check):
         return f"check %{ins.arg}: {ins.error}"
     raise TypeError(ins)

@@ -8,28 +8,15 @@ included: graphs of thousands of nodes (deep nets and their gradients) must
 not hit Python's recursion limit.
 """
 import itertools
-import os
 import reprlib
-import sys
 
 import numpy as np
 
 from arignote.errors import ArignoteTypeError, CycleError, NotATensorError, built_at, describe
+from arignote.errors import user_trace  # noqa: F401  (re-exported: graph code asks it here)
 from arignote.graph import pickling
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ids = itertools.count()
-
-
-def user_trace():
-    """(filename, lineno, function) of the innermost frame outside arignote."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR):
-            return (filename, frame.f_lineno, frame.f_code.co_name)
-        frame = frame.f_back
-    return None
 
 
 def _tensor_only(name):

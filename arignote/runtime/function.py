@@ -155,11 +155,15 @@ class Function:
                 continue
             why = " (it is replaced through givens)" if inp.variable in givens else ""
             twin = next((v for v in self.fgraph.roots() if inp.name and v.name == inp.name and
-                         v not in self.fgraph.inputs and not isinstance(v, Constant)), None)
+                         v is not var and v in needed and not isinstance(v, Constant)), None)
             if twin is not None:  # (the usual cause: T.lscalar('i') called twice)
                 user_twin = next((k for k, c in self.fgraph.memo.items() if c is twin), twin)
-                why += (f"; the graph reads another variable also named {inp.name!r}"
-                        f"{built_at(user_twin)}: pass that one")
+                which = (f"input {self.fgraph.inputs.index(twin)}, "
+                         if twin in self.fgraph.inputs else "")
+                why += (f"; there are two variables named {inp.name!r}: this one, input "
+                        f"{self.inputs.index(inp)}{built_at(inp.variable)}, is unused, and the "
+                        f"graph reads the other, {which}{built_at(user_twin)[2:-1]}")
+                why += "" if which else ": pass that one"
             msg = (f"{self._label()}: input {describe(inp.variable)} is not used to compute any "
                    f"output or update{why}; pass on_unused_input='warn' or 'ignore' to allow it")
             if on_unused_input == "raise":

@@ -109,7 +109,7 @@ def _child(directory, scale, queue):
 
 
 def test_two_processes_compile_at_once(tmp_path):
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # (a fork of this threaded process may deadlock: 3.12 warns)
     queue = ctx.Queue()
     procs = [ctx.Process(target=_child, args=(str(tmp_path), 9.0, queue)) for _ in range(2)]
     for p in procs:

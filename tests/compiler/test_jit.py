@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -182,7 +183,10 @@ def test_a_forked_child_gets_its_own_pool(fresh):
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     p = ctx.Process(target=_child, args=(str(fresh), queue))
-    p.start()
+    with warnings.catch_warnings():  # forking a threaded process is what this test checks:
+        warnings.filterwarnings(     # Python 3.12+ warns of it; the pool must not deadlock
+            "ignore", r".*multi-threaded, use of fork\(\) may lead to deadlocks", DeprecationWarning)
+        p.start()
     result = queue.get(timeout=60)
     p.join(timeout=60)
     assert p.exitcode == 0

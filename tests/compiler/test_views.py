@@ -1,6 +1,7 @@
 """Views inside kernels: slices, integer indices, reshapes (view params made by
 the launcher), each compared with the fused group's reference ``perform``."""
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -205,11 +206,21 @@ def test_index_computed_inside_the_group_is_not_lowered():
 # ------------------------------------------------------------ the IR
 
 
+def test_pretty_names_each_param_as_its_signature_does():
+    x, a = T.matrix("x"), T.lscalar("a")
+    k = lower(Fused([x, a], [(x[a:, ::-1] * 2).sum(axis=1)]))
+    text = k.pretty()
+    names = {p.name for p in k.params}
+    used = set(re.findall(r"(?:load|store) (\w+)\[", text))
+    assert used and used <= names, text
+    assert not re.search(r"\bp\d+\b", text), text
+
+
 def test_pretty_key_and_in_place_rules():
     x, a = T.matrix("x"), T.lscalar("a")
     k1 = lower(Fused([x, a], [x[a:, ::-1] * 2]))
     k2 = lower(Fused([x, a], [x[a:, ::2] * 2]))
-    assert "in view0: float64[2d] = p0[p1:, ::-1]" in k1.pretty()
+    assert "in view0: float64[2d] = in0[in1:, ::-1]" in k1.pretty()
     assert k1.key() != k2.key()
     over = dataclasses.replace(k1, inplace=((len(k1.params) - 1, 0),))
     with pytest.raises(ValueError, match="through a view"):
