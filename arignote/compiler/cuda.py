@@ -36,6 +36,10 @@ fields: the launcher packs them as one int64 array, passed by value.
   combine kernel (:mod:`arignote.compiler.split`): two kernels rendered the
   same way; the launcher decides per call.
 
+``Index`` is the point's own ``i<axis>`` and ``Extent`` is ``a.n[axis]``: a random draw
+(:mod:`arignote.ops.random`) reads its element's index only, so the GPU gives each element
+the cpu's number whatever the launch configuration.
+
 ``blockDim.x`` must be a multiple of 32 (at most 1024) for kernels with reduced
 axes; the launcher chooses it.
 """
@@ -338,9 +342,13 @@ class _Renderer:
         """Render instruction ``k`` (``row``: a per-point level of a row kernel)."""
         if isinstance(ins, K.Const):
             return  # (defined at the top)
-        if isinstance(ins, (K.Load, K.Cast, K.ScalarOp)) and k not in self.used:
+        if isinstance(ins, (K.Load, K.Cast, K.ScalarOp, K.Index, K.Extent)) and k not in self.used:
             return
-        if isinstance(ins, K.Load):
+        if isinstance(ins, K.Index):  # (the point's own index: the same whatever the launch)
+            self.let(k, f"({self.ty(k)})i{ins.axis}")
+        elif isinstance(ins, K.Extent):
+            self.let(k, f"({self.ty(k)})a.n[{ins.axis}]")
+        elif isinstance(ins, K.Load):
             self.let(k, _LOADED.get(ins.dtype, "{}").format(self.address(ins.param, ins.axes)))
         elif isinstance(ins, K.Cast):
             self.let(k, self.value(ins.arg, ins.dtype))
@@ -361,8 +369,10 @@ class _Renderer:
             raise NotImplementedError(f"the CUDA backend cannot render {type(ins).__name__} here")
 
     def axes_read(self, level=None):
-        """The axes the stores and the live loads (of ``level``; None: of every level) index."""
-        return {a for k, ins in enumerate(self.k.body) for a in getattr(ins, "axes", ())
+        """The axes the stores, the live loads and the live Index reads (of ``level``; None:
+        of every level) index."""
+        return {a for k, ins in enumerate(self.k.body)
+                for a in ((ins.axis,) if isinstance(ins, K.Index) else getattr(ins, "axes", ()))
                 if (isinstance(ins, K.Store) or k in self.used) and level in (None, ins.level)}
 
     def indices(self, flat, axes, pad, used=None):

@@ -14,6 +14,7 @@ and unread indices (NVRTC warnings found by random graphs); backend 'cuda'
 without a GPU.
 """
 import ctypes
+import re
 import shutil
 
 import numpy as np
@@ -276,3 +277,90 @@ def test_dump_format_cuda_prints_each_kernels_cuda_c(tmp_path, capsys):
     assert 'extern "C" __global__ void' in out and "ag_block_reduce" in out
     if cuda_compile.compiler_version() is not None:
         assert "// ptxas sm_80:" in out and "// ptxas sm_90:" in out
+
+
+# ------------------------------------------------------------ random draws
+
+def _draws(rng, x, dtype):
+    """A dropout mask and uniform, normal, binomial and integer draws over ``x``'s shape."""
+    u = rng.uniform(size=x.shape, dtype=dtype)
+    return [x * (u < 0.8) / 0.8, u, rng.uniform(x.shape, low=-2, high=3, dtype=dtype),
+            rng.integers(x.shape, 3, 20), rng.binomial(x.shape, n=4, p=0.3),
+            rng.binomial(x.shape, n=9, p=0.5, dtype=dtype),
+            rng.normal(x.shape, avg=1.0, std=2.0, dtype=dtype)]
+
+
+@pytest.mark.parametrize("launch", ["default", "small"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (5, 7), (3, 1000)])
+def test_random_draws_are_the_cpu_and_numpy_numbers_whatever_the_launch(shape, dtype, launch, monkeypatch):
+    """Index and Extent are rendered (they were NotImplementedError): each element's
+    number depends on its index only, not on the block size or the grid-stride loop
+    ("small": blocks of 32, a grid of 2); every kernel is compiled by NVRTC for sm_80 and
+    sm_90 where installed, and refused on a warning."""
+    from arignote.tensor.random import RandomStreams
+    if HAS_CUDA_COMPILER:
+        monkeypatch.setenv("ARIGNOTE_CUDA_ARCHS", ",".join(ARCHS))
+    if launch == "small":
+        monkeypatch.setattr(cuda_emulate, "BLOCK", 32)
+        monkeypatch.setattr(cuda_emulate, "MAX_GRID", 2)
+    x = T.matrix("x", dtype=dtype)
+    xv = np.ones(shape, dtype)
+    rng = RandomStreams(3)
+    outs = _draws(rng, x, dtype)
+    results = {}
+    for backend in ("numpy", "cpu", "cuda-emulated"):
+        rng.seed(3)
+        f = ag.function([x], outs, backend=backend)
+        results[backend] = [[np.asarray(o) for o in f(xv)] for _ in range(2)]
+    tol = {"float32": 2e-6, "float64": 1e-13}[dtype]
+    for backend in ("cpu", "cuda-emulated"):
+        for got, want in zip(results[backend], results["numpy"]):
+            for k, (g, w) in enumerate(zip(got, want)):
+                assert g.dtype == w.dtype and g.shape == w.shape, (backend, k)
+                if k == len(outs) - 1:
+                    np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=backend)
+                else:
+                    np.testing.assert_array_equal(g, w, err_msg=f"{backend} output {k}")
+        np.testing.assert_array_equal(results[backend][0][1], results["cpu"][0][1])
+    if xv.size > 1:
+        assert not np.array_equal(results["cuda-emulated"][0][1], results["cuda-emulated"][1][1])
+
+
+def test_a_draw_kernel_renders_its_index_and_extents_and_compiles_clean(monkeypatch):
+    """The dropout kernel reads its element's index and its axes' extents (checked against
+    the draw's size), and NVRTC compiles it for sm_80 and sm_90 without a warning."""
+    from arignote.tensor.random import RandomStreams
+    seen = []
+    real = cuda_emulate.compile_kernels
+    monkeypatch.setattr(cuda_emulate, "compile_kernels", lambda ks: seen.extend(ks) or real(ks))
+    x = T.matrix("x", dtype="float32")
+    f = ag.function([x], x * (RandomStreams(1).uniform(x.shape) < 0.8) / 0.8, backend="cuda-emulated")
+    got = f(np.ones((5, 7), np.float32))
+    assert got.shape == (5, 7) and set(np.unique(got)) <= {0.0, np.float32(1.25)}
+    sources = [cuda.render(k) for k in seen]
+    assert any("a.n[1]" in s and re.search(r"= \(int64_t\)i1;", s) for s in sources), sources
+    for k in seen:
+        check_compiles(k)
+
+
+def test_draws_inside_reductions_and_row_kernels_are_the_reference_numbers(monkeypatch):
+    """A draw read by each pass of a row kernel (softmax), by a row and a column reduction,
+    and binomial with many trials (a fused reduction over its trials): Index of a reduced
+    axis is declared inside each pass's loop."""
+    from arignote.tensor.random import RandomStreams
+    if HAS_CUDA_COMPILER:
+        monkeypatch.setenv("ARIGNOTE_CUDA_ARCHS", ",".join(ARCHS))
+    x, rng = T.matrix("x"), RandomStreams(1)
+    u = rng.uniform(x.shape)
+    outs = [T.nnet.softmax(x * u), (x * u).sum(axis=1), u.max(axis=0), rng.binomial((3, 4), n=200, p=0.3)]
+    xv = np.random.default_rng(0).random((6, 300))
+    results = {}
+    for backend in ("numpy", "cuda-emulated"):
+        rng.seed(1)
+        f = ag.function([x], outs, backend=backend)
+        results[backend] = [f(xv) for _ in range(2)]
+    for got, want in zip(results["cuda-emulated"], results["numpy"]):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(results["cuda-emulated"][1][3], results["numpy"][1][3])
