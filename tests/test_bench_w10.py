@@ -1,25 +1,16 @@
 """W10's hand-written NumPy LeNet (benchmarks/lenet_w10.py) computes what Arignote's does:
 the same cost and gradients, so the benchmark compares the same arithmetic."""
-import os
-import sys
 
 import pytest
 
 import arignote as ag
-from tests.util import assert_close
-
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+from tests.util import assert_close, benchmark_module
 
 
 @pytest.fixture(scope="module")
 def lenet_w10():
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import lenet_w10
-        yield lenet_w10
-    finally:
-        sys.path.remove(BENCHMARKS)
-        sys.modules.pop("lenet_w10", None)
+    with benchmark_module("lenet_w10") as module:
+        yield module
 
 
 SMALL = dict(batch=3, image=14, channels=(2, 3, 4), k=3, hidden=7, classes=5)

@@ -1,26 +1,17 @@
 """W8's hand-written NumPy LSTM (benchmarks/lstm_w8.py) computes what Arignote's does:
 the same cost and gradients, so the benchmark compares the same arithmetic."""
-import os
-import sys
 
 import numpy as np
 import pytest
 
 import arignote as ag
-from tests.util import assert_close
-
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+from tests.util import assert_close, benchmark_module
 
 
 @pytest.fixture(scope="module")
 def lstm_w8():
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import lstm_w8
-        yield lstm_w8
-    finally:
-        sys.path.remove(BENCHMARKS)
-        sys.modules.pop("lstm_w8", None)
+    with benchmark_module("lstm_w8") as module:
+        yield module
 
 
 def test_numpy_bptt_matches_arignote_gradients(lstm_w8):

@@ -1,25 +1,17 @@
 """W9's two dropouts (benchmarks/dropout_w9.py) do the same thing: each element is
 dropped with probability 1 - keep or scaled by 1 / keep, with a new mask per call."""
-import os
-import sys
 
 import numpy as np
 import pytest
 
 import arignote as ag
-
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+from tests.util import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def dropout_w9():
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import dropout_w9
-        yield dropout_w9
-    finally:
-        sys.path.remove(BENCHMARKS)
-        sys.modules.pop("dropout_w9", None)
+    with benchmark_module("dropout_w9") as module:
+        yield module
 
 
 def test_numpy_and_arignote_dropouts_agree(dropout_w9):

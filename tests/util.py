@@ -1,5 +1,10 @@
 """Shared test helpers: random data per dtype, dtype-aware comparison, and
 one call that compiles a symbolic expression and checks it against NumPy."""
+import contextlib
+import importlib
+import os
+import sys
+
 import numpy as np
 
 import arignote as ag
@@ -63,3 +68,17 @@ def check_against_numpy(sym_fn, np_fn, *values, mode=None):
     got = f(*values)
     assert_close(got, expected)
     return got
+
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+@contextlib.contextmanager
+def benchmark_module(name):
+    """The module ``benchmarks/<name>.py``, imported as ``bench.py`` sees it (and forgotten after)."""
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(BENCHMARKS)
+        sys.modules.pop(name, None)

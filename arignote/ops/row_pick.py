@@ -27,7 +27,7 @@ from arignote.ops.indexing import AdvancedSubtensor
 from arignote.ops.reduce import sum as _sum
 from arignote.ops.static_shape import Shape_i, shape_i
 
-__all__ = ["RowLabels", "PadRows", "Head", "pick_rows", "scatter_rows", "ROW_PICK"]
+__all__ = ["RowLabels", "PadRows", "Head", "pick_rows", "scatter_rows", "is_len", "ROW_PICK"]
 
 #: the ``idx_list`` of ``m[rows, labels]``
 ROW_PICK = _PAIR = (("array",), ("array",))
@@ -187,7 +187,7 @@ def _one_per_label(a, y):
     if isinstance(node.op, AdvancedSubtensor):
         rows = node.inputs[1].owner
         return node.op.idx_list == _PAIR and node.inputs[2] is y and rows is not None \
-            and isinstance(rows.op, ARange) and _is_len(rows.inputs[1], y)
+            and isinstance(rows.op, ARange) and is_len(rows.inputs[1], y)
     if not isinstance(node.op, Head):
         return False
     chain = [a]
@@ -196,11 +196,11 @@ def _one_per_label(a, y):
         if v is None:
             return False
         chain.append(v.inputs[k])
-    return _is_len(a.owner.inputs[-1], y) and chain[-1].owner is not None \
+    return is_len(a.owner.inputs[-1], y) and chain[-1].owner is not None \
         and isinstance(chain[-1].owner.op, RowLabels) and chain[-1].owner.inputs[0] is y
 
 
-def _is_len(n, y):
+def is_len(n, y):
     """Is the int64 scalar ``n`` ``len(y)``?"""
     node = n.owner
     return (node is not None and isinstance(node.op, Shape_i) and node.op.i == 0

@@ -13,8 +13,7 @@ from arignote.graph.basic import Constant
 from arignote.ops.construct import ARange
 from arignote.ops.indexing import AdvancedSubtensor, IncSubtensor
 from arignote.ops.nnet import Softmax
-from arignote.ops.row_pick import ROW_PICK, pick_rows, scatter_rows
-from arignote.ops.static_shape import Shape_i
+from arignote.ops.row_pick import ROW_PICK, is_len, pick_rows, scatter_rows
 from arignote.passes.algebraic import fits
 from arignote.passes.rewriting import node_rewriter, register
 from arignote.passes.shape_inference import inferred_shape_i
@@ -32,10 +31,7 @@ def _labels(m, rows, y):
     if m.ndim != 2 or y.ndim != 1 or r is None or not isinstance(r.op, ARange):
         return None
     start, stop, step = r.inputs
-    n = stop.owner
-    same_length = (n is not None and isinstance(n.op, Shape_i) and n.op.i == 0 and n.inputs[0] is y) \
-        or (y.type.shape[0] is not None and _is(stop, y.type.shape[0]))
-    return y if same_length and _is(start, 0) and _is(step, 1) else None
+    return y if is_len(stop, y) and _is(start, 0) and _is(step, 1) else None
 
 
 def _computed(m):

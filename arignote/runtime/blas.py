@@ -42,8 +42,10 @@ def library_path():
 
 def _bind():
     """{dtype char: the C function} for float32 ('s') and float64 ('d'), or None."""
+    if os.environ.get("ARIGNOTE_DIRECT_BLAS", "1") == "0":
+        return None
     path = library_path()
-    if path is None or os.environ.get("ARIGNOTE_DIRECT_BLAS", "1") == "0":
+    if path is None:
         return None
     try:
         lib = ctypes.CDLL(path)

@@ -18,13 +18,9 @@ def _step(name):
     return run
 
 
-def _fn(run):
-    return next(c.cell_contents for c in run.__closure__ if isinstance(c.cell_contents, ag.Function))
-
-
 @pytest.mark.parametrize("name", ["W3", "W4", "W8", "W9", "W10"])
 def test_training_steps_leave_no_data_moving_perform(name):
-    fn = _fn(_step(name))
+    fn = _step(name).function
     assert any(runner == "kernel" for _, runner, _ in step_kinds(fn))
     assert unexpected_performs(fn) == []
 
