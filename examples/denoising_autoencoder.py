@@ -20,9 +20,7 @@ import arignote as theano
 import arignote.tensor as T
 from arignote import updates
 from arignote.tensor.random import RandomStreams
-from _data import digits, printer, train_epochs, training_arguments
-
-SIDE = 8  # the digits are 8x8 images
+from _data import SIDE, digits, printer, pyplot, train_epochs, training_arguments
 
 
 def build(n_visible=SIDE * SIDE, n_hidden=64, corruption=0.3, seed=0):
@@ -49,12 +47,8 @@ def build(n_visible=SIDE * SIDE, n_hidden=64, corruption=0.3, seed=0):
 def save_filters(W, path):
     """The columns of ``W`` as 8x8 images in a grid, each scaled to its own range, saved
     to ``path``; False (and a message) when matplotlib is not installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: the filters are not drawn (pip install matplotlib)")
+    plt = pyplot()
+    if plt is None:
         return False
     n = W.shape[1]
     cols = int(np.ceil(np.sqrt(n)))

@@ -5,6 +5,7 @@
 
 Samples are columns (``inputs`` is n_in x n_samples), as on the slide. The
 cost falls towards the noise level and W towards the weights that made the data.
+The update is :func:`arignote.updates.sgd`, that same rule.
 
     python examples/linear_regression.py [--fast] [--epochs N] [--seed S]
 """
@@ -12,6 +13,7 @@ import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
+from arignote import updates
 from _data import printer, train_epochs, training_arguments
 
 
@@ -36,8 +38,8 @@ def main(epochs=100, seed=0, learning_rate=0.1, verbose=True):
     data_in, data_out, true_W = make_data(seed)
     W = theano.shared(np.zeros_like(true_W), name="W")
     inputs, targets, cost = build_cost(W)
-    step = theano.function([inputs, targets], cost,
-                           updates=[(W, W - learning_rate * theano.grad(cost, W))])
+    # updates.sgd is the slide's rule, W <- W - learning_rate * grad(cost, W)
+    step = theano.function([inputs, targets], cost, updates=updates.sgd(cost, [W], learning_rate))
     # full batch: each "epoch" is one step over all the data
     costs, seconds = train_epochs(lambda _: step(data_in, data_out), 1, epochs,
                                   printer(verbose, every=10, unit="step"))

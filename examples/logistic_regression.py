@@ -10,6 +10,7 @@ import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
+from arignote import updates
 from _data import digits, printer, train_epochs, training_arguments
 
 
@@ -31,12 +32,11 @@ def main(epochs=60, seed=0, batch_size=32, learning_rate=0.5, verbose=True):
     nll = -T.mean(T.log(p_y_given_x)[T.arange(y.shape[0]), y])
     errors = T.mean(T.neq(y_pred, y))
 
-    g_W, g_b = theano.grad(nll, [W, b])
     i = T.lscalar("i")
     batch = slice(i * batch_size, (i + 1) * batch_size)
     train_model = theano.function(
         [i], nll,
-        updates=[(W, W - learning_rate * g_W), (b, b - learning_rate * g_b)],
+        updates=updates.sgd(nll, [W, b], learning_rate),  # W <- W - lr * dnll/dW, and b alike
         givens={x: train_x[batch], y: train_y[batch]})
     test_model = theano.function([], errors, givens={x: test_x, y: test_y})
 

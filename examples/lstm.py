@@ -6,20 +6,19 @@ whether X came before Y. Both markers occur in every sequence and neither
 near the end, so a model without memory (one that sees only the last steps,
 or counts the symbols) is at chance, 50%: the LSTM must remember the first
 marker it saw across the noise. Training is backpropagation through time
-through ``scan``, with global-norm gradient clipping and Adam. On sequences
-of 50 the cost stays at chance's (0.69) for some 150 steps, then falls: expect
-a test accuracy above 95% after a few seconds.
+through ``scan``, with global-norm gradient clipping and Adam (both from
+:mod:`arignote.updates`). On sequences of 50 the cost stays at chance's (0.69)
+for some 150 steps, then falls: expect a test accuracy above 95% after a few
+seconds.
 
     python examples/lstm.py [--fast] [--steps N] [--length L] [--seed S]
 """
-import argparse
-import time
-
 import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
-from _data import progress
+from arignote import updates
+from _data import minibatches, normal_weights, sequence_arguments, train_steps
 
 N_NOISE = 6           # noise symbols 0-5, then the markers
 X, Y = N_NOISE, N_NOISE + 1
@@ -42,12 +41,6 @@ def temporal_order(seed=0, n_train=2000, n_test=500, length=20, dtype="float64")
     return x[:, :n_train], labels[:n_train], x[:, n_train:], labels[n_train:]
 
 
-def shared_weights(rng, shape, name, scale=None):
-    """A shared matrix drawn from N(0, scale^2), by default scale = 1/sqrt(fan-in)."""
-    scale = shape[0] ** -0.5 if scale is None else scale
-    return theano.shared((rng.standard_normal(shape) * scale).astype(theano.config.floatX), name=name)
-
-
 def build(n_in=N_SYMBOLS, n_hidden=32, n_out=2, seed=0):
     """The model's symbolic graph: inputs, parameters, cost and predicted labels.
 
@@ -56,12 +49,12 @@ def build(n_in=N_SYMBOLS, n_hidden=32, n_out=2, seed=0):
     rng = np.random.default_rng(seed)
     x = T.tensor3("x")   # (time, batch, symbol)
     y = T.lvector("y")   # one label per sequence
-    W = shared_weights(rng, (n_in, 4 * n_hidden), "W")
-    U = shared_weights(rng, (n_hidden, 4 * n_hidden), "U")
+    W = normal_weights(rng, (n_in, 4 * n_hidden), "W")
+    U = normal_weights(rng, (n_hidden, 4 * n_hidden), "U")
     bias = np.zeros(4 * n_hidden, dtype=theano.config.floatX)
     bias[n_hidden:2 * n_hidden] = 1.0
     b = theano.shared(bias, name="b")
-    V = shared_weights(rng, (n_hidden, n_out), "V")
+    V = normal_weights(rng, (n_hidden, n_out), "V")
     c_out = theano.shared(np.zeros(n_out, dtype=theano.config.floatX), name="c_out")
 
     def step(x_t, h, c):
@@ -79,52 +72,27 @@ def build(n_in=N_SYMBOLS, n_hidden=32, n_out=2, seed=0):
             "predictions": T.argmax(log_p, axis=1)}
 
 
-def clip_by_global_norm(grads, max_norm):
-    """The gradients scaled together so that their joint L2 norm is at most ``max_norm``,
-    and that norm before clipping."""
-    norm = T.sqrt(sum((g ** 2).sum() for g in grads))
-    scale = T.minimum(1.0, max_norm / (norm + 1e-8))
-    return [g * scale for g in grads], norm
-
-
-def adam(params, grads, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Adam's updates: running means of the gradients and their squares, bias-corrected."""
-    t = theano.shared(np.asarray(0.0, dtype=theano.config.floatX), name="t")
-    t_new = t + 1
-    rate = learning_rate * T.sqrt(1 - beta2 ** t_new) / (1 - beta1 ** t_new)
-    updates = [(t, t_new)]
-    for p, g in zip(params, grads):
-        zeros = np.zeros_like(p.get_value(borrow=True))
-        m, v = theano.shared(zeros, name=f"m_{p.name}"), theano.shared(zeros.copy(), name=f"v_{p.name}")
-        m_new, v_new = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g ** 2
-        updates += [(m, m_new), (v, v_new), (p, p - rate * m_new / (T.sqrt(v_new) + eps))]
-    return updates
-
-
 def main(steps=600, seed=0, batch_size=32, n_hidden=32, length=50, learning_rate=0.01,
          max_norm=1.0, verbose=True):
     """Train and evaluate; returns the cost of every step, the test accuracy and the seconds spent."""
     train_x, train_y, test_x, test_y = temporal_order(seed, length=length, dtype=theano.config.floatX)
     model = build(n_hidden=n_hidden, seed=seed)
-    grads, norm = clip_by_global_norm(theano.grad(model["cost"], model["params"]), max_norm)
+    grads, norm = updates.total_norm_constraint(theano.grad(model["cost"], model["params"]), max_norm,
+                                                return_norm=True)
     train = theano.function([model["x"], model["y"]], [model["cost"], norm],
-                            updates=adam(model["params"], grads, learning_rate))
+                            updates=updates.adam(grads, model["params"], learning_rate))
     predict = theano.function([model["x"]], model["predictions"])
 
     if verbose:
         print(f"LSTM {N_SYMBOLS}-{n_hidden}-2 on sequences of {length}: {train_y.size} for training, "
               f"{steps} steps of {batch_size}; chance is 50%")
-    rng = np.random.default_rng(seed)
-    order, costs, start = [], [], time.perf_counter()
-    for k in range(steps):
-        if len(order) < batch_size:  # a new pass over the training set, shuffled
-            order = list(rng.permutation(train_y.size))
-        batch, order = order[:batch_size], order[batch_size:]
-        cost, grad_norm = train(train_x[:, batch], train_y[batch])
-        costs.append(float(cost))
-        if verbose and ((k + 1) % 10 == 0 or k + 1 == steps):
-            progress(k + 1, steps, f"cost {np.mean(costs[-10:]):.3f}  gradient norm {float(grad_norm):.2f}")
-    seconds = time.perf_counter() - start
+    batches = minibatches(train_y.size, batch_size, seed)
+
+    def step(k):
+        batch = next(batches)
+        return train(train_x[:, batch], train_y[batch])
+
+    costs, seconds = train_steps(step, steps, verbose, names=("gradient norm",))
     accuracy = float(np.mean(predict(test_x) == test_y))
     if verbose:
         print(f"test accuracy {100 * accuracy:.1f}%, trained in {seconds:.1f} s")
@@ -132,11 +100,5 @@ def main(steps=600, seed=0, batch_size=32, n_hidden=32, length=50, learning_rate
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="a few training steps only")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--length", type=int, default=None, help="symbols per sequence")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    main(steps=args.steps or (100 if args.fast else 600), length=args.length or (20 if args.fast else 50),
-         seed=args.seed)
+    args = sequence_arguments(__doc__.splitlines()[0], steps=600, fast_steps=100, length=50, fast_length=20)
+    main(steps=args.steps, length=args.length, seed=args.seed)

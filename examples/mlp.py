@@ -1,7 +1,8 @@
 """A tanh multilayer perceptron (64-100-10) on scikit-learn's 8x8 digits.
 
-L2 weight decay, minibatch SGD with momentum, the data in shared variables and
-the minibatch taken with ``givens``. Expect a test error below 4%.
+L2 weight decay, minibatch SGD with momentum (:func:`arignote.updates.momentum`),
+the data in shared variables and the minibatch taken with ``givens``. Expect a
+test error below 4%.
 
     python examples/mlp.py [--fast] [--epochs N] [--seed S]
 """
@@ -9,6 +10,7 @@ import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
+from arignote import updates
 from arignote.graph.basic import toposort
 from _data import digits, printer, train_epochs, training_arguments
 
@@ -35,17 +37,6 @@ def build(n_in=64, n_hidden=100, n_out=10, l2=1e-4, seed=0):
     return {"x": x, "y": y, "params": [W1, b1, W2, b2], "cost": cost, "nll": nll, "errors": errors}
 
 
-def sgd_momentum(cost, params, learning_rate, momentum):
-    """(gradients, updates): ``v <- momentum * v - lr * g`` then ``p <- p + v``, per parameter."""
-    grads = theano.grad(cost, params)
-    updates = []
-    for p, g in zip(params, grads):
-        v = theano.shared(np.zeros_like(p.get_value(borrow=True)), name=f"v_{p.name}")
-        v_new = momentum * v - learning_rate * g
-        updates += [(v, v_new), (p, p + v_new)]
-    return grads, updates
-
-
 def count_nodes(*variables):
     """How many Apply nodes compute ``variables``: the size of their graph."""
     return len(toposort(list(variables)))
@@ -61,11 +52,12 @@ def main(epochs=40, seed=0, batch_size=32, learning_rate=0.05, momentum=0.9, l2=
 
     model = build(n_in=64, n_hidden=n_hidden, n_out=10, l2=l2, seed=seed)
     x, y, cost = model["x"], model["y"], model["cost"]
-    grads, updates = sgd_momentum(cost, model["params"], learning_rate, momentum)
+    grads = theano.grad(cost, model["params"])
+    step = updates.momentum(grads, model["params"], learning_rate, momentum)
 
     i = T.lscalar("i")
     batch = slice(i * batch_size, (i + 1) * batch_size)
-    train_model = theano.function([i], model["nll"], updates=updates,
+    train_model = theano.function([i], model["nll"], updates=step,
                                   givens={x: train_x[batch], y: train_y[batch]})
     test_model = theano.function([], model["errors"], givens={x: test_x, y: test_y})
     nodes = {"cost": count_nodes(cost), "with_gradients": count_nodes(cost, *grads),

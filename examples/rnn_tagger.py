@@ -11,14 +11,12 @@ current symbol) next to the network's: about 33% against above 99%.
 
     python examples/rnn_tagger.py [--fast] [--steps N] [--length L] [--seed S]
 """
-import argparse
-import time
-
 import numpy as np
 
 import arignote as theano
 import arignote.tensor as T
-from _data import progress
+from arignote import updates
+from _data import minibatches, normal_weights, sequence_arguments, train_steps
 
 OPEN, CLOSE, FILLER = 0, 1, 2
 N_SYMBOLS = 3
@@ -55,15 +53,12 @@ def build(n_in=N_SYMBOLS, n_hidden=24, n_tags=5, seed=0):
     """The model's symbolic graph: inputs, parameters, cost and the predicted tags."""
     rng = np.random.default_rng(seed)
     floatX = theano.config.floatX
-
-    def weights(shape, name):
-        return theano.shared((rng.standard_normal(shape) * shape[0] ** -0.5).astype(floatX), name=name)
-
     x = T.tensor3("x")   # (time, batch, symbol)
     y = T.lmatrix("y")   # (time, batch): a tag per step
-    W, b = weights((n_in, n_hidden), "W"), theano.shared(np.zeros(n_hidden, dtype=floatX), name="b")
-    U = weights((n_hidden, n_hidden), "U")
-    V, c = weights((n_hidden, n_tags), "V"), theano.shared(np.zeros(n_tags, dtype=floatX), name="c")
+    W, U = normal_weights(rng, (n_in, n_hidden), "W"), normal_weights(rng, (n_hidden, n_hidden), "U")
+    V = normal_weights(rng, (n_hidden, n_tags), "V")
+    b = theano.shared(np.zeros(n_hidden, dtype=floatX), name="b")
+    c = theano.shared(np.zeros(n_tags, dtype=floatX), name="c")
 
     def step(x_t, h):
         h = T.tanh(T.dot(x_t, W) + T.dot(h, U) + b)
@@ -80,35 +75,28 @@ def build(n_in=N_SYMBOLS, n_hidden=24, n_tags=5, seed=0):
 
 def main(steps=800, seed=0, batch_size=32, n_hidden=24, length=30, max_depth=4, learning_rate=0.1,
          momentum=0.9, max_norm=1.0, verbose=True):
-    """Train with SGD and momentum (the gradients clipped by their global norm) and evaluate;
-    returns the cost of every step, the test accuracy, the memoryless tagger's and the seconds."""
+    """Train with SGD and momentum (the gradients clipped by their global norm, both from
+    :mod:`arignote.updates`) and evaluate; returns the cost of every step, the test
+    accuracy, the memoryless tagger's and the seconds."""
     train_x, train_y, test_x, test_y = brackets(seed, length=length, max_depth=max_depth,
                                                 dtype=theano.config.floatX)
     model = build(n_hidden=n_hidden, n_tags=max_depth + 1, seed=seed)
-    params = model["params"]
-    grads = theano.grad(model["cost"], params)
-    norm = T.sqrt(sum((g ** 2).sum() for g in grads))
-    rate = learning_rate * T.minimum(1.0, max_norm / (norm + 1e-8))   # clipped by the global norm
-    updates = []
-    for p, g in zip(params, grads):  # SGD with momentum
-        v = theano.shared(np.zeros_like(p.get_value(borrow=True)), name=f"v_{p.name}")
-        v_new = momentum * v - rate * g
-        updates += [(v, v_new), (p, p + v_new)]
-    train = theano.function([model["x"], model["y"]], model["cost"], updates=updates)
+    grads = updates.total_norm_constraint(theano.grad(model["cost"], model["params"]), max_norm)
+    step_updates = updates.momentum(grads, model["params"], learning_rate, momentum)
+    train = theano.function([model["x"], model["y"]], model["cost"], updates=step_updates)
     tag = theano.function([model["x"]], model["predictions"])
 
     baseline = memoryless_accuracy(train_x, train_y, test_x, test_y)
     if verbose:
         print(f"Elman tagger {N_SYMBOLS}-{n_hidden}-{max_depth + 1} on sequences of {length}, "
               f"{steps} steps of {batch_size}; without memory: {100 * baseline:.1f}%")
-    rng = np.random.default_rng(seed)
-    costs, start = [], time.perf_counter()
-    for k in range(steps):
-        batch = rng.choice(train_y.shape[1], batch_size, replace=False)
-        costs.append(float(train(train_x[:, batch], train_y[:, batch])))
-        if verbose and ((k + 1) % 10 == 0 or k + 1 == steps):
-            progress(k + 1, steps, f"cost {np.mean(costs[-10:]):.3f}")
-    seconds = time.perf_counter() - start
+    batches = minibatches(train_y.shape[1], batch_size, seed)
+
+    def step(k):
+        batch = next(batches)
+        return train(train_x[:, batch], train_y[:, batch])
+
+    costs, seconds = train_steps(step, steps, verbose)
     accuracy = float(np.mean(tag(test_x) == test_y))
     if verbose:
         print(f"test accuracy {100 * accuracy:.1f}% of the tags, trained in {seconds:.1f} s")
@@ -117,11 +105,5 @@ def main(steps=800, seed=0, batch_size=32, n_hidden=24, length=30, max_depth=4, 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="a few training steps only")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--length", type=int, default=None, help="symbols per sequence")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    main(steps=args.steps or (300 if args.fast else 800), length=args.length or (20 if args.fast else 30),
-         seed=args.seed)
+    args = sequence_arguments(__doc__.splitlines()[0], steps=800, fast_steps=300, length=30, fast_length=20)
+    main(steps=args.steps, length=args.length, seed=args.seed)
