@@ -211,3 +211,29 @@ def test_readme_quick_start_runs(capsys):
     costs = [float(line) for line in lines[:10]]
     assert costs[-1] < costs[0]
     assert "[id A]" in lines[10]  # then the graph of predict
+
+
+# Small settings of each training example: enough to compile and call every function it builds.
+BRIEF = {"linear_regression": dict(epochs=1), "logistic_regression": dict(epochs=1),
+         "mlp": dict(epochs=1), "denoising_autoencoder": dict(epochs=1, out=None),
+         "lenet": dict(epochs=1), "mlp_modern": dict(epochs=1, hidden=(16, 16), out=None),
+         "lstm": dict(steps=2, length=8), "rnn_tagger": dict(steps=2, length=8)}
+
+
+@pytest.mark.parametrize("name", sorted(BRIEF))
+def test_example_steps_leave_no_data_moving_perform(examples, monkeypatch, name):
+    """On the fused cpu backend every function an example compiles -- its training step,
+    its tests -- runs tensor work as kernels and library calls, never a reference ``perform``
+    (host-side steps aside: views, shape integers, loop drivers)."""
+    from arignote.runtime.profile import step_kinds, unexpected_performs
+    compiled, function = [], theano.function
+
+    def on_cpu(*args, **kwargs):
+        f = function(*args, **{**kwargs, "backend": "cpu", "fusion": True})
+        compiled.append(f)
+        return f
+
+    monkeypatch.setattr(theano, "function", on_cpu)
+    examples[name].main(**BRIEF[name], verbose=False)
+    assert compiled and any(runner == "kernel" for f in compiled for _, runner, _ in step_kinds(f))
+    assert [p for f in compiled for p in unexpected_performs(f)] == []

@@ -587,7 +587,7 @@ def _wrap(fgraph, members, copies, dims, kernel_axes):
     return node
 
 
-def fuse(fgraph, stats=None, max_group=None, kernel_axes=None):
+def fuse(fgraph, stats=None, max_group=None, kernel_axes=None, _retry=True):
     """Group ``fgraph``'s fusible nodes into Fused nodes, in place; returns the new Apply nodes.
 
     ``max_group`` bounds the nodes of a group (1: each node its own kernel).
@@ -621,6 +621,10 @@ def fuse(fgraph, stats=None, max_group=None, kernel_axes=None):
     stats.fired["fusion: kernels"] += len(made)
     stats.fired["fusion: nodes fused"] += sum(len(n.op.nodes) for n in made)
     stats.fired["fusion: recomputed"] += part.recomputed
+    # a node left outside every group (its groups' copies read it from outside) would run
+    # as the reference ``perform``: the leftovers are grouped among themselves, once more
+    if _retry and any(fusible_kind(n) not in (None, "view") for n in fgraph.toposort()):
+        made += fuse(fgraph, stats, max_group, kernel_axes, _retry=False)
     return made
 
 

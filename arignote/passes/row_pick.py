@@ -9,13 +9,14 @@ or the scatter to read. Without fusion a gather is cheaper than a mask, so
 the pass leaves the graph alone there.
 """
 from arignote.errors import describe
-from arignote.graph.basic import Constant
+from arignote.graph.basic import Constant, graph_inputs
+from arignote.graph.fg import FunctionGraph
 from arignote.ops.construct import ARange
 from arignote.ops.indexing import AdvancedSubtensor, IncSubtensor
 from arignote.ops.nnet import Softmax
 from arignote.ops.row_pick import ROW_PICK, is_len, pick_rows, scatter_rows
 from arignote.passes.algebraic import fits
-from arignote.passes.rewriting import node_rewriter, register
+from arignote.passes.rewriting import node_rewriter, register, run_phases
 from arignote.passes.shape_inference import inferred_shape_i
 from arignote.passes.specialize import _built_at
 
@@ -31,7 +32,33 @@ def _labels(m, rows, y):
     if m.ndim != 2 or y.ndim != 1 or r is None or not isinstance(r.op, ARange):
         return None
     start, stop, step = r.inputs
-    return y if is_len(stop, y) and _is(start, 0) and _is(step, 1) else None
+    if not (_is(start, 0) and _is(step, 1)):
+        return None
+    return y if is_len(stop, y) or _same(stop, *_canonical_len(y)) else None
+
+
+def _canonical_len(y):
+    """``len(y)`` over the graph's inputs as canonicalization writes it, where it wrote the
+    ``len(y)`` of a user's ``arange(y.shape[0])`` (``y`` a slice: its length is arithmetic on
+    the slice's bounds), and the map from that graph's roots back to the real ones."""
+    n = inferred_shape_i(y, 0)
+    roots = [v for v in graph_inputs([n]) if not isinstance(v, Constant)]
+    fg = FunctionGraph(roots, [n])
+    run_phases(fg, ["canonicalize"])
+    return fg.outputs[0], {fg.memo[v]: v for v in roots}
+
+
+def _same(a, b, back=None, depth=24):
+    """Do ``a`` and ``b`` compute the same value by the same ops from the same inputs
+    (``back`` maps ``b``'s roots to ``a``'s)?"""
+    if a is b or (back is not None and back.get(b) is a):
+        return True
+    if isinstance(a, Constant) and isinstance(b, Constant):
+        return a.type == b.type and a.data.shape == b.data.shape and bool((a.data == b.data).all())
+    x, y = a.owner, b.owner
+    return depth > 0 and x is not None and y is not None and x.op == y.op and \
+        x.outputs.index(a) == y.outputs.index(b) and len(x.inputs) == len(y.inputs) and \
+        all(_same(i, j, back, depth - 1) for i, j in zip(x.inputs, y.inputs))
 
 
 def _computed(m):

@@ -31,3 +31,56 @@ def test_host_side_is_views_integers_and_drivers():
     f = ag.function([x], [x.T, x.shape, T.exp(x)[::2] * 2], backend="cpu")
     kinds = {type(node.op).__name__: host_side(node) for node, _, _ in step_kinds(f)}
     assert kinds.get("DimShuffle") is True and kinds.get("Fused") is False
+
+
+def test_a_value_read_outside_the_groups_holding_it_is_a_kernel():
+    """The binary cross-entropy of a tied autoencoder: ``softplus(z)`` is copied into the
+    cost's kernel while the gradient's kernel reads it from outside; it still runs compiled."""
+    import numpy as np
+    import arignote.tensor as T
+    rng = np.random.default_rng(0)
+    x = T.dmatrix("x")
+    W = ag.shared(rng.random((6, 4)), name="W")
+    b, bp = ag.shared(np.zeros(4), name="b"), ag.shared(np.zeros(6), name="bp")
+    r = T.nnet.sigmoid(T.dot(T.nnet.sigmoid(T.dot(x, W) + b), W.T) + bp)
+    cost = T.mean(T.nnet.binary_crossentropy(r, x).sum(axis=1))
+    params = [W, b, bp]
+    updates = [(p, p - 0.1 * g) for p, g in zip(params, ag.grad(cost, params))]
+    data = rng.random((5, 6))
+    results = []
+    for backend in ("numpy", "cpu"):
+        for p, v in zip(params, (rng.random((6, 4)), np.zeros(4), np.zeros(6))):
+            p.set_value(np.random.default_rng(1).random(v.shape))
+        f = ag.function([x], cost, updates=updates, backend=backend, fusion=True if backend == "cpu" else None)
+        results.append([f(data)] + [p.get_value() for p in params])
+        if backend == "cpu":
+            assert unexpected_performs(f) == []
+    for a, b_ in zip(*results):
+        np.testing.assert_allclose(a, b_, rtol=1e-12)
+
+
+def test_row_pick_of_labels_sliced_by_givens_is_a_mask():
+    """``log(p)[arange(y.shape[0]), y]`` with ``y`` a slice of shared labels (the tutorials'
+    minibatches): the length of ``arange`` is the slice's, written by shape inference, and
+    ``y.shape[0]`` of the slice is a stack's entry; the pick still becomes a mask."""
+    import numpy as np
+    import arignote.tensor as T
+    rng = np.random.default_rng(0)
+    xs = ag.shared(rng.standard_normal((10, 4)), name="xs")
+    ys = ag.shared(rng.integers(0, 3, 10), name="ys")
+    i, x, y = T.lscalar("i"), T.dmatrix("x"), T.lvector("y")
+    W = ag.shared(rng.standard_normal((4, 3)), name="W")
+    logp = T.log(T.nnet.softmax(T.dot(x, W)))
+    cost = -T.mean(logp[T.arange(y.shape[0]), y])
+    givens = {x: xs[i * 4:(i + 1) * 4], y: ys[i * 4:(i + 1) * 4]}
+    outs = []
+    for backend in ("numpy", "cpu"):
+        W.set_value(np.ones((4, 3)) * 0.1)
+        f = ag.function([i], cost, updates=[(W, W - 0.5 * ag.grad(cost, W))], givens=givens,
+                        backend=backend, fusion=True if backend == "cpu" else None)
+        outs.append([f(k) for k in (0, 1, 2)] + [W.get_value()])
+        if backend == "cpu":
+            assert unexpected_performs(f) == []
+            assert not any(type(n.op).__name__ == "AdvancedSubtensor" for n, _, _ in step_kinds(f))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
