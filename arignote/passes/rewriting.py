@@ -132,6 +132,21 @@ def constant_value(var):
     return None
 
 
+def add_terms(v):
+    """The terms of a tree of elementwise additions of ``v``'s dtype and rank, left to
+    right (iterative: a gradient's sums may be deeper than Python's recursion)."""
+    terms, stack = [], [v]
+    while stack:
+        w = stack.pop()
+        node = w.owner
+        if node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name == "add" \
+                and all(i.dtype == v.dtype and i.ndim == v.ndim for i in node.inputs):
+            stack.extend(reversed(node.inputs))
+        else:
+            terms.append(w)
+    return terms
+
+
 def _fmt(p):
     if isinstance(p, tuple):
         head = p[0] if isinstance(p[0], str) else p[0].__name__

@@ -19,13 +19,12 @@ new Scan through :class:`~arignote.ops.scan.parts.ScanParts`):
 """
 from arignote.graph.basic import Constant, ancestors, toposort
 from arignote.ops.blas import MatMul
-from arignote.ops.elemwise import Elemwise
 from arignote.ops.indexing import Subtensor
 from arignote.ops.reduce import Reduce
 from arignote.ops.scan.op import Scan
 from arignote.ops.scan.parts import Invariant, Mapped, ScanParts, Seq, placeholder
 from arignote.ops.shape import DimShuffle, reshape
-from arignote.passes.rewriting import node_rewriter, register
+from arignote.passes.rewriting import add_terms, node_rewriter, register
 
 
 @register("canonicalize", "scan")
@@ -209,15 +208,6 @@ def scan_pushout_seq_matmul(fgraph, node):
 
 # ------------------------------------------------------------ carried sums
 
-def _terms(v):
-    """The terms of a tree of elementwise additions."""
-    node = v.owner
-    if node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name == "add" \
-            and all(i.dtype == v.dtype and i.ndim == v.ndim for i in node.inputs):
-        return [t for i in node.inputs for t in _terms(i)]
-    return [v]
-
-
 def _outer_product_of_rows(term):
     """(a, b) where ``term`` is ``a.T @ b`` of two per-step matrices (a weight's gradient)."""
     node = term.owner
@@ -247,7 +237,7 @@ def scan_pushout_sums(fgraph, node):
     traces = _Traces(parts)
     later = []  # (carried record, [outer expression builders])
     for c in list(parts.carried):
-        terms = _terms(c.update)
+        terms = add_terms(c.update)
         if terms.count(c.inner) != 1 or c.out is None:
             continue
         others = [r.update for r in parts.recs + parts.mapped + parts.carried if r is not c]

@@ -15,21 +15,7 @@ from arignote.ops.construct import Alloc
 from arignote.ops.elemwise import Elemwise
 from arignote.ops.indexing import IncSubtensor
 from arignote.ops.shape import join, specify_shape
-from arignote.passes.rewriting import node_rewriter, register
-
-
-def _terms(v, dtype, ndim):
-    """The terms of a tree of additions, in order (iterative: sums may be deep)."""
-    terms, stack = [], [v]
-    while stack:
-        w = stack.pop()
-        node = w.owner
-        if node is not None and isinstance(node.op, Elemwise) and node.op.scalar_op.name == "add" \
-                and all(i.dtype == dtype and i.ndim == ndim for i in node.inputs):
-            stack.extend(reversed(node.inputs))
-        else:
-            terms.append(w)
-    return terms
+from arignote.passes.rewriting import add_terms, node_rewriter, register
 
 
 def _zeros_of(v):
@@ -86,7 +72,7 @@ def _same(a, b):
 @node_rewriter(["add"], name="join_tiling_slices")
 def join_tiling_slices(fgraph, node):
     out = node.outputs[0]
-    terms = _terms(out, out.dtype, out.ndim)
+    terms = add_terms(out)
     pieces = [(t, _slice_piece(t)) for t in terms]
     pieces = [(t, p) for t, p in pieces if p is not None]
     if len(pieces) < 2:

@@ -42,16 +42,41 @@ class _Scratch(threading.local):
         return buf
 
 
-def _fast(node):
-    """Whether every tensor input has the output's float dtype (else ``perform``)."""
+def _fast(node, tensors):
+    """Whether the ``tensors`` inputs all have the output's float dtype (else ``perform``)."""
     dtype = node.outputs[0].type.numpy_dtype
-    return dtype.kind == "f" and all(v.type.numpy_dtype == dtype for v in node.inputs[:2])
+    return dtype.kind == "f" and all(v.type.numpy_dtype == dtype for v in tensors)
 
 
-def _step(run, node):
-    run.trusted = True
-    run.call = run
-    return run
+def _maker(compute, check=None, tensors=2):
+    """The step maker of one op class. Where the fast path does not apply (no plan
+    storage, or one of the first ``tensors`` inputs, all with None, not of the output's
+    float dtype) the step is the op's ``perform``; else a trusted step that runs
+    ``check(node, args)``, the op's own checks without computing (its perform's: the
+    step is trusted), then ``compute(node, args, take, scratch)`` into the plan's storage."""
+    def make(backend, node, allocs=None, inplace=None):
+        if not allocs or not _fast(node, node.inputs[:tensors]):
+            return partial(node.op.perform, node)
+        (take,), scratch = allocs, _Scratch()
+
+        def run(args):
+            if check is not None:
+                check(node, args)
+            return [compute(node, args, take, scratch)]
+
+        run.trusted = True
+        run.call = run
+        return run
+
+    make.__doc__ = compute.__doc__
+    return make
+
+
+def _done(out, nothing_to_sum):
+    """Whether ``out`` needs no product: it is empty, or it is a sum of nothing (zeroed here)."""
+    if out.size and nothing_to_sum:
+        out[...] = 0
+    return out.size == 0 or nothing_to_sum
 
 
 def _geometry(op, hw, kshape):
@@ -98,60 +123,36 @@ def _flip(w, op):
     return w[:, :, ::-1, ::-1] if op.filter_flip else w
 
 
-def _checked(node, args):
-    """The op's own checks (its perform's, without computing): the step is trusted."""
-    op = node.op
-    if isinstance(op, Conv2d):
-        x, w = args
-        op._check(tuple(map(describe, node.inputs)), x.shape, w.shape, built_at(node))
-    elif isinstance(op, Conv2dGradWeights):
-        x, gz, kh, kw = args
-        op._check_grad((describe(node.inputs[0]), "of the given size"), node.inputs[1], x.shape,
-                       (gz.shape[1], x.shape[1] // op.num_groups, int(kh), int(kw)), gz.shape,
-                       built_at(node))
-    else:
-        w, gz, h, wd = args
-        op._check_grad(("of the given size", describe(node.inputs[0])), node.inputs[1],
-                       (gz.shape[0], w.shape[1] * op.num_groups, int(h), int(wd)), w.shape,
-                       gz.shape, built_at(node))
+def _check_forward(node, args):
+    x, w = args
+    node.op._check(tuple(map(describe, node.inputs)), x.shape, w.shape, built_at(node))
 
 
-def conv_step(backend, node, allocs=None, inplace=None):
+def _forward(node, args, take, scratch):
     """Conv2d: im2col per image + a batched product, written into the plan's storage."""
-    if not _fast(node) or not allocs:
-        return partial(node.op.perform, node)
-    op, (take,), scratch = node.op, allocs, _Scratch()
+    op, (x, w) = node.op, args
     g = op.num_groups
+    n, c = x.shape[:2]
+    f, cg, kh, kw = w.shape
+    pads, (ho, wo) = _geometry(op, x.shape[2:], (kh, kw))
+    out = take((n, f, ho, wo), x.dtype)
+    if _done(out, cg * kh * kw == 0):
+        return out
+    xp = _padded(x, pads, scratch, "xp")
+    wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
+    offsets = list(_offsets(op, (kh, kw), (ho, wo)))
+    outv = out.reshape(n, g, f // g, ho * wo)
 
-    def run(args):
-        _checked(node, args)
-        x, w = args
-        n, c = x.shape[:2]
-        f, cg, kh, kw = w.shape
-        pads, (ho, wo) = _geometry(op, x.shape[2:], (kh, kw))
-        out = take((n, f, ho, wo), x.dtype)
-        if out.size == 0:
-            return [out]
-        if cg * kh * kw == 0:
-            out[...] = 0
-            return [out]
-        xp = _padded(x, pads, scratch, "xp")
-        wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
-        offsets = list(_offsets(op, (kh, kw), (ho, wo)))
-        outv = out.reshape(n, g, f // g, ho * wo)
+    def chunk(start, end):
+        cols = scratch.get("cols", (end - start, c, kh, kw, ho, wo), x.dtype)
+        for u, v, rows, cols_ in offsets:
+            np.copyto(cols[:, :, u, v], xp[start:end, :, rows, cols_])
+        colv = cols.reshape(end - start, g, cg * kh * kw, ho * wo)
+        for k in range(g):
+            np.matmul(wmat[k], colv[:, k], out=outv[start:end, k])
 
-        def chunk(start, end):
-            cols = scratch.get("cols", (end - start, c, kh, kw, ho, wo), x.dtype)
-            for u, v, rows, cols_ in offsets:
-                np.copyto(cols[:, :, u, v], xp[start:end, :, rows, cols_])
-            colv = cols.reshape(end - start, g, cg * kh * kw, ho * wo)
-            for k in range(g):
-                np.matmul(wmat[k], colv[:, k], out=outv[start:end, k])
-
-        _work(n, c * kh * kw * ho * wo * max(f // 4, 1), chunk)
-        return [out]
-
-    return _step(run, node)
+    _work(n, c * kh * kw * ho * wo * max(f // 4, 1), chunk)
+    return out
 
 
 def _columns(op, xp, kshape, out_hw, scratch, name):
@@ -177,117 +178,101 @@ def _by_filter(gz, scratch):
     return gzt.reshape(f, n * ho * wo)
 
 
-def grad_weights_step(backend, node, allocs=None, inplace=None):
+def _check_grad_weights(node, args):
+    op, (x, gz, kh, kw) = node.op, args
+    op._check_grad((describe(node.inputs[0]), "of the given size"), node.inputs[1], x.shape,
+                   (gz.shape[1], x.shape[1] // op.num_groups, int(kh), int(kw)), gz.shape,
+                   built_at(node))
+
+
+def _grad_weights(node, args, take, scratch):
     """Conv2dGradWeights: im2col of the batch, then one product per group (BLAS sums)."""
-    if not _fast(node) or not allocs:
-        return partial(node.op.perform, node)
-    op, (take,), scratch = node.op, allocs, _Scratch()
+    op, (x, gz, kh, kw) = node.op, args
     g = op.num_groups
-
-    def run(args):
-        _checked(node, args)
-        x, gz, kh, kw = args
-        kshape = (int(kh), int(kw))
-        n, c = x.shape[:2]
-        f, cg = gz.shape[1], c // g
-        out = take((f, cg, *kshape), gz.dtype)
-        pads, _ = _geometry(op, x.shape[2:], kshape)
-        if out.size == 0:
-            return [out]
-        if gz.size == 0:
-            out[...] = 0
-            return [out]
-        cols = _columns(op, _padded(x, pads, scratch, "xp"), kshape, gz.shape[2:], scratch, "cols")
-        colm = cols.reshape(g, cg * kshape[0] * kshape[1], -1)
-        gzm = _by_filter(gz, scratch).reshape(g, f // g, -1)
-        res = out.reshape(g, f // g, cg * kshape[0] * kshape[1]) if not op.filter_flip else \
-            scratch.get("gw", (g, f // g, cg * kshape[0] * kshape[1]), gz.dtype)
-        for k in range(g):
-            np.matmul(gzm[k], colm[k].T, out=res[k])
-        if op.filter_flip:
-            np.copyto(out, res.reshape(out.shape)[:, :, ::-1, ::-1])
-        return [out]
-
-    return _step(run, node)
+    kshape = (int(kh), int(kw))
+    n, c = x.shape[:2]
+    f, cg = gz.shape[1], c // g
+    out = take((f, cg, *kshape), gz.dtype)
+    pads, _ = _geometry(op, x.shape[2:], kshape)
+    if _done(out, gz.size == 0):
+        return out
+    cols = _columns(op, _padded(x, pads, scratch, "xp"), kshape, gz.shape[2:], scratch, "cols")
+    colm = cols.reshape(g, cg * kshape[0] * kshape[1], -1)
+    gzm = _by_filter(gz, scratch).reshape(g, f // g, -1)
+    res = out.reshape(g, f // g, cg * kshape[0] * kshape[1]) if not op.filter_flip else \
+        scratch.get("gw", (g, f // g, cg * kshape[0] * kshape[1]), gz.dtype)
+    for k in range(g):
+        np.matmul(gzm[k], colm[k].T, out=res[k])
+    if op.filter_flip:
+        np.copyto(out, res.reshape(out.shape)[:, :, ::-1, ::-1])
+    return out
 
 
-def grad_inputs_step(backend, node, allocs=None, inplace=None):
+def _check_grad_inputs(node, args):
+    op, (w, gz, h, wd) = node.op, args
+    op._check_grad(("of the given size", describe(node.inputs[0])), node.inputs[1],
+                   (gz.shape[0], w.shape[1] * op.num_groups, int(h), int(wd)), w.shape,
+                   gz.shape, built_at(node))
+
+
+def _grad_inputs(node, args, take, scratch):
     """Conv2dGradInputs: per image, ``W.T @ gz[n]`` (a batched product reading gz as it
     is), then col2im (one strided add per filter offset), split over images."""
-    if not _fast(node) or not allocs:
-        return partial(node.op.perform, node)
-    op, (take,), scratch = node.op, allocs, _Scratch()
+    op, (w, gz, h, wd) = node.op, args
     g = op.num_groups
+    f, cg, kh, kw = w.shape
+    n, (ho, wo) = gz.shape[0], gz.shape[2:]
+    c, hw = cg * g, (int(h), int(wd))
+    pads, _ = _geometry(op, hw, (kh, kw))
+    out = take((n, c, *hw), gz.dtype)
+    if _done(out, gz.size == 0 or f == 0):
+        return out
+    direct = pads == (0, 0)
+    wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
+    wt = [np.ascontiguousarray(wmat[k].T) for k in range(g)]
+    gzv = gz.reshape(n, g, f // g, ho * wo)
+    offsets = list(_offsets(op, (kh, kw), (ho, wo)))
+    frame = (hw[0] + 2 * pads[0], hw[1] + 2 * pads[1])
 
-    def run(args):
-        _checked(node, args)
-        w, gz, h, wd = args
-        f, cg, kh, kw = w.shape
-        n, (ho, wo) = gz.shape[0], gz.shape[2:]
-        c, hw = cg * g, (int(h), int(wd))
-        pads, _ = _geometry(op, hw, (kh, kw))
-        out = take((n, c, *hw), gz.dtype)
-        if out.size == 0:
-            return [out]
-        if gz.size == 0 or f == 0:
-            out[...] = 0
-            return [out]
-        direct = pads == (0, 0)
-        wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
-        wt = [np.ascontiguousarray(wmat[k].T) for k in range(g)]
-        gzv = gz.reshape(n, g, f // g, ho * wo)
-        offsets = list(_offsets(op, (kh, kw), (ho, wo)))
-        frame = (hw[0] + 2 * pads[0], hw[1] + 2 * pads[1])
+    def chunk(start, end):
+        m = end - start
+        cols = scratch.get("cols", (m, g, cg * kh * kw, ho * wo), gz.dtype)
+        for k in range(g):
+            np.matmul(wt[k], gzv[start:end, k], out=cols[:, k])
+        colv = cols.reshape(m, c, kh, kw, ho, wo)
+        target = out[start:end] if direct else scratch.get("gxp", (m, c, *frame), gz.dtype)
+        target[...] = 0
+        for u, v, rows, cols_ in offsets:
+            part = target[:, :, rows, cols_]
+            np.add(part, colv[:, :, u, v], out=part)
+        if not direct:
+            np.copyto(out[start:end], target[:, :, pads[0]:pads[0] + hw[0], pads[1]:pads[1] + hw[1]])
 
-        def chunk(start, end):
-            m = end - start
-            cols = scratch.get("cols", (m, g, cg * kh * kw, ho * wo), gz.dtype)
-            for k in range(g):
-                np.matmul(wt[k], gzv[start:end, k], out=cols[:, k])
-            colv = cols.reshape(m, c, kh, kw, ho, wo)
-            target = out[start:end] if direct else scratch.get("gxp", (m, c, *frame), gz.dtype)
-            target[...] = 0
-            for u, v, rows, cols_ in offsets:
-                part = target[:, :, rows, cols_]
-                np.add(part, colv[:, :, u, v], out=part)
-            if not direct:
-                np.copyto(out[start:end], target[:, :, pads[0]:pads[0] + hw[0], pads[1]:pads[1] + hw[1]])
-
-        _work(n, c * kh * kw * ho * wo * max(f // 4, 1), chunk)
-        return [out]
-
-    return _step(run, node)
+    _work(n, c * kh * kw * ho * wo * max(f // 4, 1), chunk)
+    return out
 
 
 # ------------------------------------------------------------ pooling
 
-def pool_step(backend, node, allocs=None, inplace=None):
+def _pool(node, args, take, scratch):
     """Pool / MaxPoolGrad / AveragePoolGrad: the ops' own strided-view code, into the
     plan's storage, split over the leading axes (images, channels) on the thread pool."""
-    if not allocs or node.outputs[0].type.numpy_dtype.kind != "f" or \
-            any(v.type.numpy_dtype != node.outputs[0].type.numpy_dtype for v in node.inputs):
-        return partial(node.op.perform, node)
-    op, (take,) = node.op, allocs
-
-    def run(args):
-        x = args[0]
-        m = int(np.prod(x.shape[:-2]))
-        flat = [a.reshape(m, *a.shape[-2:]) for a in args]
-        pooled = output_shape(op, x.shape)
-        if isinstance(op, Pool):
-            out = take(pooled, x.dtype)
-            work = partial(_pool_part, pool_forward, op, flat, out.reshape(m, *pooled[-2:]))
-        else:
-            for k in range(1, len(args)):
-                op._check_value(node, k, args[k], pooled)
-            out = take(x.shape, x.dtype)
-            fn = max_pool_grad if isinstance(op, MaxPoolGrad) else _average_grad
-            work = partial(_pool_part, fn, op, flat, out.reshape(m, *x.shape[-2:]))
-        if out.size:
-            _work(m, x.shape[-1] * x.shape[-2], work)
-        return [out]
-
-    return _step(run, node)
+    op, x = node.op, args[0]
+    m = int(np.prod(x.shape[:-2]))
+    flat = [a.reshape(m, *a.shape[-2:]) for a in args]
+    pooled = output_shape(op, x.shape)
+    if isinstance(op, Pool):
+        out = take(pooled, x.dtype)
+        work = partial(_pool_part, pool_forward, op, flat, out.reshape(m, *pooled[-2:]))
+    else:
+        for k in range(1, len(args)):
+            op._check_value(node, k, args[k], pooled)
+        out = take(x.shape, x.dtype)
+        fn = max_pool_grad if isinstance(op, MaxPoolGrad) else _average_grad
+        work = partial(_pool_part, fn, op, flat, out.reshape(m, *x.shape[-2:]))
+    if out.size:
+        _work(m, x.shape[-1] * x.shape[-2], work)
+    return out
 
 
 def _average_grad(op, x, gz, out):
@@ -297,6 +282,11 @@ def _average_grad(op, x, gz, out):
 def _pool_part(fn, op, flat, out, start, end):
     fn(op, *(a[start:end] for a in flat), out=out[start:end])
 
+
+conv_step = _maker(_forward, _check_forward)
+grad_weights_step = _maker(_grad_weights, _check_grad_weights)
+grad_inputs_step = _maker(_grad_inputs, _check_grad_inputs)
+pool_step = _maker(_pool, tensors=None)  # (its inputs all tensors; a gradient checks its own)
 
 STEPS = {Conv2d: conv_step, Conv2dGradWeights: grad_weights_step, Conv2dGradInputs: grad_inputs_step,
          Pool: pool_step, MaxPoolGrad: pool_step, AveragePoolGrad: pool_step}

@@ -31,7 +31,8 @@ from arignote.errors import ArignoteError, ArignoteTypeError, ArignoteValueError
 from arignote.graph.basic import toposort
 from arignote.ops.fused import Fused
 from arignote.ops.inner import InnerGraphOp
-from arignote.printing import _graph_parts, _is_function, _op_label, _root_name, _value_str, _var_role
+from arignote.printing.parts import (_graph_parts, _is_function, _op_label, _root_name, _value_str,
+                                     _var_role)
 from arignote.runtime.backends import get, traits
 from arignote.runtime.kernels import KernelBackend
 

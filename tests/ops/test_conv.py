@@ -196,6 +196,22 @@ def test_channel_mismatch_names_both():
         f(*_data((1, 3, 5, 5), (4, 2, 3, 3)))
 
 
+def test_grad_ops_check_the_output_gradient_when_run():
+    """Each grad op's step runs the op's own check (cpu: before its products), naming gz."""
+    x, w, g = T.tensor4("x"), T.tensor4("w"), T.tensor4("gz")
+    gx = T.nnet.conv2d_grad_wrt_inputs(g, w, x.shape)
+    gw = T.nnet.conv2d_grad_wrt_weights(x, g, w.shape)
+    xv, wv = _data((2, 3, 6, 6), (4, 3, 3, 3))
+    bad = np.zeros((2, 4, 5, 5))  # (a 6x6 image and 3x3 filters give 4x4 outputs)
+    for out in (gx, gw):
+        f = ag.function([x, w, g], out, on_unused_input="ignore")
+        with pytest.raises(ShapeError, match="size 4 along axis 2, but the output gradient 'gz'"):
+            f(xv, wv, bad)
+    f = ag.function([x, w, g], gx, on_unused_input="ignore")
+    with pytest.raises(ShapeError, match="output gradient 'gz' has 5 channels for 4 filters"):
+        f(xv, wv, np.zeros((2, 5, 4, 4)))
+
+
 def test_filter_larger_than_input_in_valid_mode():
     x = T.tensor4("images", shape=(None, 1, 4, 10))
     w = T.tensor4("kernels", shape=(2, 1, 5, 3))

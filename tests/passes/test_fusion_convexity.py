@@ -11,9 +11,9 @@ from arignote.config import SETTINGS
 from arignote.errors import CycleError
 from arignote.graph.fg import FunctionGraph
 from arignote.ops.shape import Split
-from arignote.passes import fusion
 from arignote.passes.convexity import quotient_cycle
 from arignote.passes.fusion import fuse
+from arignote.passes.partition import Partitioner
 from arignote.passes.rewriting import Stats
 from arignote.runtime.backends import BACKENDS
 from arignote.verify import verify_grad
@@ -83,7 +83,7 @@ def test_fusion_refuses_a_cyclic_partition_before_changing_anything(monkeypatch)
     fg, a, b, c, d = _diamond()
     fg.fusion, fg.kernel_axes = True, kernel_axes
     nodes = set(fg.nodes)
-    monkeypatch.setattr(fusion._Partitioner, "partition", lambda self: [([a, d], set())])
+    monkeypatch.setattr(Partitioner, "partition", lambda self: [([a, d], set())])
     with pytest.raises(CycleError, match=r"kernel\{Elemwise\{exp\},Elemwise\{add\}\} -> Elemwise"):
         fuse(fg, Stats())
     assert fg.nodes == nodes
@@ -105,7 +105,7 @@ def test_clients_of_a_node_are_the_readers_of_all_its_outputs():
     first, second = T.split(X, [1, 2], 2, axis=0)
     fg = FunctionGraph([X], [T.exp(first), T.tanh(second)])
     (split,) = [n for n in fg.toposort() if isinstance(n.op, Split)]
-    readers = fusion._Partitioner(fg).clients(split)
+    readers = Partitioner(fg).clients(split)
     assert sorted(str(n.op) for n in readers) == ["Elemwise{exp}", "Elemwise{tanh}"]
 
 

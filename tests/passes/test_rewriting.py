@@ -7,8 +7,8 @@ import arignote.tensor as T
 from arignote.errors import RewriteError
 from arignote.graph import FunctionGraph
 from arignote.passes import MODES, optimize
-from arignote.passes.rewriting import (Equilibrium, PatternRewriter, Stats, match, node_rewriter,
-                                       run_phases)
+from arignote.passes.rewriting import (Equilibrium, PatternRewriter, Stats, add_terms, match,
+                                       node_rewriter, run_phases)
 
 
 def test_pattern_binds_variables_and_constants():
@@ -19,6 +19,24 @@ def test_pattern_binds_variables_and_constants():
     assert match(("sub", "x", "x"), x - x)["x"] is x
     assert match(("sub", "x", "x"), x - T.dvector()) is None  # same name, same variable
     assert match(("neg", ("neg", "x")), -(-x))["x"] is x
+
+
+def test_add_terms_lists_a_sum_left_to_right_and_stops_at_another_type():
+    x, y, z = T.dvector("x"), T.dvector("y"), T.dvector("z")
+    assert add_terms(x + (y + z)) == [x, y, z]
+    assert add_terms(x) == [x]
+    mixed = x + (T.fvector("s") + T.fvector("t"))  # (an input of another dtype: one term)
+    assert add_terms(mixed) == [mixed]
+    product = x * y
+    assert add_terms(product + z) == [product, z]
+
+
+def test_add_terms_walks_sums_deeper_than_the_recursion_limit():
+    xs = [T.dscalar(f"x{i}") for i in range(3000)]
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    assert add_terms(total) == xs
 
 
 def test_pattern_rewriter_replaces_and_counts():
@@ -98,3 +116,16 @@ def test_run_phases_records_node_counts():
     stats = run_phases(fg, ["merge"])
     name, before, after, secs = stats.phases[0]
     assert (name, before, after) == ("merge", 3, 2) and secs >= 0
+
+
+def test_shape_entry_of_an_intermediate_is_its_length_not_a_stack_subscript():
+    """``y.shape[0]`` of a slice ``y``: the shape becomes a stack of its entries, then the
+    subscript takes the entry (no stack, no subscript left), its value unchanged."""
+    v, i = T.lvector("v"), T.lscalar("i")
+    y = v[i:]
+    fg = FunctionGraph([v, i], [y.shape[0], y.shape[-1] * 2])
+    optimize(fg, "fast_run")
+    ops = {type(n.op).__name__ for n in fg.toposort()}
+    assert not ops & {"Subtensor", "Join", "DimShuffle", "Shape"}, ops
+    f = ag.function([v, i], [y.shape[0], y.shape[-1] * 2])
+    assert [int(r) for r in f(np.arange(7), 2)] == [5, 10]

@@ -51,7 +51,8 @@ def test_a_value_read_outside_the_groups_holding_it_is_a_kernel():
     for backend in ("numpy", "cpu"):
         for p, v in zip(params, (rng.random((6, 4)), np.zeros(4), np.zeros(6))):
             p.set_value(np.random.default_rng(1).random(v.shape))
-        f = ag.function([x], cost, updates=updates, backend=backend, fusion=True if backend == "cpu" else None)
+        f = ag.function([x], cost, updates=updates, backend=backend,
+                        fusion=True if backend == "cpu" else None)
         results.append([f(data)] + [p.get_value() for p in params])
         if backend == "cpu":
             assert unexpected_performs(f) == []
