@@ -260,7 +260,7 @@ def workloads(quick):
 def _bind(f, *args):
     def run():
         return f(*args)
-    run.function = f  # (for the count of its steps)
+    run.function, run.args = f, args  # (for the count of its steps, and profiles)
     return run
 
 

@@ -27,6 +27,7 @@ from arignote.graph.type import EXACT_FLOAT, TensorType
 from arignote.ops.basic import as_tensor_variable
 from arignote.runtime import profile as profiling, serialize
 from arignote.runtime.backends import get
+from arignote.runtime.direct_call import direct_caller
 from arignote.runtime.memory import copy_value, overlaps
 from arignote.runtime.program import Program, inner_program
 
@@ -204,15 +205,27 @@ class Function:
         checks = [(slot, sv.type, f"the update of shared variable {describe(sv)}{built_at(new)}")
                   for (sv, new), (_, slot) in zip(self.updates, self._update_slots)
                   if not sv.type.accepts(new.type)]
-        program = Program(self.fgraph, roots, backend, inplace=inplace, borrow=borrow, checks=checks,
-                          compile_inner=partial(inner_program, backend, optimize=partial(
-                              _optimize, self.mode, self.fusion, backend, exclude=self._exclude())))
         touched = {*self.shared, *(sv for sv, _ in self._update_slots)}  # (read or written)
+        # a backend with a device runs its own Program class (values on the device)
+        make = getattr(backend, "program_class", Program)
+        resident = [describe(sv) for sv in touched if getattr(sv, "target", None) not in (None, backend.name)]
+        if resident:
+            raise ArignoteValueError(f"shared variables {', '.join(sorted(resident))} live on a device "
+                                     f"(shared(..., target='cuda')): use backend='cuda', got "
+                                     f"{backend.name!r}")
+        # (on a device: the updates of shared variables resident there stay there)
+        extra = {} if make is Program else {"resident": [
+            slot for sv, slot in self._update_slots if getattr(sv, "target", None) == backend.name]}
+        program = make(self.fgraph, roots, backend, inplace=inplace, borrow=borrow, checks=checks,
+                       compile_inner=partial(inner_program, backend, optimize=partial(
+                           _optimize, self.mode, self.fusion, backend, exclude=self._exclude())), **extra)
         self._lock = _call_lock(touched) if touched or program.shares_state else None
         # settle has nothing to do for one output sharing no memory with the roots
         self._takes_floats = program.takes_floats
         self._must_settle = not (len(self.outs) == 1 and not self._update_slots and
                                  program.fresh_outputs[0])
+        self._direct_call = None if self._must_settle else direct_caller(
+            program, self._fast_inputs, self.single_output, self._lock, self._general_call)
         return program
 
     def compile_report(self):
@@ -229,6 +242,14 @@ class Function:
     # ---------------------------------------------------------- calling
 
     def __call__(self, *args, **kwargs):
+        if self._direct_call is not None and not kwargs:  # one kernel: see direct_call
+            return self._direct_call(args)
+        return self._call(args, kwargs)
+
+    def _general_call(self, args):
+        return self._call(args, {})
+
+    def _call(self, args, kwargs):
         if kwargs or len(args) != len(self._fast_inputs):
             values = self._bind(args, kwargs)
         else:  # the common case: every input by position, mostly exact arrays or floats
@@ -351,7 +372,7 @@ class Function:
         ``arignote.load(..., compile=False)`` defers that to the first call (see
         :mod:`arignote.runtime.serialize`)."""
         state = dict(self.__dict__)
-        for built in ("program", "_lock", "_deferred", "profile"):
+        for built in ("program", "_lock", "_deferred", "profile", "_direct_call"):
             state.pop(built, None)
         return state
 

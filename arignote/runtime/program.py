@@ -21,6 +21,12 @@ the caller's ``checks`` of the outputs (the shared variables' static shapes)
 and the commits' own checks; a borrowed output is written into storage the
 user does not hold and lent out only when the run has succeeded.
 
+On a compiling backend, a run whose storage the caller serializes is replayed
+after its second call with the same roots' signature (shapes, strides,
+dtypes, flags): :mod:`arignote.runtime.native_call` runs the recorded steps
+as one native call (a few, where host steps remain), the in-place commits
+last, as above; anything it cannot pin down runs here, step by step.
+
 An op with an inner graph that the backend does not run natively (it makes
 no step for it) runs its inner graph as a Program of its own, built by
 ``compile_inner`` with the same backend, recursively (see :func:`inner_program`).
@@ -36,6 +42,7 @@ from arignote.graph.basic import Constant
 from arignote.graph.fg import OUTPUT
 from arignote.graph.type import TensorType
 from arignote.ops.inner import InnerGraphOp
+from arignote.runtime import native_call
 from arignote.runtime.backends import get, traits
 from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, Lender, copy_value
 
@@ -66,6 +73,8 @@ class Program:
         self.pool = BufferPool()
         lenders = {fgraph.outputs[k]: Lender() for k in borrow}
         self._lenders = list(lenders.values())
+        #: output slot -> the Lender of its storage
+        self._lender_slots = {self._slot_of(v): lender for v, lender in lenders.items()}
         self._checks = list(checks)
         made = {}
         for node in nodes:
@@ -136,6 +145,11 @@ class Program:
             self._lenders or self._commit_steps or
             any(not _never_pooled(v.type) for n in nodes for v in n.outputs)) or \
             any(p.shares_state for p in self.inner_programs)
+        # a run of serialized steps that are not one kernel may be replayed as native calls
+        # (see native_call); made at the first run (an inner program's owner is set by then)
+        self._replayer = False if self._direct is not None or not self.shares_state or \
+            not native_call.ENABLED else None
+        self._built_steps = self._run_steps
 
     def _inner_step(self, node):
         """The step of an op with an inner graph that the backend runs no other way: the
@@ -191,10 +205,23 @@ class Program:
             for lender in self._lenders:
                 lender.lend()
             return results
+        replayer = self._replayer
+        if replayer is not False and self._run_steps is self._built_steps:  # (unless profiled)
+            if replayer is None:
+                replayer = self._replayer = native_call.Replayer(self) if self.owner is None else False
+            if replayer is not False:
+                results = replayer.run(root_values, settle)
+                if results is not None:
+                    return results
+        return self._run(root_values, settle, self._run_steps, self._commit_steps)
+
+    def _run(self, root_values, settle, run_steps, commit_steps):
+        """:meth:`run` step by step, through ``run_steps`` and ``commit_steps`` (the
+        Program's, or wrappers of them)."""
         if self.takes_floats:  # (not running direct: profile() wraps the steps)
             root_values = [np.asarray(v) if v.__class__ is float else v for v in root_values]
         storage = [*root_values, *self._tail]
-        for node, run, gather, outs, free in self._run_steps:
+        for node, run, gather, outs, free in run_steps:
             args = gather(storage)
             try:
                 results = run(args)
@@ -224,8 +251,8 @@ class Program:
             results = [copy_value(storage[i]) if copy else storage[i] for i, copy in self._outputs]
         if settle is not None:
             settle(results, root_values)
-        if self._commit_steps:  # (it checks the outputs between its checks and its writes)
-            self._commit(storage, results)
+        if commit_steps:  # (it checks the outputs between its checks and its writes)
+            self._commit(storage, results, commit_steps)
         elif self._checks:
             self._check(results)
         for lender in self._lenders:  # nothing can fail any more
@@ -238,16 +265,16 @@ class Program:
             if results[k] is not None:
                 type_.filter(results[k], what=what)
 
-    def _commit(self, storage, results):
+    def _commit(self, storage, results, commit_steps):
         """Run the in-place commit steps: every check first (each step's, then the
         caller's ``checks`` of all outputs, the prepared in-place ones included),
         then every write. A buffer is written in place only if it shares no memory
         with the other roots, the results, or what any other commit step reads."""
         roots = storage[:self.n_roots]
-        args = [[storage[i] for i in ins] for _, _, ins, _, _ in self._commit_steps]
+        args = [[storage[i] for i in ins] for _, _, ins, _, _ in commit_steps]
         calls = []
         try:
-            for k, (node, run, ins, outs, _) in enumerate(self._commit_steps):
+            for k, (node, run, ins, outs, _) in enumerate(commit_steps):
                 mine = {ins[j] for j in run.inplace.values()}
                 keep = [v for i, v in enumerate(roots) if i not in mine] + results + \
                     [a for j, other in enumerate(args) if j != k for a in other]
