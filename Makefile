@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install system-deps test test-long test-all-pythons demo docs lint bench clean
+.PHONY: venv install system-deps test test-long test-all-pythons test-gpu demo docs lint bench bench-gpu clean
 
 venv install: $(STAMP)
 
@@ -48,6 +48,27 @@ test: $(STAMP) system-deps
 		ARIGNOTE_BACKEND=cuda-emulated ARIGNOTE_CUDA_ARCHS= $(BIN)/python -m pytest -n 2 \
 		-p no:cacheprovider tests/ops/test_elemwise.py tests/ops/test_cast.py; \
 	else echo "cuda-emulated: skipped (no g++)"; fi
+
+# On a machine with an NVIDIA GPU (docs/gpu.md): the op, runtime, gradient and random-graph
+# tests on backend 'cuda' (device arrays, kernels launched on the GPU, cuBLAS), with the
+# cuda-gpu extra (cuBLAS). Where there is no GPU it fails at once, saying why: it never
+# reports a pass it did not run. (ARIGNOTE_CUDA_DEVICE=emulated runs the same path on the
+# emulated device: tests/runtime/test_cuda_device.py does, in `make test`.)
+GPU_CHECK = $(BIN)/python -c "import sys; from arignote.runtime.cuda_gpu import gpu_missing; \
+	why = gpu_missing(); why and sys.exit('make $@: no GPU on this machine: ' + why + \
+	' (nothing was run; see docs/gpu.md)')"
+test-gpu: $(STAMP)
+	@$(GPU_CHECK)
+	$(BIN)/python -m pip install --quiet -e '.[cuda-gpu]'
+	ARIGNOTE_BACKEND=cuda $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/ops tests/runtime \
+		tests/test_gradient.py tests/test_random_graphs.py
+
+# W1, W2 and W5 on the GPU: GB/s and the fraction of the device's memory bandwidth
+# (benchmarks/bench_gpu.py); fails without a GPU, as test-gpu does.
+bench-gpu: $(STAMP)
+	@$(GPU_CHECK)
+	$(BIN)/python -m pip install --quiet -e '.[cuda-gpu]'
+	$(BIN)/python benchmarks/bench_gpu.py $(BENCH_ARGS)
 
 # Nightly size: ARIGNOTE_LONG_EXAMPLES random graphs (default 12500) per property test
 # (values and gradients) on each of the four backends: 100,000 graphs in all;

@@ -207,6 +207,17 @@ def launch_config(kernel, ext):
     return min(-(-parallel // BLOCK), MAX_GRID), BLOCK
 
 
+def launch(entry, packed, grid, block, name):
+    """Run the kernel at ``entry`` (an :class:`Emulated`'s) on ``packed`` (its ``ag_args``, an
+    int64 array) with ``grid`` blocks of ``block`` threads, each launch in the next order
+    (forward, reverse, shuffled). What the emulated device's launches go through."""
+    n = next(_launches)
+    msg = ctypes.create_string_buffer(512)
+    rc = runtime()(entry, packed.ctypes.data, grid, block, n % 3, n, msg, len(msg))
+    if rc:
+        raise CudaEmulationError(f"{name}: {msg.value.decode()}")
+
+
 def run(compiled, arrays, ext, over=()):
     """Launch ``compiled`` on the arrays of every param (outputs last) over ``ext``;
     ``over``: the kernel's in-place pairs. Raises the kernel's error if a Check fired."""
@@ -221,11 +232,7 @@ def run(compiled, arrays, ext, over=()):
     flag = ctypes.c_int32(0)
     fields = [*(list(ext) or [0]), *(ptrs or [0]), *(strides or [0]), ctypes.addressof(flag)]
     packed = np.array(fields, dtype=np.int64)  # (user-space pointers fit; strides may be negative)
-    n = next(_launches)
-    msg = ctypes.create_string_buffer(512)
-    rc = runtime()(compiled.entry, packed.ctypes.data, grid, block, n % 3, n, msg, len(msg))
-    if rc:
-        raise CudaEmulationError(f"{kernel.name}: {msg.value.decode()}")
+    launch(compiled.entry, packed, grid, block, kernel.name)
     if flag.value:
         raise ArignoteValueError(f"{kernel.name}: {kernel.errors[flag.value - 1]}")
 

@@ -9,16 +9,24 @@ Like 'interp', a client of the backend contract and nothing more: a
 ``compile`` and ``launcher``, registered with ``register``. Matrix products are
 the cpu backend's step (cuBLAS is the GPU's business).
 
-Backend 'cuda', the real GPU, is registered here too, so that asking for it
-says what is missing (:class:`NoGpuError`): no driver or no device on this
-machine, and in any case the launch path (device arrays, transfers at function
-boundaries, occupancy-based block sizes), which is not written yet.
+Backend 'cuda', the GPU, is registered here too: the same kernels run on a
+device (:mod:`arignote.runtime.cuda_steps`: device arrays, transfers at the
+function's boundaries, occupancy-based block sizes, gemm through cuBLAS), the
+real one (:mod:`arignote.runtime.cuda_gpu`) or, with
+``ARIGNOTE_CUDA_DEVICE=emulated``, the emulated one
+(:mod:`arignote.runtime.cuda_device`); without either, asking for it raises
+:class:`NoGpuError` saying how to emulate.
 """
+import threading
+
 from arignote.compiler import cuda, cuda_compile, cuda_emulate
-from arignote.errors import ArignoteError
+from arignote.compiler.schedule import scheduled
 from arignote.ops.blas import MatMul
 from arignote.runtime.backends import register
 from arignote.runtime.cpu import matmul_step
+from arignote.runtime.cuda_device import NoGpuError  # noqa: F401 (raised through this module before)
+from arignote.runtime.cuda_gpu import gpu_missing, select_device  # noqa: F401
+from arignote.runtime.cuda_steps import DeviceLauncher, DeviceProgram, register_steps
 from arignote.runtime.kernels import KernelBackend
 
 
@@ -48,45 +56,73 @@ class CudaEmulatedBackend(KernelBackend):
         return cuda_emulate.EmulatedLauncher(kernel, compiled, labels)
 
 
-class NoGpuError(ArignoteError, RuntimeError):
-    """Backend 'cuda' was asked for where no GPU can run its kernels."""
-
-
-def gpu_missing():
-    """Why this process cannot run kernels on a GPU (no driver, no device), or None."""
-    try:
-        from cuda.bindings import driver
-    except ImportError:
-        return "NVIDIA's cuda-bindings are not installed (pip install 'arignote[cuda]')"
-    try:
-        (err,) = driver.cuInit(0)
-    except Exception as e:  # (the bindings raise when libcuda, the driver, is not there)
-        return f"no NVIDIA driver was found ({type(e).__name__}: {e})"
-    if int(err) != 0:
-        return f"the NVIDIA driver found no usable GPU (cuInit: {err})"
-    return None
-
-
 class CudaBackend(CudaEmulatedBackend):
-    """The GPU. Its kernels render and compile (NVRTC), but no launch path is written yet:
-    asking for it says why it cannot run here and how to run the same CUDA C emulated."""
+    """The GPU: every value a device array (:mod:`arignote.runtime.cuda_steps`), kernels
+    compiled for the device and launched there, matrix products through its gemm. The
+    device is :func:`~arignote.runtime.cuda_gpu.select_device`'s: the GPU, or with
+    ``ARIGNOTE_CUDA_DEVICE=emulated`` the emulated device; where neither is there, asking
+    for the backend raises :class:`NoGpuError` saying how to emulate."""
 
     name = "cuda"
+    #: the Program class of this backend: values on the device, copies at the boundaries
+    program_class = DeviceProgram
+
+    @property
+    def device(self):
+        return select_device()
 
     def unavailable(self):
-        why = gpu_missing() or "Arignote cannot launch kernels on a GPU yet (docs/design.md, " \
-                               "'The CUDA backend')"
-        return NoGpuError(f"backend 'cuda' cannot run here: {why}. The same CUDA C runs on the CPU "
-                          "with backend='cuda-emulated' (function(..., backend='cuda-emulated') or "
-                          "ARIGNOTE_BACKEND=cuda-emulated)")
+        """The :class:`NoGpuError` saying why this process cannot run the backend (no GPU and
+        no emulated device asked for), or None: what tests ask before choosing it."""
+        try:
+            select_device()
+        except NoGpuError as e:
+            return e
+        return None
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        #: CUDA C -> the cubin of its Program's group, compiled ahead by prefetch
+        self._ready = {}
+        #: (device, cubin) -> its module, loaded once
+        self._modules = {}
 
     def prefetch(self, nodes, inplace):
-        raise self.unavailable()
+        """Compile the kernels of ``nodes`` for the device, a Program's kernels together (one
+        NVRTC run per group; ``inplace`` is declined: device steps write new memory)."""
+        device = self.device
+        kernels = self.kernels(nodes, {})
+        if device.arch is None:  # (the emulated device: the emulator's own prefetch)
+            super().prefetch(nodes, {})
+        elif kernels:
+            binaries = cuda_compile.compile_kernels(kernels, (device.arch,))
+            with self._lock:
+                if len(self._ready) > 1024:  # (left by Programs never finished: the disk cache keeps them)
+                    self._ready.clear()
+                self._ready.update((cuda.render(k), b[device.arch].cubin) for k, b in zip(kernels, binaries))
 
     def compile(self, kernel):
-        raise self.unavailable()
+        """``kernel`` built for the device (or taken from :meth:`prefetch`) and its module
+        loaded (once per cubin): the function a launch runs."""
+        device = self.device
+        kernel = scheduled(kernel, cuda.CUDA)
+        with self._lock:
+            image = self._ready.pop(cuda.render(kernel), None) if device.arch else None
+        image = device.build(kernel) if image is None else image
+        if device.arch is None:  # (the emulated device's image: a library, loaded)
+            return device.get_function(device.load_module(image), cuda.symbol(kernel.name))
+        with self._lock:
+            key = (id(device), image)
+            if key not in self._modules:
+                self._modules[key] = device.load_module(image)
+            module = self._modules[key]
+        return device.get_function(module, cuda.symbol(kernel.name))
+
+    def launcher(self, kernel, compiled, labels=None):
+        return DeviceLauncher(kernel, self.device, compiled, labels)
 
 
 CudaEmulatedBackend.step_for(MatMul)(matmul_step)
+register_steps(CudaBackend)
 register(CudaEmulatedBackend())
 register(CudaBackend())
