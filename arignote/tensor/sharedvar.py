@@ -105,9 +105,11 @@ def shared(value, name=None, borrow=False, shape=None, broadcastable=None, stric
         raise ArignoteTypeError(f"shared() needs a value (a NumPy array or number), got the "
                                 f"symbolic variable {value}")
     if not isinstance(value, (np.ndarray, np.generic, bool, int, float, complex, list, tuple)):
-        if shape is not None or broadcastable is not None or target == "cuda":
-            raise ArignoteTypeError(f"shared(): shape, broadcastable and target='cuda' describe "
-                                    f"arrays, not a {type(value).__name__}")
+        given = [what for what, v in (("shape", shape), ("broadcastable", broadcastable),
+                                      ("target='cuda'", target == "cuda" or None)) if v is not None]
+        if given:
+            raise ArignoteTypeError(f"shared(): {' and '.join(given)} describe"
+                                    f"{'s' if len(given) == 1 else ''} arrays, not a {type(value).__name__}")
         return GenericSharedVariable(GenericType(), value if borrow else copy.deepcopy(value),
                                      name=name)
     try:

@@ -319,7 +319,7 @@ def test_outputs_share_nothing_with_inputs_shared_values_or_constants(backend, f
 
 
 def test_generic_shared_errors():
-    with pytest.raises(ArignoteTypeError, match="shape and broadcastable describe arrays, not a dict"):
+    with pytest.raises(ArignoteTypeError, match="shape describes arrays, not a dict"):
         shared({}, shape=(None,))
     s = ag.shared({"n": 0}, name="s")
     with pytest.raises(ArignoteTypeError, match=r"updates: the new value of shared variable 's' "
@@ -403,3 +403,11 @@ def test_graph_with_non_tensor_values_pickles():
     f = ag.function([xs], out)
     g = pickle.loads(pickle.dumps(f))
     assert g([np.ones(2), np.ones(1)]) == 2
+
+
+def test_generic_shared_names_only_the_array_arguments_given():
+    with pytest.raises(ArignoteTypeError,
+                       match=r"shared\(\): shape and broadcastable describe arrays, not a dict"):
+        shared({}, shape=(None,), broadcastable=(False,))
+    with pytest.raises(ArignoteTypeError, match=r"shared\(\): target='cuda' describes arrays, not a dict"):
+        shared({}, target="cuda")
