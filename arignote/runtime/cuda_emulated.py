@@ -45,7 +45,8 @@ class CudaEmulatedBackend(KernelBackend):
         """Compile the kernels of ``nodes`` (``inplace``: node -> offers) for the emulator in
         one g++ run and for the GPUs of :func:`~arignote.compiler.cuda_compile.check_archs`
         (sm_80 and sm_90 where NVRTC is installed): an error if a GPU would not take them as
-        they are (:func:`~arignote.compiler.cuda_compile.check_kernels`)."""
+        they are (:func:`~arignote.compiler.cuda_compile.check_kernels`; with
+        ``$ARIGNOTE_CUDA_CHECK_DIR``, written there to be checked later, together)."""
         kernels = self.kernels(nodes, inplace)
         archs = cuda_compile.check_archs()
         if archs:
