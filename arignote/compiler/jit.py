@@ -404,6 +404,22 @@ def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None):
     return ck
 
 
+_helpers = {}  # name -> (ctypes function or None, its CompiledKernel, kept alive)
+
+
+def helper_function(make_ir, name, restype, *argtypes):
+    """The process's ctypes handle on a helper the runtime JITs once (the trampoline, the
+    call sequence): ``make_ir()`` compiled outside the disk cache, ``name`` called as
+    ``restype(*argtypes)``; None if it cannot be had (callers then do without it)."""
+    if name not in _helpers:
+        try:
+            compiled = compile_ir(make_ir(), name, use_cache=False)
+            _helpers[name] = (ctypes.CFUNCTYPE(restype, *argtypes)(compiled.address), compiled)
+        except Exception:  # pragma: no cover - a helper is an optimization, never required
+            _helpers[name] = (None, None)
+    return _helpers[name][0]
+
+
 _rendered = {}  # Kernel -> (IR text, symbol, exports): prefetch renders once for compile_kernel
 # (the last 64: a larger Program renders some kernels twice, a fraction of a millisecond each)
 

@@ -146,21 +146,12 @@ class Launcher(Binder):
         return call.outputs
 
 
-_TRAMPOLINE = []
-
-
 def _trampoline():
     """ctypes' handle on :func:`~arignote.compiler.llvm.trampoline` (compiled once per
-    process), or None if it cannot be had."""
-    if not _TRAMPOLINE:
-        try:
-            from arignote.compiler.jit import compile_ir
-            from arignote.compiler.llvm import TRAMPOLINE, trampoline
-            compiled = compile_ir(trampoline(), TRAMPOLINE, use_cache=False)
-            _TRAMPOLINE.append((ctypes.CFUNCTYPE(None, ctypes.c_void_p)(compiled.address), compiled))
-        except Exception:  # pragma: no cover - then kernels are called directly
-            _TRAMPOLINE.append((None, None))
-    return _TRAMPOLINE[0][0]
+    process), or None if it cannot be had (kernels are then called directly)."""
+    from arignote.compiler.jit import helper_function
+    from arignote.compiler.llvm import TRAMPOLINE, trampoline
+    return helper_function(trampoline, TRAMPOLINE, None, ctypes.c_void_p)
 
 
 def _fast_runner(la, slow, allocs, max_work):

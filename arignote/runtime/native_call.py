@@ -42,6 +42,7 @@ import os
 import numpy as np
 
 from arignote.compiler.bind import static_view
+from arignote.compiler.jit import helper_function
 from arignote.compiler.llvm import SEQUENCE, SEQUENCE_CODES, sequence
 from arignote.compiler.unsafe import data_pointer
 from arignote.ops.blas import Gemm, MatMul
@@ -58,21 +59,12 @@ MAX_HELD_BYTES = 32 << 20
 
 _KERNEL, _GEMM, _COPY, _PATCH = (SEQUENCE_CODES[k] for k in ("kernel", "gemm", "copy", "patch"))
 _ROW_MAJOR_TRANS = {False: 111, True: 112}
-_SEQ = []
 
 
 def _runner():
     """ctypes' handle on the compiled :func:`~arignote.compiler.llvm.sequence` (once per
-    process), or None if it cannot be had."""
-    if not _SEQ:
-        try:
-            from arignote.compiler.jit import compile_ir
-            compiled = compile_ir(sequence(), SEQUENCE, use_cache=False)
-            fn = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)(compiled.address)
-            _SEQ.append((fn, compiled))
-        except Exception:  # pragma: no cover - then programs run step by step
-            _SEQ.append((None, None))
-    return _SEQ[0][0]
+    process), or None if it cannot be had (programs then run step by step)."""
+    return helper_function(sequence, SEQUENCE, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class Unsupported(Exception):
