@@ -15,6 +15,18 @@ from arignote.ops.shape_entries import _fmt, _int_scalar, _shape_entry, _static_
 from arignote.ops.static_shape import Shape, _i64, _norm_axis, shape_i, static_int
 
 
+def stacked(vec):
+    """The 0-d values the vector ``vec`` stacks (``stack([a, b])``: a Join of ``a[None]``,
+    ``b[None]``, or ``a[None]`` alone), or None if it is not built that way."""
+    node = vec.owner
+    if node is not None and node.op == DimShuffle(0, ("x",)):
+        return [node.inputs[0]]
+    if node is not None and isinstance(node.op, Join) and node.op.axis == 0 and all(
+            i.owner is not None and i.owner.op == DimShuffle(0, ("x",)) for i in node.inputs):
+        return [i.owner.inputs[0] for i in node.inputs]
+    return None
+
+
 def _vector_entries(vec, fn):
     """The entries of the int vector ``vec`` as int64 scalars, without indexing when possible."""
     node = vec.owner
@@ -22,9 +34,9 @@ def _vector_entries(vec, fn):
         return [_i64(e) for e in vec.data.tolist()]
     if node is not None and isinstance(node.op, Shape):
         return [shape_i(node.inputs[0], j) for j in range(node.inputs[0].ndim)]
-    if node is not None and isinstance(node.op, Join) and node.op.axis == 0 and all(
-            i.owner is not None and i.owner.op == DimShuffle(0, ("x",)) for i in node.inputs):
-        return [_int_scalar(i.owner.inputs[0], fn, "a shape entry") for i in node.inputs]
+    entries = stacked(vec)
+    if entries is not None:
+        return [_int_scalar(e, fn, "a shape entry") for e in entries]
     if vec.type.shape[0] is None:
         raise ArignoteValueError(f"{fn}: the length of the shape vector {describe(vec)} is not known "
                                  f"when the graph is built; pass a tuple of scalars")

@@ -13,7 +13,8 @@ import numpy as np
 from arignote.ops.basic import as_tensor_variable, constant
 from arignote.ops.elemwise import cast
 from arignote.ops.indexing import Subtensor
-from arignote.ops.shape import DimShuffle, Join, stack
+from arignote.ops.join import stacked
+from arignote.ops.shape import stack
 from arignote.ops.static_shape import Shape, Shape_i, shape_i
 from arignote.passes.rewriting import node_rewriter, register
 
@@ -37,19 +38,6 @@ def shape_subscript(fgraph, node):
     return [_shape_entries(x)[node.op.idx_list[0][1] % x.ndim]]
 
 
-def _stacked(v):
-    """The scalars ``v`` stacks, if it is a stack of 0-d values (as a whole ``shape`` of an
-    intermediate becomes), else None."""
-    node = v.owner
-    if node is not None and isinstance(node.op, DimShuffle) and node.op.new_order == ("x",):
-        return [node.inputs[0]]
-    if node is not None and isinstance(node.op, Join) and node.op.axis == 0:
-        parts = [_stacked(t) for t in node.inputs]
-        if all(p is not None and len(p) == 1 for p in parts):
-            return [p[0] for p in parts]
-    return None
-
-
 @register("canonicalize", "shape")
 @node_rewriter([Subtensor], name="subscript_of_stack")
 def subscript_of_stack(fgraph, node):
@@ -57,7 +45,7 @@ def subscript_of_stack(fgraph, node):
     intermediate ``y`` once its shape became a stack (``shape_of_intermediate``)."""
     if type(node.op) is not Subtensor or len(node.op.idx_list) != 1 or node.op.idx_list[0][0] != "int":
         return None
-    entries = _stacked(node.inputs[0])
+    entries = stacked(node.inputs[0])
     if entries is None:
         return None
     k = node.op.idx_list[0][1]
