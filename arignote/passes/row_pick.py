@@ -48,17 +48,22 @@ def _canonical_len(y):
     return fg.outputs[0], {fg.memo[v]: v for v in roots}
 
 
-def _same(a, b, back=None, depth=24):
+def _same(a, b, back=None, seen=None, depth=24):
     """Do ``a`` and ``b`` compute the same value by the same ops from the same inputs
-    (``back`` maps ``b``'s roots to ``a``'s)?"""
-    if a is b or (back is not None and back.get(b) is a):
+    (``back`` maps ``b``'s roots to ``a``'s)? ``seen`` holds the pairs already found the
+    same, so a shared subexpression is compared once (any difference ends the walk)."""
+    seen = set() if seen is None else seen
+    if a is b or (back is not None and back.get(b) is a) or (a, b) in seen:
         return True
     if isinstance(a, Constant) and isinstance(b, Constant):
         return a.type == b.type and a.data.shape == b.data.shape and bool((a.data == b.data).all())
     x, y = a.owner, b.owner
-    return depth > 0 and x is not None and y is not None and x.op == y.op and \
+    same = depth > 0 and x is not None and y is not None and x.op == y.op and \
         x.outputs.index(a) == y.outputs.index(b) and len(x.inputs) == len(y.inputs) and \
-        all(_same(i, j, back, depth - 1) for i, j in zip(x.inputs, y.inputs))
+        all(_same(i, j, back, seen, depth - 1) for i, j in zip(x.inputs, y.inputs))
+    if same:
+        seen.add((a, b))
+    return same
 
 
 def _computed(m):
