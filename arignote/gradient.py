@@ -16,6 +16,7 @@ path carrying a gradient joins the cost to a ``wrt``, that ``wrt`` is
 *disconnected* (``disconnected_inputs`` says what then happens).
 """
 import warnings
+from collections import namedtuple
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from arignote.ops.basic import as_tensor_variable, constant
 from arignote.ops.elemwise import cast, clip, zeros_like
 from arignote.ops.construct import alloc, arange
 from arignote.ops.indexing import set_subtensor
+from arignote.ops.nnet import Softmax, written_softmax
 from arignote.ops.scan import scan
 from arignote.ops.shape import stack
 
@@ -112,6 +114,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             continue
         out_grads = [_total(grads[o]) if o in grads else
                      (zeros_like(o) if _is_differentiable(o) else None) for o in node.outputs]
+        node = _stands_for(node, blocked)
         try:
             if isinstance(node.op, InnerGraphOp):  # (its gradient differentiates the inner graph)
                 input_grads = node.op.L_op_inner(node.inputs, node.outputs, out_grads, grad)
@@ -141,6 +144,40 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
             warnings.warn(msg, stacklevel=2)
         result.append(zeros_like(w) if return_disconnected == "zero" else None)
     return fmt(result)
+
+
+#: a node as :func:`grad` differentiates it: an op applied to inputs, giving outputs
+_Standing = namedtuple("_Standing", "op inputs outputs trace")
+
+
+def _stands_for(node, blocked):
+    """The node to differentiate in place of ``node``: itself, or the one op a
+    subgraph written by hand stands for. A softmax by hand,
+    ``exp(x - max(x)) / sum(exp(x - max(x)))``, is differentiated as
+    :class:`~arignote.ops.nnet.Softmax` of ``x``, straight to ``x``: through its
+    pieces, the gradient would read the exponentials and their sum and divide by
+    them, so the stabilizer, which turns the forward pass into ``softmax`` (and
+    ``log`` of it into ``log_softmax``), could not turn it into the stable form,
+    and huge logits would give NaN."""
+    found = written_softmax(node.outputs[0])
+    if found is None:
+        return node
+    x, axis, e, s = found
+    if blocked and any(v in blocked for v in _between(node.outputs[0], x)):
+        return node  # (a piece is held constant: its gradient is not softmax's)
+    return _Standing(Softmax(axis), [x], node.outputs, node.trace)
+
+
+def _between(v, x):
+    """The variables on the paths from ``x`` (excluded) up to ``v``."""
+    seen, todo = set(), [v]
+    while todo:
+        u = todo.pop()
+        if u is x or u in seen or u.owner is None:
+            continue
+        seen.add(u)
+        todo.extend(u.owner.inputs)
+    return seen
 
 
 def _seeds(cost, known_grads):

@@ -15,7 +15,8 @@ from arignote.graph.type import TensorType
 from arignote.ops import elemwise as E
 from arignote.ops.basic import as_tensor_variable
 from arignote.ops.construct import arange
-from arignote.ops.reduce import argmax, normalize_axis
+from arignote.ops.dimshuffle import DimShuffle
+from arignote.ops.reduce import Reduce, argmax, normalize_axis
 from arignote.ops.reduce import sum as _sum
 
 
@@ -68,6 +69,60 @@ class Softmax(Op):
 
     def infer_shape(self, node, input_shapes):
         return [tuple(input_shapes[0])]
+
+
+def elementwise_inputs(v, name):
+    """``v``'s inputs if it is the elementwise ``name``(...), else None."""
+    op = v.owner.op if v.owner is not None else None
+    scalar = getattr(op, "scalar_op", None)
+    return v.owner.inputs if scalar is not None and scalar.name == name else None
+
+
+def _kept_reduction(v, combiner):
+    """(x, axis) if ``v`` is ``combiner(x, axis)`` over one axis kept in place: with
+    ``keepdims=True``, or Theano's ``x.sum(axis=1).dimshuffle(0, 'x')``."""
+    node = v.owner
+    if node is not None and isinstance(node.op, DimShuffle):
+        inner = node.inputs[0].owner
+        order = node.op.new_order
+        if inner is None or not isinstance(inner.op, Reduce) or inner.op.keepdims or \
+                len(inner.op.axis or ()) != 1 or order.count("x") != 1:
+            return None
+        (axis,) = inner.op.axis
+        rest = [o for o in order if o != "x"]
+        if order.index("x") != axis or rest != list(range(len(rest))):
+            return None
+        node = inner
+    elif node is None or not isinstance(node.op, Reduce) or not node.op.keepdims:
+        return None
+    op = node.op
+    if op.combiner != combiner or op.dtype is not None or len(op.axis or ()) != 1:
+        return None
+    return node.inputs[0], op.axis[0] % node.inputs[0].ndim
+
+
+def written_softmax(v):
+    """(x, axis, e, s) if ``v`` is a softmax written by hand, ``e / s`` with
+    ``e = exp(x - max(x, axis))`` (or ``exp(x)``) and ``s = sum(e, axis)``, the
+    reductions keeping their axis; else None. The stabilizer turns such a ``v`` into
+    :class:`Softmax`, and ``grad`` differentiates it as one, so both the value and
+    the gradient take the stable forms."""
+    if elementwise_inputs(v, "true_div") is None:
+        return None
+    e, s = v.owner.inputs
+    summed = _kept_reduction(s, "sum")
+    arg = elementwise_inputs(e, "exp")
+    if summed is None or arg is None or summed[0] is not e:
+        return None
+    (x,), axis = arg, summed[1]
+    diff = elementwise_inputs(x, "sub")
+    if diff is not None:
+        peak = _kept_reduction(diff[1], "max")
+        if peak is not None and peak[0] is diff[0] and peak[1] == axis:
+            x = diff[0]
+    if not x.type.is_float or x.ndim != e.ndim:
+        return None
+    return x, axis, e, s
 
 
 class LogSoftmax(Softmax):

@@ -16,7 +16,7 @@ softmax, becomes the scatter of ``g``.
 """
 from arignote.graph.basic import Constant
 from arignote.ops.indexing import IncSubtensor, Subtensor
-from arignote.ops.nnet import LogSoftmax, Softmax
+from arignote.ops.nnet import LogSoftmax, Softmax, elementwise_inputs as _scalar, written_softmax
 from arignote.ops.reduce import Reduce, logsumexp
 from arignote.ops.shape import DimShuffle
 from arignote.passes.algebraic import SafePattern, _is_float, fits
@@ -44,36 +44,6 @@ def _is_softmax(v):
     return v.owner is not None and type(v.owner.op) is Softmax
 
 
-def _scalar(v, name):
-    """``v``'s elementwise inputs if it is ``name``(...), else None."""
-    op = v.owner.op if v.owner is not None else None
-    scalar = getattr(op, "scalar_op", None)
-    return v.owner.inputs if scalar is not None and scalar.name == name else None
-
-
-def _reduced(v, combiner):
-    """(x, axis) if ``v`` is ``combiner(x, axis)`` over one axis kept in place: with
-    ``keepdims=True``, or Theano's ``x.sum(axis=1).dimshuffle(0, 'x')``."""
-    node = v.owner
-    if node is not None and isinstance(node.op, DimShuffle):
-        inner = node.inputs[0].owner
-        order = node.op.new_order
-        if inner is None or not isinstance(inner.op, Reduce) or inner.op.keepdims or \
-                len(inner.op.axis or ()) != 1 or order.count("x") != 1:
-            return None
-        (axis,) = inner.op.axis
-        rest = [o for o in order if o != "x"]
-        if order.index("x") != axis or rest != list(range(len(rest))):
-            return None
-        node = inner
-    elif node is None or not isinstance(node.op, Reduce) or not node.op.keepdims:
-        return None
-    op = node.op
-    if op.combiner != combiner or op.dtype is not None or len(op.axis or ()) != 1:
-        return None
-    return node.inputs[0], op.axis[0] % node.inputs[0].ndim
-
-
 def _only_here(fgraph, e, s, node):
     """Whether the exponentials and their sum serve this division only (else the softmax
     would compute them a second time)."""
@@ -92,20 +62,11 @@ def _only_here(fgraph, e, s, node):
 def softmax_by_hand(fgraph, node):
     """``exp(x - max(x, k)) / sum(exp(x - max(x, k)), k) -> softmax(x, k)`` (the maximum
     may be missing; the sums and maxima keep their axis, or get it back by dimshuffle)."""
-    e, s = node.inputs
-    summed = _reduced(s, "sum")
-    arg = _scalar(e, "exp")
-    if summed is None or arg is None or summed[0] is not e:
+    found = written_softmax(node.outputs[0])
+    if found is None:
         return None
-    (a,) = arg
-    axis = summed[1]
-    x = a
-    diff = _scalar(a, "sub")
-    if diff is not None:
-        peak = _reduced(diff[1], "max")
-        if peak is not None and peak[0] is diff[0] and peak[1] == axis:
-            x = diff[0]
-    if not x.type.is_float or x.ndim != e.ndim or not _only_here(fgraph, e, s, node):
+    x, axis, e, s = found
+    if not _only_here(fgraph, e, s, node):
         return None
     new = Softmax(axis)(x)
     return [new] if fits(node.outputs[0], new) else None

@@ -69,3 +69,43 @@ def test_near_misses_are_left_alone():
     assert_close(a, ev / ev.sum(axis=1, keepdims=True))
     assert_close(b, np.exp(v) / np.exp(2 * v).sum(axis=1, keepdims=True))
     assert Softmax not in _ops(ag.function([x], other, backend="numpy"))
+
+
+def _cross_entropy_step(with_max=True):
+    """The training step users write by hand: softmax by hand, one-hot labels."""
+    x, Y = T.dmatrix("x"), T.dmatrix("Y")
+    W = ag.shared(np.eye(3), name="W")
+    h = T.dot(x, W)
+    e = T.exp(h - h.max(axis=1, keepdims=True) if with_max else h)
+    p = e / e.sum(axis=1, keepdims=True)
+    return x, Y, W, e, p, -T.mean(T.sum(Y * T.log(p), axis=1))
+
+
+@pytest.mark.parametrize("with_max", [True, False])
+def test_gradient_of_a_hand_written_softmax_is_softmax_and_stable(with_max):
+    x, Y, W, _, _, cost = _cross_entropy_step(with_max)
+    g = ag.grad(cost, W)
+    assert LogSoftmax in _ops(ag.function([x, Y], [cost, g], backend="numpy"))
+    f = ag.function([x, Y], [cost, g])
+    logits, labels = np.array([[1e4, 0.0, -1e4], [0.0, 2e4, 5.0]]), np.eye(3)[[2, 0]]
+    p = _np_softmax(logits, 1)
+    got_cost, got_g = f(logits, labels)
+    assert np.isfinite(got_cost) and np.all(np.isfinite(got_g))
+    assert_close(got_g, logits.T @ (p - labels) / 2)
+    small = np.random.default_rng(0).normal(size=(4, 3))
+    _, g_small = f(small, np.eye(3)[[0, 1, 2, 0]])
+    p = _np_softmax(small, 1)
+    assert_close(g_small, small.T @ (p - np.eye(3)[[0, 1, 2, 0]]) / 4)
+
+
+def test_a_piece_held_constant_is_differentiated_piece_by_piece():
+    """With the sum held constant the gradient is not softmax's: no shortcut then."""
+    x, Y, W, e, p, cost = _cross_entropy_step()
+    s = p.owner.inputs[1]
+    g = ag.grad(cost, W, consider_constant=[s])
+    v = np.array([[0.5, -1.0, 2.0], [0.1, 0.2, 0.3]])
+    labels = np.eye(3)[[2, 0]]
+    # d/dh of -mean(sum(Y * (h - max(h) - log s))), s fixed: -(Y - onehot(argmax) * sum(Y)) / n
+    peak = np.eye(3)[v.argmax(axis=1)]
+    want = v.T @ (-(labels - peak * labels.sum(axis=1, keepdims=True)) / 2)
+    assert_close(ag.function([x, Y], g)(v, labels), want)
