@@ -18,7 +18,7 @@ def _step(name):
     return run
 
 
-@pytest.mark.parametrize("name", ["W3", "W4", "W8", "W9", "W10"])
+@pytest.mark.parametrize("name", ["W3", "W3t", "W3h", "W4", "W8", "W9", "W10"])
 def test_training_steps_leave_no_data_moving_perform(name):
     fn = _step(name).function
     assert any(runner == "kernel" for _, runner, _ in step_kinds(fn))
