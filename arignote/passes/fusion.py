@@ -17,9 +17,11 @@ costs one more pass over the reduced axes, up to
   epilogue. Producers read by several groups merge those groups (one kernel,
   several outputs) when they can. A member is *kept* when its value is
   constant along the reduced axes (by its static shape), else *full*.
-* A value read outside its group (by an opaque op, another group or as a
-  graph output) becomes an output of the group: it must span the group's
-  space (full space, or kept space for what a reduction computed).
+* A value read outside its group (by an opaque op, another group -- a copy
+  recomputed there too -- or as a graph output) becomes an output of the group:
+  it must span the group's space (full space, or kept space for what a
+  reduction computed). So one partition makes every kernel: no member stays in
+  the graph for a copy elsewhere to read.
 * Cuts: opaque ops (MatMul, Gemm, Softmax, advanced indexing, shape ops) are
   never in a group; nor are reductions over other axes or another index space, or a
   chain of reductions read back in full space needing more than
@@ -82,17 +84,16 @@ from arignote.passes.rewriting import Stats, register_pass
 __all__ = ["fuse", "fusion_pass", "fusible_kind", "EXPENSIVE", "MAX_PASSES", "RECOMPUTE_DEPTH"]
 
 
-def _group_io(fgraph, members, copies):
+def _group_io(fgraph, members, copies, shared=frozenset()):
     """(inputs, outputs) of the group ``members``: outer variables, in a deterministic order.
     A value read outside is an output, unless it is a copy (its other readers have theirs).
-    A copy read here is recomputed elsewhere too, over the same values: a reduction a
-    copy reads is an output as well, else the other groups' copies would read it from a
-    second computation of it, in another summation order (elementwise values recompute
-    bit for bit; reductions do not)."""
+    So is a member read by a copy that also runs elsewhere (``shared``: in another group,
+    or left standing as a view): that copy reads it there as an input, and a member is
+    computed in one group only (else the member would stay in the graph, a ``perform``)."""
     mset = set(members)
     produced = {m.outputs[0] for m in members}
     outputs = [m.outputs[0] for m in members if m not in copies and any(
-        c == OUTPUT or c not in mset or (c in copies and fusible_kind(m) == "reduce")
+        c == OUTPUT or c not in mset or c in shared
         for c, _ in fgraph.clients.get(m.outputs[0], []))]
     outer = {i for m in members for i in m.inputs if i not in produced}
     inputs, seen = [], set()
@@ -131,13 +132,13 @@ def _clone(outputs, memo):
     return [memo[o] for o in outputs]
 
 
-def _wrap(fgraph, members, copies, dims, kernel_axes):
+def _wrap(fgraph, members, copies, dims, kernel_axes, shared=frozenset()):
     """Replace ``members`` by one Fused node; its Apply, or None if the backend cannot
-    lower it (``kernel_axes``, see :func:`fuse`)."""
+    lower it (``kernel_axes``, see :func:`fuse`; ``shared``, see :func:`_group_io`)."""
     members = [m for m in members if m in fgraph.nodes]
     if not members or all(fusible_kind(m) == "view" for m in members):
         return None
-    inputs, outputs = _group_io(fgraph, members, copies)
+    inputs, outputs = _group_io(fgraph, members, copies, shared)
     if not outputs:
         return None
     fresh = [v.type.make_variable(v.name) for v in inputs]
@@ -154,7 +155,7 @@ def _wrap(fgraph, members, copies, dims, kernel_axes):
     return node
 
 
-def fuse(fgraph, stats=None, max_group=None, kernel_axes=None, _retry=True):
+def fuse(fgraph, stats=None, max_group=None, kernel_axes=None):
     """Group ``fgraph``'s fusible nodes into Fused nodes, in place; returns the new Apply nodes.
 
     ``max_group`` bounds the nodes of a group (1: each node its own kernel).
@@ -174,9 +175,9 @@ def fuse(fgraph, stats=None, max_group=None, kernel_axes=None, _retry=True):
                  else str(u[1].op) for u in cycle + cycle[:1]]
         raise CycleError("fusion grouped nodes into kernels that would feed each other: "
                          + " -> ".join(names) + " (an internal error of the fusion pass)")
-    made = []
+    made, shared = [], part.shared_copies()
     for members, copies in groups:
-        node = _wrap(fgraph, members, copies, part.dims, kernel_axes)
+        node = _wrap(fgraph, members, copies, part.dims, kernel_axes, shared)
         if node is None and len(members) > 1:
             stats.fired["fusion: group split (not lowerable)"] += 1
             for m in members:
@@ -188,10 +189,6 @@ def fuse(fgraph, stats=None, max_group=None, kernel_axes=None, _retry=True):
     stats.fired["fusion: kernels"] += len(made)
     stats.fired["fusion: nodes fused"] += sum(len(n.op.nodes) for n in made)
     stats.fired["fusion: recomputed"] += part.recomputed
-    # a node left outside every group (its groups' copies read it from outside) would run
-    # as the reference ``perform``: the leftovers are grouped among themselves, once more
-    if _retry and any(fusible_kind(n) not in (None, "view") for n in fgraph.toposort()):
-        made += fuse(fgraph, stats, max_group, kernel_axes, _retry=False)
     return made
 
 

@@ -97,6 +97,12 @@ class Partitioner:
             units.add(("n", node))
         return units
 
+    def shared_copies(self):
+        """Copies that run in more than one unit (several groups, or a group and the graph,
+        as a view left standing): a member a copy reads is then needed outside its group,
+        as :meth:`external` counts it, and the group outputs it."""
+        return {n for n in self.node_groups if len(self.units(n)) > 1}
+
     def external(self, node, gids):
         """Does ``node``'s value have a reader outside the groups ``gids``?"""
         inside = {("g", g) for g in gids}

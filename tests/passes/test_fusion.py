@@ -384,3 +384,24 @@ def test_a_scalar_is_recomputed_in_every_kernel_rather_than_ordering_them():
     want = ag.function([x, y], [cost, gb], backend="numpy")(xv, yv)
     for got, ref in zip(f(xv, yv), want):
         np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_a_member_read_by_a_copy_of_another_kernel_is_an_output_in_one_partition():
+    """The tied autoencoder's cross-entropy, in small: ``exp(x + b)`` (transcendental, never
+    copied) joins the bigger kernel, while ``* y`` is copied into both reductions' kernels.
+    The other kernel's copy reads it as an input: the kernel computing it outputs it, so
+    one partition makes every kernel (none runs bare, none is computed twice)."""
+    from arignote.passes.partition import Partitioner
+    c = T.exp(X + B) * Y
+    outputs = [T.tanh(c * Y + 1).sum(axis=1), c.sum(axis=0)]
+    groups = Partitioner(FunctionGraph([X, Y, B], outputs)).partition()
+    fg = FunctionGraph([X, Y, B], outputs)
+    made = fuse(fg, Stats(), kernel_axes=kernel_axes)
+    assert len(made) == len(groups) == 2
+    assert not [n for n in fg.toposort() if fusible_kind(n) not in (None, "view")]
+    assert sum(str(m.op) == "Elemwise{exp}" for n in made for m in n.op.nodes) == 1
+    for n in made:
+        lower(n.op)
+    ref = FunctionGraph([X, Y, B], outputs)
+    for a, e in zip(run(fg, [XV, YV, BV]), run(ref, [XV, YV, BV])):
+        np.testing.assert_allclose(a, e, rtol=1e-12)
