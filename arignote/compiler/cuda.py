@@ -7,6 +7,10 @@ of :data:`_SCALAR` per (primitive op, kind), and the transcendentals are
 (:class:`CudaEmitter`), as on the cpu; sin, cos, tan, pow and arctan2 are
 CUDA's own (exact range reduction, as the cpu backend's libm calls).
 
+The scalar level (types, literals, the op table) is :mod:`arignote.compiler.cuda_scalar`,
+the kernels with reduced axes :mod:`arignote.compiler.cuda_rows`; this module renders the
+rest and assembles the source.
+
 The source includes ``arignote_cuda.h``: a small header with two
 implementations, :data:`DEVICE_HEADER` for NVRTC (intrinsics, warp shuffles)
 and the emulator's (:mod:`arignote.compiler.cuda_emulate`), so the very same
@@ -23,37 +27,37 @@ fields: the launcher packs them as one int64 array, passed by value.
   (C order of the schedule's ``loop_order``, the last axis fastest: adjacent
   threads read adjacent elements).
 * With reduced axes (reductions, row kernels of several passes): one block per
-  parallel point (a grid-stride loop over them). Per pass, the block's threads
-  stride over the flattened reduced points (C order), each folding its own
-  accumulators; :func:`ag_block_reduce` (warp shuffles, then one value per warp
-  through shared memory) combines them in an order fixed by ``blockDim``, every
-  thread gets the result, and a ``__syncthreads()`` ends the pass. Per-point
-  values (even levels) are computed by every thread, stored by thread 0. A
-  float max/min keeps NumPy's choice between +0.0 and -0.0 with a second, exact
-  integer reduction of the zeros' positions (as the LLVM renderer does), so
-  the result does not depend on how the points are shared out.
+  parallel point (a grid-stride loop over them). Per pass, each of ``lanes``
+  lanes (``ag_lanes``: from the reduced length only) folds its own accumulators
+  over the flattened reduced points ``lane, lane + lanes, ...`` (C order), the
+  block's threads sharing out the lanes; :func:`ag_lane_reduce` combines the
+  lanes as a fixed tree, every thread gets the result, and a ``__syncthreads()``
+  ends the pass: the bits never depend on ``blockDim``, the grid or the order
+  threads run in. Per-point values (even levels) are computed by every thread,
+  stored by thread 0. A float max/min keeps NumPy's choice between +0.0 and
+  -0.0 with a second, exact integer reduction of the zeros' positions (as the
+  LLVM renderer does), so the result does not depend on how the points are
+  shared out.
 * Large reductions with few parallel points run as per-block partials and a
   combine kernel (:mod:`arignote.compiler.split`): two kernels rendered the
-  same way; the launcher decides per call.
+  same way; the launcher decides per call (:mod:`arignote.compiler.cuda_launch`).
 
 ``Index`` is the point's own ``i<axis>`` and ``Extent`` is ``a.n[axis]``: a random draw
 (:mod:`arignote.ops.random`) reads its element's index only, so the GPU gives each element
 the cpu's number whatever the launch configuration.
 
 ``blockDim.x`` must be a multiple of 32 (at most 1024) for kernels with reduced
-axes; the launcher chooses it.
+axes; the launcher chooses it (no more than the lanes: more threads would idle).
 """
 import functools
-import math
 import re
-
-import numpy as np
 
 from arignote.compiler import kernel as K
 from arignote.compiler.c_math import CEmitter, math_c
+from arignote.compiler.cuda_rows import LANES_C, MAX_LANES, RowKernels  # noqa: F401 (MAX_LANES)
+from arignote.compiler.cuda_scalar import SCALAR, TYPES, kind_of, literal, math_dtype
 from arignote.compiler.decompose import decompose
-from arignote.compiler.lower import reduce_init
-from arignote.compiler.mathlib import MATH_FUNCTIONS, function_name
+from arignote.compiler.mathlib import MATH_FUNCTIONS
 from arignote.compiler.schedule import Target, scheduled
 
 #: the schedule target of CUDA kernels: no column tiles, no cpu chunks; reductions may split
@@ -61,16 +65,6 @@ CUDA = Target("cuda", column_tile=0, chunks=False, splits=True)
 
 #: the header every kernel includes (its text: :data:`DEVICE_HEADER` or the emulator's)
 HEADER_NAME = "arignote_cuda.h"
-
-#: dtype -> (memory type, register type)
-TYPES = {
-    "bool": ("uint8_t", "bool"),
-    "int8": ("int8_t", "int8_t"), "int16": ("int16_t", "int16_t"),
-    "int32": ("int32_t", "int32_t"), "int64": ("int64_t", "int64_t"),
-    "uint8": ("uint8_t", "uint8_t"), "uint16": ("uint16_t", "uint16_t"),
-    "uint32": ("uint32_t", "uint32_t"), "uint64": ("uint64_t", "uint64_t"),
-    "float16": ("uint16_t", "float"), "float32": ("float", "float"), "float64": ("double", "double"),
-}
 
 #: the CUDA-only half of the header: fixed-width integers (NVRTC has no system headers;
 #: nvcc's come with cuda_runtime.h), the bit casts and float16 conversions as
@@ -105,139 +99,10 @@ template <typename T> __device__ __forceinline__ T ag_shfl_down(T v, int d) {
   return (T)__shfl_down_sync(0xffffffffu, (long long)v, d); }
 """
 
-#: CUDA C shared by the GPU and the emulator, after the header: the block reduction
-COMMON = r"""
-// v (each thread's) combined over the block with f, in an order fixed by blockDim.x (a
-// multiple of 32); ``id`` is f's identity, ``sh`` 32 values of shared memory. Every
-// thread gets the result; the block is synchronized before and after.
-template <typename T, typename F>
-__device__ __forceinline__ T ag_block_reduce(T v, T id, T* sh, F f) {
-  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  for (int d = 16; d > 0; d >>= 1) v = f(v, ag_shfl_down(v, d));
-  if (lane == 0) sh[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < warps ? sh[lane] : id;
-    for (int d = 16; d > 0; d >>= 1) v = f(v, ag_shfl_down(v, d));
-    if (lane == 0) sh[0] = v;
-  }
-  __syncthreads();
-  const T r = sh[0];
-  __syncthreads();
-  return r;
-}
-"""
-
-
 class CudaEmitter(CEmitter):
     """The transcendentals as ``__device__`` functions (bit casts from the header)."""
 
     QUALIFIER = "__device__ __forceinline__"
-
-
-def _kind(dtype):
-    return np.dtype(dtype).kind
-
-
-def literal(value, dtype):
-    """``value`` as a C literal of ``dtype``'s register type."""
-    kind = _kind(dtype)
-    if kind == "b":
-        return "true" if bool(value) else "false"
-    if kind == "f":
-        reg = TYPES[dtype][1]
-        v = np.asarray(value).astype(dtype).astype(reg == "float" and "float32" or "float64")
-        bits = v.view(np.int32 if reg == "float" else np.int64)
-        f = float(v)
-        if math.isfinite(f):
-            text = abs(f).hex() + ("f" if reg == "float" else "")
-            return f"({'-' if math.copysign(1.0, f) < 0 else ''}{text})"
-        fn = "ag_bits_f32" if reg == "float" else "ag_bits_f64"
-        return f"{fn}({int(bits)}{'' if reg == 'float' else 'LL'})"
-    bits = 8 * np.dtype(dtype).itemsize
-    return f"(({TYPES[dtype][1]}){int(value) & ((1 << bits) - 1)}ull)"
-
-
-# ------------------------------------------------------------ scalar ops
-# (op, kind) -> fn(dtype, *argument expressions in the loop dtype) -> C expression;
-# kind is f(loat), i(nt), u(nsigned) or b(ool).
-
-def _wide(dtype):
-    """The unsigned type integer arithmetic of ``dtype`` wraps in (no signed overflow,
-    no promotion to int)."""
-    return f"uint{max(32, 8 * np.dtype(dtype).itemsize)}_t"
-
-
-def _wrap(op):
-    def fn(dtype, a, b):
-        w = _wide(dtype)
-        return f"({TYPES[dtype][1]})(({w}){a} {op} ({w}){b})"
-    return fn
-
-
-def _bin(op):
-    return lambda dtype, a, b: f"({a} {op} {b})"
-
-
-def _call(single, double=None):
-    def fn(dtype, *args):
-        name = single if TYPES[dtype][1] == "float" else (double or single[:-1])
-        return f"{name}({', '.join(args)})"
-    return fn
-
-
-def _math(op):
-    return lambda dtype, x: f"{function_name(op, _math_dtype(dtype))}({x})"
-
-
-def _math_dtype(dtype):
-    return "float32" if TYPES[dtype][1] == "float" else "float64"
-
-
-#: float ops that are a C math function (the double one drops the ``f``); sin, cos, tan,
-#: pow and arctan2 are CUDA's (exact range reduction, like the cpu's libm calls)
-_FLOAT_CALLS = {"fmod": "fmodf", "copysign": "copysignf", "abs": "fabsf", "sqrt": "sqrtf",
-                "sin": "sinf", "cos": "cosf", "tan": "tanf", "pow": "powf", "arctan2": "atan2f",
-                "floor": "floorf", "ceil": "ceilf", "trunc": "truncf", "round": "rintf"}
-#: infix operators: integers wrap (add, sub, mul) or keep their type (the rest)
-_ARITH = {"add": "+", "sub": "-", "mul": "*"}
-_INT_INFIX = {"div_trunc": "/", "rem_trunc": "%", "and_": "&", "or_": "|", "xor": "^"}
-#: bool ops as bitwise operators
-_BOOL_INFIX = {"add": "|", "mul": "&", "maximum": "|", "minimum": "&", "and_": "&", "or_": "|", "xor": "^"}
-#: C's comparisons (on floats ordered, but != is true on NaN), for every kind
-_COMPARE = {"eq": "==", "neq": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-
-
-def _typed(c):
-    return lambda dtype, a, b: f"({TYPES[dtype][1]})({a} {c} {b})"
-
-
-def _table():
-    rows = [*((op, "f", _bin(c)) for op, c in _ARITH.items()),
-            *((op, k, _wrap(c)) for op, c in _ARITH.items() for k in "iu"),
-            *((op, k, _typed(c)) for op, c in _INT_INFIX.items() for k in "iu"),
-            *((op, "b", _bin(c)) for op, c in _BOOL_INFIX.items()),
-            *((op, k, _bin(c)) for op, c in _COMPARE.items() for k in "fiub"),
-            *((op, "f", _call(fn)) for op, fn in _FLOAT_CALLS.items()),
-            *((op, "f", _math(op)) for op in MATH_FUNCTIONS if op not in _FLOAT_CALLS),
-            *(("identity", k, lambda dtype, x: x) for k in "fiub"),
-            *(("maximum", k, lambda dtype, a, b: f"({a} > {b} ? {a} : {b})") for k in "iu"),
-            *(("minimum", k, lambda dtype, a, b: f"({a} < {b} ? {a} : {b})") for k in "iu"),
-            *(("neg", k, lambda dtype, x: _wrap("-")(dtype, "0", x)) for k in "iu"),
-            ("true_div", "f", _bin("/")),
-            ("neg", "f", lambda dtype, x: f"(-{x})"),
-            ("abs", "i", lambda dtype, x: f"({x} < 0 ? {_wrap('-')(dtype, '0', x)} : {x})"),
-            ("abs", "u", lambda dtype, x: x),
-            ("reciprocal", "f", lambda dtype, x: f"({literal(1.0, dtype)} / {x})"),
-            ("isnan", "f", lambda dtype, x: f"({x} != {x})"),
-            ("isinf", "f", lambda dtype, x: f"({_call('fabsf')(dtype, x)} == INFINITY)"),
-            ("isfinite", "f", lambda dtype, x: f"({_call('fabsf')(dtype, x)} < INFINITY)")]
-    table = {(op, kind): fn for op, kind, fn in rows}
-    assert len(table) == len(rows), "an (op, kind) row twice"
-    return table
-
-
-_SCALAR = _table()
 
 
 # ------------------------------------------------------------ the renderer
@@ -258,7 +123,7 @@ def _live(body):
     return live
 
 
-class _Renderer:
+class _Renderer(RowKernels):
     def __init__(self, kernel, errors):
         self.k, self.errors = kernel, errors
         kernel.check_inplace()
@@ -288,7 +153,7 @@ class _Renderer:
         """NumPy's ``astype`` from ``src`` to ``dst`` on register values."""
         if src == dst:
             return v
-        sk, dk = _kind(src), _kind(dst)
+        sk, dk = kind_of(src), kind_of(dst)
         if dk == "b":
             return f"({v} != 0)"
         if sk == "f" and dk in "iu":  # (decompose makes every float -> int an ftoi in range)
@@ -325,16 +190,16 @@ class _Renderer:
         if ins.op == "second":
             return self.value(ins.args[1], ins.dtype)
         cd = K.loop_dtype(ins.op, ins.dtype, dtypes)
-        kind = _kind(cd)
-        fn = _SCALAR.get((ins.op, kind))
+        kind = kind_of(cd)
+        fn = SCALAR.get((ins.op, kind))
         composite = (cd == "float16" and ins.op != "identity") or (
             ins.op in ("eq", "neq", "lt", "le", "gt", "ge") and kind == "f"
-            and all(_kind(d) in "iub" for d in dtypes))
+            and all(kind_of(d) in "iub" for d in dtypes))
         if fn is None or composite:
             raise NotImplementedError(f"the CUDA backend cannot render the scalar op {ins.op} on {cd} "
                                       "(composite ops are decomposed first: compiler/decompose.py)")
         if ins.op in MATH_FUNCTIONS:
-            self.math.add((ins.op, _math_dtype(cd)))
+            self.math.add((ins.op, math_dtype(cd)))
         expr = fn(cd, *(self.value(a, cd) for a in ins.args))
         return self.convert(expr, cd, ins.dtype) if ins.op not in K.PREDICATES else expr
 
@@ -414,119 +279,6 @@ class _Renderer:
             self.instr(k, ins)
         self.lines.append("  }")
 
-    def row(self):
-        k, body = self.k, self.k.body
-        reduces = [j for j, ins in enumerate(body) if isinstance(ins, K.Reduce)]
-        for j in reduces:
-            self.lines.append(f"  __shared__ {self.ty(j)} sh{j}[32];")
-            if self.keyed(body[j]):
-                self.lines.append(f"  __shared__ int64_t shk{j}[32];")
-        self.constants()
-        reads_back = any(isinstance(ins, K.Load) and k.params[ins.param].role == "out" for ins in body)
-        self.lines += [f"  const int64_t rows = {self.product(self.parallel)};",
-                       f"  const int64_t len = {self.product(self.reduced)};",
-                       "  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {"]
-        pad = self.pad = "    "
-        self.indices("row", self.parallel, pad)
-        for p in range(k.passes + 1):
-            for j, ins in enumerate(body):
-                if ins.level == 2 * p:
-                    self.instr(j, ins, row=True)
-            if p == k.passes:
-                break
-            if p and reads_back:  # (thread 0's stores of this point, read back by the pass)
-                self.lines.append(f"{pad}__syncthreads();")
-            mine = [j for j in reduces if body[j].level == 2 * p + 1]
-            for j in mine:
-                self.accumulator(j, body[j])
-            self.lines.append(f"{pad}for (int64_t r = threadIdx.x; r < len; r += blockDim.x) {{")
-            self.pad = pad + "  "
-            self.indices("r", self.reduced, self.pad, self.axes_read(2 * p + 1))
-            for j, ins in enumerate(body):
-                if ins.level == 2 * p + 1:
-                    if isinstance(ins, K.Reduce):
-                        self.fold(j, ins)
-                    else:
-                        self.instr(j, ins)
-            self.pad = pad
-            self.lines.append(f"{pad}}}")
-            for j in mine:
-                self.block_reduce(j, body[j])
-            if not mine:
-                self.lines.append(f"{pad}__syncthreads();")
-        self.lines.append("  }")
-
-    # ---- reductions
-    @staticmethod
-    def keyed(ins):
-        """A float max/min: NumPy's choice of zero kept by a second reduction (see the
-        module docstring)."""
-        return _kind(ins.dtype) == "f" and ins.combiner in ("max", "min") and \
-            not getattr(ins, "sign_blind", False)  # (no use can see the sign of its zero)
-
-    def combine(self, ins, a, b):
-        """The C expression of ``ins``'s combiner on register values ``a``, ``b``."""
-        kind, dtype = _kind(ins.dtype), ins.dtype
-        c = ins.combiner
-        if kind == "b":
-            return f"({a} & {b})" if c in ("all", "min", "prod") else f"({a} | {b})"
-        if kind == "f":
-            if c == "sum":
-                return f"({a} + {b})"
-            if c == "prod":
-                return f"({a} * {b})"
-            op = ">" if c == "max" else "<"  # NaN propagates; which zero is the key's business
-            return f"(({a} != {a} || {a} {op} {b}) ? {a} : {b})"
-        if c in ("sum", "prod"):
-            return _wrap("+" if c == "sum" else "*")(dtype, a, b)
-        return f"({a} {'>' if c == 'max' else '<'} {b} ? {a} : {b})"
-
-    def first_wins(self, ins):
-        return ins.dtype == "float16"
-
-    def accumulator(self, j, ins):
-        """Thread 0 starts from ``init`` (counted once), the others from the identity."""
-        ty, pad = self.ty(j), self.pad
-        ident = literal(reduce_init(ins.combiner, ins.dtype), ins.dtype)
-        self.lines.append(f"{pad}{ty} acc{j} = threadIdx.x == 0 ? {literal(ins.init, ins.dtype)} : {ident};")
-        if self.keyed(ins):
-            none = (1 << 63) - 1 if self.first_wins(ins) else -1
-            init_key = int(np.signbit(ins.init)) if ins.init == 0 else none
-            self.lines.append(f"{pad}int64_t key{j} = threadIdx.x == 0 ? {init_key}LL : {none}LL;")
-
-    def fold(self, j, ins):
-        x = self.value(ins.arg, ins.dtype)
-        pad = self.pad
-        self.lines.append(f"{pad}acc{j} = {self.combine(ins, f'acc{j}', x)};")
-        if self.keyed(ins):
-            pick = "<" if self.first_wins(ins) else ">"
-            bits = "ag_f32_bits" if self.ty(j) == "float" else "ag_f64_bits"
-            sign = f"(int64_t)((uint64_t){bits}({x}) >> {31 if self.ty(j) == 'float' else 63})"
-            self.lines += [f"{pad}if ({x} == 0) {{",
-                           f"{pad}  const int64_t at = 2 * (r + 1) + ({sign} & 1);",
-                           f"{pad}  if (at {pick} key{j}) key{j} = at;",
-                           f"{pad}}}"]
-
-    def block_reduce(self, j, ins):
-        ty, pad = self.ty(j), self.pad
-        ident = literal(reduce_init(ins.combiner, ins.dtype), ins.dtype)
-        self.lines.append(f"{pad}{ty} red{j} = ag_block_reduce(acc{j}, ({ty}){ident}, sh{j}, "
-                          f"[]({ty} x, {ty} y) {{ return ({ty}){self.combine(ins, 'x', 'y')}; }});")
-        if self.keyed(ins):
-            none = (1 << 63) - 1 if self.first_wins(ins) else -1
-            pick = "<" if self.first_wins(ins) else ">"
-            self.lines += [
-                f"{pad}const int64_t k{j} = ag_block_reduce(key{j}, (int64_t){none}LL, shk{j}, "
-                f"[](int64_t x, int64_t y) {{ return x {pick} y ? x : y; }});",
-                f"{pad}if (red{j} == 0) red{j} = (k{j} & 1) ? {literal(-0.0, ins.dtype)} : "
-                f"{literal(0.0, ins.dtype)};"]
-        v = f"red{j}"
-        if ins.dtype == "float16":
-            v = f"ag_h2f(ag_f2h(red{j}))"
-        self.lines.append(f"{pad}const {ty} v{j} = {v};")
-        if j not in self.used:
-            self.lines.append(f"{pad}(void)v{j};")
-
     def source(self):
         k = self.k
         self.lines = []
@@ -537,7 +289,7 @@ class _Renderer:
         kernel_lines = self.lines
         fields = [f"int64_t n[{max(k.ndim, 1)}];", f"void* p[{max(len(k.params), 1)}];",
                   f"int64_t s[{max(self.n_strides, 1)}];", "int* err;"]
-        out = [f"// arignote kernel {k.name}", f'#include "{HEADER_NAME}"', COMMON.strip("\n"), ""]
+        out = [f"// arignote kernel {k.name}", f'#include "{HEADER_NAME}"', LANES_C.strip("\n"), ""]
         if self.math:
             out.append(_without_dead_values(math_c(sorted(self.math), CudaEmitter)))
         out += [f"struct ag_args {{ {' '.join(fields)} }};", "",

@@ -341,6 +341,14 @@ def check_kernels(kernels, archs=ARCHS):
         _raise_problems(checked, reports(checked, archs))
 
 
+def check_generated(kernels):
+    """:func:`check_kernels` for the architectures of :func:`check_archs` (none: nothing):
+    what backend 'cuda-emulated' does with every kernel it makes."""
+    archs = check_archs()
+    if archs:
+        check_kernels(kernels, archs)
+
+
 def _raise_problems(checked, found):
     bad = [f"{c.name} on {arch}: {p}" for (c, arch), report in found.items() for p in problems(c, report)]
     if bad:

@@ -30,14 +30,13 @@ kernel's g++ time). ``-O1``: ``-O0`` compiles no faster here.
 
 The launcher chooses small launches on purpose (:data:`BLOCK` threads, at most
 :data:`MAX_GRID` blocks), so grid-stride loops, several warps per block and
-several rows per block are exercised even on tiny arrays. Large reductions with
-few parallel points run as per-block partials and a combine kernel
-(:mod:`arignote.compiler.split`), decided per call from the extents only
-(:func:`plan`), so results do not depend on the launch configuration.
+several rows per block are exercised even on tiny arrays; for the same reason
+large reductions with few parallel points split into per-block partials and a
+combine kernel (:mod:`arignote.compiler.cuda_launch`, the GPU's launch code) at
+smaller sizes than on a GPU (:data:`SPLIT`).
 """
 import ctypes
 import itertools
-import math
 import os
 import shutil
 import subprocess
@@ -47,27 +46,20 @@ from pathlib import Path
 
 import numpy as np
 
-from arignote.compiler import cache
-from arignote.compiler import kernel as K
+from arignote.compiler import cache, cuda_compile, cuda_launch
 from arignote.compiler.bind import Binder
 from arignote.compiler.cuda import CUDA, HEADER_NAME, batches, render, symbol, translation_unit
+from arignote.compiler.cuda_launch import SplitLimits, SplitReduction, split_plan
 from arignote.compiler.schedule import scheduled
-from arignote.compiler.split import NotSplittable, check_splittable, chunk_axis, chunked_loads, \
-    split_reduction
-from arignote.compiler.split_launch import _chunks
 from arignote.errors import ArignoteError, ArignoteValueError
 
 HERE = Path(__file__).with_name("cuda_emu")
 #: threads per block (a multiple of 32: two warps) and the most blocks of a launch
 BLOCK = 64
 MAX_GRID = 4
-#: a reduction splits into per-block partials when it has fewer parallel points than
-#: this and at least :data:`SPLIT_MIN_LENGTH` elements along its outermost reduced axis
-SPLIT_BELOW = 8
-SPLIT_MIN_LENGTH = 1024
-#: elements of the chunk axis per partial (at least), and the most partials
-MIN_CHUNK = 256
-MAX_CHUNKS = 1024
+#: when a reduction splits (fewer than 8 parallel points, 1024 reduced points each) and
+#: how (256 reduced points a partial): small, so the op tests split too
+SPLIT = SplitLimits(below=8, min_work=1024, chunk_work=256, max_chunks=1024)
 FLAGS = ("-O1", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math", "-Wall",
          "-Werror", "-Wno-unused-function", "-Wno-unused-variable",
          "-Wno-tautological-compare")  # (the math functions leave unused values; maximum(x, x))
@@ -197,23 +189,25 @@ def compile_kernel(kernel):
 
 
 _launches = itertools.count()
+#: the order of every launch's threads (0 forward, 1 reverse, 2 shuffled), or None: each
+#: launch the next one (a test that wants one order sets it)
+ORDER = None
 
 
 def launch_config(kernel, ext):
-    """``(grid, block)`` of a launch over extents ``ext`` (grid 0: nothing to run)."""
-    parallel = math.prod(e for a, e in enumerate(ext) if a not in kernel.reduce_axes)
-    if kernel.reduce_axes:
-        return min(parallel, MAX_GRID), BLOCK
-    return min(-(-parallel // BLOCK), MAX_GRID), BLOCK
+    """``(grid, block)`` of a launch over extents ``ext`` (grid 0: nothing to run): the GPU's
+    rule (:func:`~arignote.compiler.cuda_launch.launch_config`) for :data:`BLOCK` threads."""
+    return cuda_launch.launch_config(kernel, ext, BLOCK, MAX_GRID)
 
 
 def launch(entry, packed, grid, block, name):
     """Run the kernel at ``entry`` (an :class:`Emulated`'s) on ``packed`` (its ``ag_args``, an
     int64 array) with ``grid`` blocks of ``block`` threads, each launch in the next order
-    (forward, reverse, shuffled). What the emulated device's launches go through."""
+    (forward, reverse, shuffled; :data:`ORDER`). What the emulated device's launches go through."""
     n = next(_launches)
     msg = ctypes.create_string_buffer(512)
-    rc = runtime()(entry, packed.ctypes.data, grid, block, n % 3, n, msg, len(msg))
+    order = n % 3 if ORDER is None else ORDER
+    rc = runtime()(entry, packed.ctypes.data, grid, block, order, n, msg, len(msg))
     if rc:
         raise CudaEmulationError(f"{name}: {msg.value.decode()}")
 
@@ -228,33 +222,18 @@ def run(compiled, arrays, ext, over=()):
     ptrs = [a.ctypes.data for a in arrays]
     for o, i in over:  # (the output is addressed through its input's pointer)
         ptrs[o] = ptrs[i]
-    strides = [st // a.itemsize for a in arrays for st in a.strides]
+    strides = [tuple(st // a.itemsize for st in a.strides) for a in arrays]
     flag = ctypes.c_int32(0)
-    fields = [*(list(ext) or [0]), *(ptrs or [0]), *(strides or [0]), ctypes.addressof(flag)]
-    packed = np.array(fields, dtype=np.int64)  # (user-space pointers fit; strides may be negative)
+    packed = cuda_launch.pack_args(kernel, ext, ptrs, strides, ctypes.addressof(flag))
     launch(compiled.entry, packed, grid, block, kernel.name)
     if flag.value:
         raise ArignoteValueError(f"{kernel.name}: {kernel.errors[flag.value - 1]}")
 
 
-def plan(kernel, ext):
-    """``(n, C)``: ``n`` full chunks of ``C`` along the split axis, or None (no split).
-    From the extents only: the same inputs always combine in the same order."""
-    if kernel.schedule is None or kernel.schedule.split_axis is None:
-        return None
-    r = kernel.schedule.split_axis
-    parallel = math.prod(e for a, e in enumerate(ext) if a not in kernel.reduce_axes)
-    if parallel >= SPLIT_BELOW or ext[r] < SPLIT_MIN_LENGTH:
-        return None
-    C = max(MIN_CHUNK, -(-ext[r] // MAX_CHUNKS))
-    n = ext[r] // C
-    return (n, C) if n >= 2 else None
-
-
 class EmulatedLauncher(Binder):
     """Runs a kernel compiled by :func:`compile_kernel` on the emulator, after the neutral
-    binding (the same checks and errors as every backend); large single-pass reductions
-    as partials and a combine kernel (see the module docstring)."""
+    binding (the same checks and errors as every backend); large reductions with few
+    parallel points as partials and a combine kernel (:data:`SPLIT`)."""
 
     def __init__(self, kernel, compiled, labels=None):
         kernel = scheduled(kernel, CUDA)
@@ -266,48 +245,20 @@ class EmulatedLauncher(Binder):
     def finish(self, call, runner=None):
         """Run a prepared call (``runner`` is ignored): its outputs."""
         arrays, call.arrays = call.arrays, None
-        how = plan(self.kernel, call.ext)
-        if how is not None and self._splittable():
-            self._run_split(arrays, call.ext, how)
-        else:
+        how = split_plan(self.kernel, call.ext, SPLIT)
+        if how is None:
             run(self.compiled, arrays, call.ext, self.kernel.inplace)
+        else:
+            split, compiled = self._kernels()
+            for which, bound, ext in split.launches(arrays, call.ext, how, np.empty):
+                run(compiled[which], bound, ext)
         return call.outputs
 
-    def _splittable(self):
-        try:
-            check_splittable(self.kernel)
-            return chunk_axis(self.kernel) == self.kernel.schedule.split_axis
-        except NotSplittable:
-            return False
-
     def _kernels(self):
+        """The split kernels and their Emulateds, made on the first call that splits."""
         with self._split_lock:
             if self._split is None:
-                part, comb = split_reduction(self.kernel)
-                self._split = tuple((Binder(scheduled(k, CUDA)), c) for k, c in
-                                    zip((part, comb), compile_kernels([part, comb])))
+                split = SplitReduction(self.kernel)
+                cuda_compile.check_generated(split.kernels)
+                self._split = split, compile_kernels(split.kernels)
             return self._split
-
-    def _run_split(self, arrays, ext, how):
-        """The partial kernel on ``n`` chunks of ``C`` (and one more on the rest), then the
-        combine kernel over the partials, in chunk order."""
-        (part_b, part_c), (comb_b, comb_c) = self._kernels()
-        n, C = how
-        r = chunk_axis(self.kernel)
-        n_in = len(self.kernel.inputs)
-        ins, outs = arrays[:n_in], arrays[n_in:]
-        rest = ext[r] - n * C
-        kept = tuple(e for a, e in enumerate(ext) if a not in self.kernel.reduce_axes)
-        n_parts = sum(isinstance(i, K.Reduce) for i in self.kernel.body)
-        partials = [np.empty((n + (rest > 0),) + kept, p.dtype)
-                    for p in comb_b.kernel.params[n_in:n_in + n_parts]]
-        pieces = [(0, n, C, [p[:n] for p in partials])]
-        if rest:
-            pieces.append((n * C, 1, rest, [p[n:] for p in partials]))
-        for start, count, length, into in pieces:
-            chunks = [_chunks(arrays[j], d, start, count, length) for j, _, d in chunked_loads(self.kernel)]
-            bound, part_ext, _ = part_b.bind(ins + chunks, into)
-            run(part_c, bound, part_ext)
-        bound, comb_ext, _ = comb_b.bind(ins + partials, outs)
-        run(comb_c, bound, comb_ext)
-

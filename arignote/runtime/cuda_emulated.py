@@ -48,9 +48,7 @@ class CudaEmulatedBackend(KernelBackend):
         they are (:func:`~arignote.compiler.cuda_compile.check_kernels`; with
         ``$ARIGNOTE_CUDA_CHECK_DIR``, written there to be checked later, together)."""
         kernels = self.kernels(nodes, inplace)
-        archs = cuda_compile.check_archs()
-        if archs:
-            cuda_compile.check_kernels(kernels, archs)
+        cuda_compile.check_generated(kernels)
         cuda_emulate.prefetch(kernels)
 
     def launcher(self, kernel, compiled, labels=None):
@@ -120,7 +118,14 @@ class CudaBackend(CudaEmulatedBackend):
         return device.get_function(module, cuda.symbol(kernel.name))
 
     def launcher(self, kernel, compiled, labels=None):
-        return DeviceLauncher(kernel, self.device, compiled, labels)
+        return DeviceLauncher(kernel, self.device, compiled, labels, self._compile_split)
+
+    def _compile_split(self, kernels):
+        """The functions of a split reduction's kernels (checked for the GPUs first on the
+        emulated device, as the emulator's own are)."""
+        if self.device.arch is None:
+            cuda_compile.check_generated(kernels)
+        return [self.compile(k) for k in kernels]
 
 
 CudaEmulatedBackend.step_for(MatMul)(matmul_step)

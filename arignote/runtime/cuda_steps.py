@@ -27,15 +27,23 @@ is copied into its shadow first ('scalar'), as is a host value a kernel reads
 (a size computed on the host: copied to the device once per distinct value,
 :meth:`~arignote.runtime.cuda_device.Device.scalar`).
 
+A reduction with few parallel points and many reduced ones splits into a partial
+and a combine kernel, as on the emulator
+(:class:`~arignote.compiler.cuda_launch.SplitReduction`, its partials new
+device memory) with the GPU's limits (:data:`SPLIT`, for every device alike).
+
 Nothing is written in place: every step's outputs are new device memory (the
 device reuses freed blocks), so values never alias in a way a later write
 could see.
 """
+import threading
+
 import numpy as np
 
 from arignote.compiler.bind import Binder
 from arignote.compiler.cuda import CUDA
-from arignote.compiler.cuda_launch import gemm_args, launch_config, pack_args
+from arignote.compiler.cuda_launch import GPU_SPLIT, SplitReduction, gemm_args, launch_config, \
+    pack_args, split_plan
 from arignote.compiler.schedule import scheduled
 from arignote.errors import ArignoteValueError, describe
 from arignote.graph.op import Op
@@ -99,17 +107,24 @@ def metadata(value):
     return np.lib.stride_tricks.as_strided(np.zeros((), value.dtype), value.shape, (0,) * value.ndim)
 
 
+#: when a reduction splits on a device (tests lower them)
+SPLIT = GPU_SPLIT
+
+
 class DeviceLauncher(Binder):
     """Launches a kernel on a device: the Binder's checks on shadows, then the packed
     ``ag_args`` (:func:`~arignote.compiler.cuda_launch.pack_args`) with the grid and
     block of :func:`~arignote.compiler.cuda_launch.launch_config` for the device's
-    occupancy-based block size."""
+    occupancy-based block size. ``compile_split`` (kernels -> their functions) builds a
+    split reduction's kernels on the first call that splits (None: no call splits)."""
 
-    def __init__(self, kernel, device, function, labels=None):
+    def __init__(self, kernel, device, function, labels=None, compile_split=None):
         kernel = scheduled(kernel, CUDA)
         super().__init__(kernel, labels)
         self.device, self.function = device, function
         self.block, self.max_grid = device.block_size(function)
+        self._compile_split, self._split = compile_split, None
+        self._split_lock = threading.Lock()
         # the constants on the device, the Binder's own stand-ins holding their values
         self._constants = Shadows()
         self.constants = [self._constants.of(device.to_device(c, "constant"), c) for c in self.constants]
@@ -144,30 +159,56 @@ class DeviceLauncher(Binder):
                     f"{self.kernel.name}: {self._what(j)} needs a copy (a reshape of a non-contiguous "
                     f"array); backend 'cuda' makes no copies inside a kernel's arguments yet")
             bound.append(d)
-        return _DeviceCall(bound, ext, len(self.out_params))
+        return _DeviceCall(bound, ext, len(self.out_params), shadows, arrays)
 
     def finish(self, call, runner=None):
-        """Launch a prepared call: its outputs (DeviceArrays)."""
-        k = self.kernel
-        grid, block = launch_config(k, call.ext, self.block, self.max_grid)
+        """Launch a prepared call (split: :data:`SPLIT`): its outputs (DeviceArrays)."""
+        how = split_plan(self.kernel, call.ext, SPLIT) if self._compile_split else None
+        if how is None:
+            self._launch(self.kernel, (self.function, self.block, self.max_grid), call.arrays, call.ext)
+            return call.outputs
+        split, functions = self._kernels()
+        shadows = call.shadows
+
+        def alloc(shape, dtype):
+            return shadows.of(self.device.empty(shape, dtype))
+        for which, bound, ext in split.launches(call.host, call.ext, how, alloc):
+            self._launch(split.kernels[which], functions[which], [shadows.device(a) for a in bound], ext)
+        return call.outputs
+
+    def _kernels(self):
+        """The split kernels, and each one's ``(function, block, max_grid)``."""
+        with self._split_lock:
+            if self._split is None:
+                split = SplitReduction(self.kernel)
+                functions = self._compile_split(split.kernels)
+                self._split = split, [(f, *self.device.block_size(f)) for f in functions]
+            return self._split
+
+    def _launch(self, k, how, arrays, ext):
+        """Launch kernel ``k`` (``how``: its function, block and most blocks) on ``arrays``
+        (DeviceArrays of every param) over ``ext``; raise its error if a Check fired."""
+        function, block, max_grid = how
+        grid, block = launch_config(k, ext, block, max_grid)
         if grid:
-            strides = [tuple(s // d.itemsize for s in d.strides) for d in call.arrays]
-            packed = pack_args(k, call.ext, [d.ptr for d in call.arrays], strides, self._flag.ptr)
-            self.device.launch(self.function, grid, block, 0, packed)
+            strides = [tuple(s // d.itemsize for s in d.strides) for d in arrays]
+            packed = pack_args(k, ext, [d.ptr for d in arrays], strides, self._flag.ptr)
+            self.device.launch(function, grid, block, 0, packed)
         if k.errors:  # (one int read back: the kernel's error flag)
             flag = np.zeros((), np.int32)
             self.device.copy_dtoh(flag, self._flag.ptr, "flag")
             if flag:
                 self.device.copy_htod(self._flag.ptr, np.zeros((), np.int32), "flag")
                 raise ArignoteValueError(f"{k.name}: {k.errors[int(flag) - 1]}")
-        return call.outputs
 
 
 class _DeviceCall:
-    __slots__ = ("arrays", "ext", "outputs")
+    """A prepared launch: the DeviceArrays of every param, the extents, the outputs, and
+    the shadows (``host``: every param's) a split call binds its kernels on."""
+    __slots__ = ("arrays", "ext", "outputs", "shadows", "host")
 
-    def __init__(self, arrays, ext, n_out):
-        self.arrays, self.ext = arrays, ext
+    def __init__(self, arrays, ext, n_out, shadows, host):
+        self.arrays, self.ext, self.shadows, self.host = arrays, ext, shadows, host
         self.outputs = arrays[len(arrays) - n_out:]
 
 

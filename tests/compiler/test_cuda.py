@@ -22,7 +22,7 @@ import pytest
 
 import arignote as ag
 import arignote.tensor as T
-from arignote.compiler import cuda, cuda_compile, cuda_emulate
+from arignote.compiler import cuda, cuda_compile, cuda_emulate, cuda_launch
 from arignote.compiler import kernel as K
 from arignote.compiler.cuda_emulate import CudaEmulationError, EmulatedLauncher
 from tests.compiler import test_interp as TI
@@ -84,10 +84,49 @@ def test_a_large_reduction_splits_into_partials_combined_in_a_fixed_order(rng):
     a = rng.standard_normal(50000)
     kernel = TI.kernel_of([x], [x.sum()])
     launcher = EmulatedLauncher(kernel, cuda_emulate.compile_kernel(kernel))
-    assert cuda_emulate.plan(launcher.kernel, [a.size]) is not None
+    assert cuda_launch.split_plan(launcher.kernel, [a.size], cuda_emulate.SPLIT) is not None
     first = launcher(a)[0]
     assert all(launcher(a)[0] == first for _ in range(3))  # (other thread orders each call)
     np.testing.assert_allclose(first, a.sum(), rtol=1e-12)
+
+
+def test_reductions_give_the_same_bits_for_every_block_size_grid_and_thread_order(rng, monkeypatch):
+    """Split reductions (a vector's sum and max, a tall matrix's column sums, a mean) and row
+    kernels (softmax of 4 rows of 3000): each block reduces in an order fixed by the
+    extents, so the bits are the same for any block size, grid and thread order."""
+    split_calls = []
+    launches = cuda_launch.SplitReduction.launches
+    monkeypatch.setattr(cuda_launch.SplitReduction, "launches",
+                        lambda self, *a: split_calls.append(self.kernel.name) or launches(self, *a))
+    x, m = T.vector("x"), T.fmatrix("m")
+    outs = [x.sum(), x.max(), m.sum(axis=0), (m * m).mean(), T.nnet.softmax(m.T)]
+    f = ag.function([x, m], outs, backend="cuda-emulated")
+    a, b = rng.standard_normal(5000), rng.standard_normal((3000, 4)).astype("float32")
+    b[::7, 1] = 0.0
+    got = {}
+    for block, grid in ((32, 1), (64, 4), (128, 2), (256, 3)):
+        for order in (0, 1, 2):  # forward, reverse, shuffled
+            monkeypatch.setattr(cuda_emulate, "BLOCK", block)
+            monkeypatch.setattr(cuda_emulate, "MAX_GRID", grid)
+            monkeypatch.setattr(cuda_emulate, "ORDER", order)
+            got[block, grid, order] = f(a, b)
+    assert len(split_calls) == 4 * len(got)  # (every reduction but the softmax splits)
+    first = got[32, 1, 0]
+    for key, values in got.items():
+        assert [v.tobytes() for v in values] == [v.tobytes() for v in first], key
+    want = ag.function([x, m], outs, backend="numpy")(a, b)
+    for g, w in zip(first, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5 if g.dtype == np.float32 else 1e-12)
+
+
+def test_a_picked_negative_zero_keeps_its_sign():
+    """A one-hot pick is a sum from -0.0 (tests/passes/test_row_pick.py found it): the
+    lanes without points start from -0.0 too, a float sum's exact identity, so a picked
+    -0.0 stays -0.0 (from +0.0 it became +0.0)."""
+    x, y = T.dmatrix("x"), T.ivector("y")
+    f = ag.function([x, y], (-x)[T.arange(y.shape[0]), y], backend="cuda-emulated")
+    got = f(np.array([[0.0, 1.0], [2.0, -0.0]]), np.array([0, 1], "int32"))
+    assert np.array_equal(np.signbit(got), [True, False])
 
 
 def test_values_only_a_dead_value_reads_are_not_computed():
@@ -274,7 +313,7 @@ def test_dump_format_cuda_prints_each_kernels_cuda_c(tmp_path, capsys):
                       "ag.function([x], [T.exp(x).sum(axis=1)])(np.ones((2, 3)))\n")
     assert main(["dump", "--format", "cuda", str(script)]) == 0
     out = capsys.readouterr().out
-    assert 'extern "C" __global__ void' in out and "ag_block_reduce" in out
+    assert 'extern "C" __global__ void' in out and "ag_lane_reduce" in out
     if cuda_compile.compiler_version() is not None:
         assert "// ptxas sm_80:" in out and "// ptxas sm_90:" in out
 

@@ -14,6 +14,7 @@ from arignote.compiler import cuda, cuda_compile, cuda_emulate, cuda_launch
 from arignote.errors import ArignoteError
 from arignote.runtime import cuda_gpu
 from arignote.runtime.cuda_device import DeviceArray, EmulatedDevice, NoGpuError
+from arignote.runtime import cuda_steps
 from arignote.runtime.cuda_steps import matmul
 from tests.util import assert_close
 
@@ -82,7 +83,10 @@ def test_launch_config_grid_stride_and_row_blocks():
     assert cuda_launch.launch_config(Elementwise, [1000, 1000], 256, 8) == (8, 256)
     assert cuda_launch.launch_config(Elementwise, [0], 256, 8) == (0, 256)
     assert cuda_launch.launch_config(Rows, [3, 5000], 200, 8) == (3, 192)  # (a multiple of a warp)
-    assert cuda_launch.launch_config(Rows, [30, 7], 2048, 8) == (8, 1024)
+    assert cuda_launch.launch_config(Rows, [30, 7], 2048, 8) == (8, 32)  # (a warp per short row)
+    assert cuda_launch.launch_config(Rows, [30, 70], 2048, 8) == (8, 128)  # (no more than its lanes)
+    assert [cuda_launch.lanes(n) for n in (0, 1, 32, 33, 200, 256, 10 ** 6)] == \
+        [32, 32, 32, 64, 256, 256, 256]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -134,6 +138,37 @@ def test_elementwise_rows_reductions_and_a_product_match_the_reference(device):
     # copies at the boundaries only: each input in, each output out
     assert copies(device) == {("h2d", "boundary"): 3, ("d2h", "boundary"): len(outs)}
     assert not device.fallbacks
+
+
+@needs_gxx
+def test_large_reductions_split_on_the_device_with_the_same_bits_for_every_block(device, monkeypatch):
+    """A vector's sum and a tall matrix's column sums on the device split into partials
+    and a combine kernel (the GPU's launch code, its limits lowered to the emulator's):
+    the bits of backend 'cuda-emulated', whatever the block size and thread order; the
+    partials stay on the device."""
+    monkeypatch.setattr(cuda_steps, "SPLIT", cuda_emulate.SPLIT)
+    split_calls = []
+    launches = cuda_launch.SplitReduction.launches
+    monkeypatch.setattr(cuda_launch.SplitReduction, "launches",
+                        lambda self, *a: split_calls.append(self.kernel.name) or launches(self, *a))
+    x, m = T.vector("x"), T.fmatrix("m")
+    outs = [x.sum(), m.sum(axis=0) * 2]
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(5000), rng.standard_normal((3000, 4)).astype("float32")]
+    want = ag.function([x, m], outs, backend="cuda-emulated")(*args)
+    assert len(split_calls) == 2
+    f = ag.function([x, m], outs, backend="cuda")
+    split_calls.clear()
+    for block in (32, 64, 256):
+        for order in (0, 1, 2):
+            monkeypatch.setattr(EmulatedDevice, "BLOCK", block)
+            monkeypatch.setattr(cuda_emulate, "ORDER", order)
+            device.reset_counts()
+            got = f(*args)
+            assert [g.tobytes() for g in got] == [w.tobytes() for w in want], (block, order)
+            assert copies(device) == {("h2d", "boundary"): 2, ("d2h", "boundary"): 2}
+    assert len(split_calls) == 2 * 9
+    assert_close(want[1], args[1].sum(axis=0) * 2)
 
 
 def _regression(backend, target):
@@ -402,7 +437,28 @@ def test_a_function_on_the_gpu_loads_its_kernels_once_and_launches_each_per_call
     outs = f(*args)
     assert [o.shape for o in outs] == [(5, 7), (5, 7), (5, 5)]
     grids = sorted((grid, block) for _, grid, block, _ in fake.launches)
-    assert grids == [((1, 1, 1), (768, 1, 1)), ((5, 1, 1), (768, 1, 1))]  # (35 points; a block per row)
+    assert grids == [((1, 1, 1), (768, 1, 1)), ((5, 1, 1), (32, 1, 1))]  # (35 points; a warp per short row)
     assert copies(gpu) == {("h2d", "boundary"): 2, ("d2h", "boundary"): 3}
     f(*args)
     assert len(fake.launches) == 4 and fake.modules == 1
+
+
+@pytest.mark.skipif(not cuda_compile.nvrtc_available(), reason="no NVRTC (the cuda extra)")
+def test_a_large_sum_on_the_gpu_runs_on_many_blocks_then_one_combine_block(monkeypatch):
+    """sum(x) of 2**17 floats on GpuDevice (a stand-in driver: nothing runs): a partial
+    kernel over 16 blocks of 8192 points (the GPU's limits, never the device's size), then a
+    combine block over the 16 partials; a plain launch for a short vector."""
+    from arignote.runtime.cuda_gpu import GpuDevice
+    fake = FakeDriver()
+    gpu = GpuDevice(driver=fake)
+    monkeypatch.delenv(cuda_gpu.DEVICE_ENV, raising=False)
+    monkeypatch.setitem(cuda_gpu._devices, "gpu", gpu)
+    x = T.fvector("x")
+    f = ag.function([x], x.sum(), backend="cuda")
+    f(np.ones(1 << 17, "float32"))
+    assert [(grid, block) for _, grid, block, _ in fake.launches] == \
+        [((16, 1, 1), (256, 1, 1)), ((1, 1, 1), (32, 1, 1))]
+    assert fake.modules == 3  # (the Program's, then the partial and combine kernels')
+    fake.launches.clear()
+    f(np.ones(1000, "float32"))
+    assert [(grid, block) for _, grid, block, _ in fake.launches] == [((1, 1, 1), (256, 1, 1))]
