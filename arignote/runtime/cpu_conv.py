@@ -1,7 +1,6 @@
-"""Convolution and pooling steps of the kernel backends (cpu, interp): NumPy copies and BLAS.
+"""Convolution and pooling steps of the kernel backends (cpu, interp): im2col and BLAS.
 
-A convolution is an im2col (one strided copy per filter offset, no Python
-loop over pixels) and one matrix product per group:
+A convolution is an im2col and one matrix product per group:
 
 * forward: ``cols[n] (C kh kw, Ho Wo)`` per image, ``out[n] = W (F, C kh kw)
   @ cols[n]``, a batched product that writes NCHW straight into the memory
@@ -10,12 +9,17 @@ loop over pixels) and one matrix product per group:
 * filters' gradient: ``cols (C kh kw, N Ho Wo)`` for the whole batch and one
   product ``gz (F, N Ho Wo) @ cols.T``: the sum over images and positions is
   BLAS's;
-* input's gradient: one product ``W.T @ gz (F, N Ho Wo)``, then col2im (one
-  strided add per filter offset).
+* input's gradient: per image ``W.T @ gz[n]``, then col2im.
 
-The work is split over images on the thread pool (copies and products
-release the GIL); each chunk writes disjoint rows, so the result does not
-depend on the threads. Scratch (the columns) is kept per step and thread and
+The window loops (im2col, col2im, max pooling and its gradient) are compiled
+(:mod:`arignote.runtime.cpu_pack`) and split over (image, channel) planes on
+the thread pool; the products run after them from the calling thread, on
+BLAS's own threads: BLAS called from the pool's threads woke its threads from
+each, which spun against each other (under load, several times slower). Each
+plane is written by one call, so the result does not depend on the threads.
+Without a compiled loop (a dtype it has none for: float16) the copies are NumPy's,
+one strided copy per filter offset, and image chunks run copy and product
+together on the pool. Scratch (the columns) is kept per step and thread and
 reused call after call, as the memory plan reuses outputs: no fresh pages.
 docs/design.md, "Convolution and pooling", has the measurements behind the
 choices. Other dtypes and anything unusual run the op's ``perform``.
@@ -29,6 +33,7 @@ from arignote.errors import built_at, describe
 from arignote.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, out_size, paddings
 from arignote.ops.pool import (AveragePoolGrad, MaxPoolGrad, Pool, average_pool_grad, max_pool_grad,
                                output_shape, pool_forward)
+from arignote.runtime import cpu_pack
 from arignote.runtime.threads import parallel_for
 
 
@@ -109,6 +114,24 @@ def _offsets(op, kshape, out_hw):
                    slice(v * d1, v * d1 + out_hw[1] * s1, s1))
 
 
+def _strides(a):
+    """``a``'s strides in elements."""
+    return tuple(s // a.itemsize for s in a.strides)
+
+
+def _dense(shape):
+    """The element strides of a C-ordered array of ``shape``."""
+    return tuple(int(np.prod(shape[k + 1:])) for k in range(len(shape)))
+
+
+def _packer(what, op, image, kshape, out_hw, a_strides, b_strides, dtype):
+    """The compiled window loop ``what`` (:mod:`.cpu_pack`) for ``op``'s geometry on
+    images of shape ``image`` (C, H, W), or None (NumPy's copies then)."""
+    pads = paddings(op.border_mode, kshape, op.filter_dilation)
+    return cpu_pack.for_geometry(what, dtype.str, tuple(image), tuple(kshape), tuple(out_hw),
+                                 op.subsample, op.filter_dilation, tuple(pads), a_strides, b_strides)
+
+
 #: chunks per call at most: each chunk costs a few NumPy calls per filter offset, so
 #: many small chunks cost more in Python than they win in parallelism (the split
 #: does not change any value: each image's product is its own)
@@ -138,10 +161,19 @@ def _forward(node, args, take, scratch):
     out = take((n, f, ho, wo), x.dtype)
     if _done(out, cg * kh * kw == 0):
         return out
-    xp = _padded(x, pads, scratch, "xp")
+    pack = _packer("im2col", op, x.shape[1:], (kh, kw), (ho, wo), _strides(x),
+                   _dense((1, c, kh, kw, ho, wo)), x.dtype)
     wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
-    offsets = list(_offsets(op, (kh, kw), (ho, wo)))
     outv = out.reshape(n, g, f // g, ho * wo)
+    if pack:
+        cols = scratch.get("cols", (n, c, kh, kw, ho, wo), x.dtype)
+        _work(n * c, kh * kw * ho * wo, partial(cpu_pack.call, pack, (x, cols)))
+        colv = cols.reshape(n, g, cg * kh * kw, ho * wo)
+        for k in range(g):
+            np.matmul(wmat[k], colv[:, k], out=outv[:, k])
+        return out
+    xp = _padded(x, pads, scratch, "xp")
+    offsets = list(_offsets(op, (kh, kw), (ho, wo)))
 
     def chunk(start, end):
         cols = scratch.get("cols", (end - start, c, kh, kw, ho, wo), x.dtype)
@@ -155,11 +187,19 @@ def _forward(node, args, take, scratch):
     return out
 
 
-def _columns(op, xp, kshape, out_hw, scratch, name):
-    """im2col for the whole batch: (C, kh, kw, N, Ho, Wo), split over channels on the pool."""
-    n, c = xp.shape[:2]
-    cols = scratch.get(name, (c, *kshape, n, *out_hw), xp.dtype)
-    xt = xp.transpose(1, 0, 2, 3)
+def _columns(op, x, kshape, out_hw, scratch):
+    """im2col for the whole batch: (C, kh, kw, N, Ho, Wo), split over the pool."""
+    n, c = x.shape[:2]
+    cols = scratch.get("cols", (c, *kshape, n, *out_hw), x.dtype)
+    st = _strides(cols)
+    pack = _packer("im2col", op, x.shape[1:], kshape, out_hw, _strides(x),
+                   (st[3], st[0], st[1], st[2], st[4], st[5]), x.dtype)
+    if pack:
+        _work(n * c, kshape[0] * kshape[1] * out_hw[0] * out_hw[1],
+              partial(cpu_pack.call, pack, (x, cols)))
+        return cols
+    pads = paddings(op.border_mode, kshape, op.filter_dilation)
+    xt = _padded(x, pads, scratch, "xp").transpose(1, 0, 2, 3)
     offsets = list(_offsets(op, kshape, out_hw))
 
     def chunk(start, end):
@@ -193,10 +233,9 @@ def _grad_weights(node, args, take, scratch):
     n, c = x.shape[:2]
     f, cg = gz.shape[1], c // g
     out = take((f, cg, *kshape), gz.dtype)
-    pads, _ = _geometry(op, x.shape[2:], kshape)
     if _done(out, gz.size == 0):
         return out
-    cols = _columns(op, _padded(x, pads, scratch, "xp"), kshape, gz.shape[2:], scratch, "cols")
+    cols = _columns(op, x, kshape, gz.shape[2:], scratch)
     colm = cols.reshape(g, cg * kshape[0] * kshape[1], -1)
     gzm = _by_filter(gz, scratch).reshape(g, f // g, -1)
     res = out.reshape(g, f // g, cg * kshape[0] * kshape[1]) if not op.filter_flip else \
@@ -217,7 +256,7 @@ def _check_grad_inputs(node, args):
 
 def _grad_inputs(node, args, take, scratch):
     """Conv2dGradInputs: per image, ``W.T @ gz[n]`` (a batched product reading gz as it
-    is), then col2im (one strided add per filter offset), split over images."""
+    is), then col2im (compiled, or one strided add per filter offset)."""
     op, (w, gz, h, wd) = node.op, args
     g = op.num_groups
     f, cg, kh, kw = w.shape
@@ -228,11 +267,20 @@ def _grad_inputs(node, args, take, scratch):
     if _done(out, gz.size == 0 or f == 0):
         return out
     direct = pads == (0, 0)
+    unpack = _packer("col2im", op, (c, *hw), (kh, kw), (ho, wo), _dense((1, c, *hw)),
+                     _dense((1, c, kh, kw, ho, wo)), gz.dtype)
     wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
     wt = [np.ascontiguousarray(wmat[k].T) for k in range(g)]
     gzv = gz.reshape(n, g, f // g, ho * wo)
     offsets = list(_offsets(op, (kh, kw), (ho, wo)))
     frame = (hw[0] + 2 * pads[0], hw[1] + 2 * pads[1])
+
+    if unpack:
+        cols = scratch.get("cols", (n, g, cg * kh * kw, ho * wo), gz.dtype)
+        for k in range(g):
+            np.matmul(wt[k], gzv[:, k], out=cols[:, k])
+        _work(n * c, hw[0] * hw[1] * kh * kw, partial(cpu_pack.call, unpack, (out, cols)))
+        return out
 
     def chunk(start, end):
         m = end - start
@@ -255,24 +303,61 @@ def _grad_inputs(node, args, take, scratch):
 # ------------------------------------------------------------ pooling
 
 def _pool(node, args, take, scratch):
-    """Pool / MaxPoolGrad / AveragePoolGrad: the ops' own strided-view code, into the
-    plan's storage, split over the leading axes (images, channels) on the thread pool."""
+    """Pool / MaxPoolGrad / AveragePoolGrad into the plan's storage, split over the
+    leading axes (images, channels) on the thread pool: max pooling and its gradient by
+    the compiled loops where they apply, else the ops' own strided-view code."""
     op, x = node.op, args[0]
     m = int(np.prod(x.shape[:-2]))
     flat = [a.reshape(m, *a.shape[-2:]) for a in args]
     pooled = output_shape(op, x.shape)
     if isinstance(op, Pool):
         out = take(pooled, x.dtype)
+        if op.mode == "max" and out.size and _max_pool(op, flat, out, m):
+            return out
         work = partial(_pool_part, pool_forward, op, flat, out.reshape(m, *pooled[-2:]))
     else:
         for k in range(1, len(args)):
             op._check_value(node, k, args[k], pooled)
         out = take(x.shape, x.dtype)
+        if isinstance(op, MaxPoolGrad) and out.size and _max_pool_grad(op, flat, out, m):
+            return out
         fn = max_pool_grad if isinstance(op, MaxPoolGrad) else _average_grad
         work = partial(_pool_part, fn, op, flat, out.reshape(m, *x.shape[-2:]))
     if out.size:
         _work(m, x.shape[-1] * x.shape[-2], work)
     return out
+
+
+def _window_loop(what, op, x, pooled, a_strides, b_strides, m_strides=(0, 0, 0, 0), flag=0):
+    """The compiled loop ``what`` over pooling windows (None: NumPy's code instead)."""
+    return cpu_pack.for_geometry(what, x.dtype.str, (1, *x.shape[-2:]), op.ws, tuple(pooled),
+                                 op.stride, (1, 1), op.pad, a_strides, b_strides, m_strides, flag)
+
+
+def _max_pool(op, flat, out, m):
+    """Pool (max) by the compiled loop where it applies; whether it did."""
+    x = flat[0][:, None]
+    pooled = out.shape[-2:]
+    fn = _window_loop("max_pool", op, x, pooled, _strides(x), _dense((1, 1, *pooled)) + (0, 0))
+    if fn is None:
+        return False
+    _work(m, x.shape[-1] * x.shape[-2], partial(cpu_pack.call, fn, (out, x)))
+    return True
+
+
+def _max_pool_grad(op, flat, out, m):
+    """MaxPoolGrad by the compiled loop (:mod:`.cpu_pack`) where it applies; whether it did."""
+    x, maxout, gz = (a[:, None] for a in flat)
+    if _strides(maxout) != _strides(gz):
+        return False
+    hw, pooled = x.shape[-2:], maxout.shape[-2:]
+    disjoint = all(s >= w for s, w in zip(op.stride, op.ws))
+    fn = _window_loop("max_pool_grad", op, x, pooled, _strides(x), _dense((1, 1, *hw)) + (0, 0),
+                      _strides(maxout), int(disjoint))
+    if fn is None:
+        return False
+    _work(m, hw[0] * hw[1], partial(cpu_pack.call, fn, (out, x, maxout, gz)))
+    return True
 
 
 def _average_grad(op, x, gz, out):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from arignote.ops.fused import Fused
 from arignote.ops.inner import InnerGraphOp
+from arignote.ops.static_shape import Shape, Shape_i
 from arignote.runtime.backends import traits
 
 
@@ -79,14 +80,23 @@ def step_kinds(fn):
             for node, run, *_ in program._run_steps + program._commit_steps]
 
 
+def _integers(v):
+    return v.dtype.startswith(("int", "uint", "bool"))
+
+
 def host_side(node):
     """Is ``node`` work the host does on every backend, not worth a kernel: a view (no
-    data moves), integer vectors (shape arithmetic, labels: a few integers, or one per
-    row), or the driver of inner graphs (a loop, a branch: their steps are steps too)?"""
+    data moves), integer vectors computed from integers or shapes (shape arithmetic,
+    labels: a few integers, or one per row), or the driver of inner graphs (a loop, a
+    branch: their steps are steps too)? Integers computed from the values of tensor data
+    (a float vector, any matrix: ``argmax(p, axis=1)``) are not: that is a pass over data."""
     op = node.op
     driver = isinstance(op, InnerGraphOp) and not isinstance(op, Fused)
-    return driver or getattr(op, "fusion_kind", None) == "view" or all(
-        v.ndim <= 1 and v.dtype.startswith(("int", "uint", "bool")) for v in node.outputs)
+    if driver or getattr(op, "fusion_kind", None) == "view":
+        return True
+    reads_data = not isinstance(op, (Shape, Shape_i)) and any(
+        v.ndim >= 2 or (v.ndim == 1 and not _integers(v)) for v in node.inputs)
+    return not reads_data and all(v.ndim <= 1 and _integers(v) for v in node.outputs)
 
 
 def unexpected_performs(fn):

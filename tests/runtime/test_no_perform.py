@@ -85,3 +85,40 @@ def test_row_pick_of_labels_sliced_by_givens_is_a_mask():
             assert not any(type(n.op).__name__ == "AdvancedSubtensor" for n, _, _ in step_kinds(f))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_integers_read_from_float_data_are_not_host_side():
+    """``argmax`` of a float matrix has an integer-vector output but passes over data: a
+    ``perform`` there counts; the shape of a float matrix, and labels, stay host-side."""
+    import arignote.tensor as T
+    from arignote.ops.reduce import Reduce
+    x, y = T.fmatrix("x"), T.ivector("y")
+    f = ag.function([x, y], [T.argmax(x, axis=1), x.shape, y + 1], backend="numpy")
+    kinds = {str(node.op): host_side(node) for node, _, _ in step_kinds(f)}
+    assert [v for k, v in kinds.items() if "argmax" in k] == [False]
+    assert kinds.get("Shape") is True
+    arg = [node for node, _, _ in step_kinds(f) if isinstance(node.op, Reduce)]
+    assert arg and unexpected_performs(f) == [(str(arg[0].op), "")]
+
+
+def test_argmax_and_argmin_run_compiled_on_cpu():
+    """NumPy's meaning: the first maximum (minimum), the first NaN where there is one, any
+    axis or all of them, keepdims, strided inputs, integer and bool inputs."""
+    import numpy as np
+    import arignote.tensor as T
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64", "int8", "uint16", "int64", "bool"):
+        x = T.tensor3("x", dtype=dtype)
+        outs = [T.argmax(x, axis=a) for a in (0, 1, 2)] + [
+            T.argmin(x, axis=1), T.argmax(x), T.argmin(x, axis=2, keepdims=True)]
+        f = ag.function([x], outs, backend="cpu", fusion=True)
+        assert unexpected_performs(f) == []
+        v = (rng.standard_normal((5, 6, 7)) * 3).astype(dtype)
+        if dtype.startswith("float"):
+            v[1, 2, 3], v[2, :, 1], v[3, 4, :] = np.nan, np.nan, 2.0
+        for vv in (v, v[:, ::2, ::-1].transpose(0, 2, 1)):
+            want = [np.argmax(vv, axis=a) for a in (0, 1, 2)] + [
+                np.argmin(vv, axis=1), np.argmax(vv), np.argmin(vv, axis=2, keepdims=True)]
+            for got, ref in zip(f(vv), want):
+                assert got.dtype == np.int64
+                np.testing.assert_array_equal(got, ref)
