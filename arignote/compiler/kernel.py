@@ -224,7 +224,12 @@ class Schedule:
     extents make it worth it (:mod:`arignote.compiler.split`), or None. ``unroll``: the
     innermost parallel loop runs in groups of this many points starting at multiples of
     it (a plain loop before and after), so a value that depends on the point only
-    through ``index div unroll`` is computed once per group (a random draw's block)."""
+    through ``index div unroll`` is computed once per group (a random draw's block).
+    ``row_tile``: a row kernel over one parallel axis (the chunked one) whose reduced
+    extents hold at most ``short_rows`` points in all (known at run time) walks its rows
+    in tiles of ``row_tile`` (the rest of a chunk one by one): per tile, each pass's
+    reduced loops outside and a loop over the tile's rows inside, so the per-row work
+    runs across rows, in vector lanes, instead of once per row on short vectors."""
     loop_order: tuple
     chunk_axis: int = None
     tile_axis: int = None
@@ -232,6 +237,8 @@ class Schedule:
     min_chunk: int = 1
     split_axis: int = None
     unroll: int = 1
+    row_tile: int = 0
+    short_rows: int = 0
 
     def pretty(self):
         parts = ["loops " + (", ".join(f"i{a}" for a in self.loop_order) or "none")]
@@ -244,6 +251,8 @@ class Schedule:
             parts.append(f"may split i{self.split_axis}")
         if self.unroll > 1:
             parts.append(f"i{self.loop_order[-1]} in aligned groups of {self.unroll}")
+        if self.row_tile:
+            parts.append(f"rows of up to {self.short_rows} points in tiles of {self.row_tile}")
         return "; ".join(parts)
 
 

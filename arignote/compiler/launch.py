@@ -38,13 +38,15 @@ from arignote.errors import ArignoteValueError
 class Call:
     """A prepared launch: arguments kept alive while chunks run."""
 
-    __slots__ = ("fn", "args", "outputs", "end", "work", "_keep")
+    __slots__ = ("fn", "args", "outputs", "end", "work", "address", "_keep")
 
-    def __init__(self, fn, args, outputs, end, keep, work=0):
+    def __init__(self, fn, args, outputs, end, keep, work=0, address=None):
         self.fn, self.args, self.outputs, self.end, self._keep = fn, args, outputs, end, keep
         #: the most elements in any input or output, times the kernel's passes (how a
         #: runner sizes its chunks)
         self.work = work
+        #: the kernel's native address (a native thread pool calls it), None if unknown
+        self.address = address
 
     def run(self, start=0, end=None):
         """Execute ``[start, end)`` of the outermost parallel axis (all of it by default)."""
@@ -107,21 +109,25 @@ class Launcher(Binder):
         end = ext[self.parallel[0]] if self.parallel else 1
         args = (base, base + 8 * n_shape, base + 8 * (n_shape + len(arrays)))
         outs = arrays[len(arrays) - len(self.out_params):]
-        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work * self._passes)
+        return Call(self.compiled.fn, args, outs, end, (arrays, buf, base), work * self._passes,
+                    getattr(self.compiled, "address", None))
 
-    def fast_runner(self, slow, allocs=None, max_work=None):
+    def fast_runner(self, slow, allocs=None, max_work=None, split=None):
         """``run(inputs) -> outputs``: the whole launch specialized to this kernel, for
         the calls that need no checking beyond what it inlines. It runs single-threaded
-        what takes one chunk (work below ``max_work``, as a runner would decide) and
+        what takes one chunk (work below ``max_work``, as a runner would decide), calls
+        with more work through ``split(fn, shape, data, strides, end, work)`` where given
+        (a runner's native split: the kernel's address and packed arguments), and
         hands every other call to ``slow(inputs)`` (the general path, which raises the
         proper errors): inputs that are not exact aligned ndarrays of the kernel's
-        dtypes and ranks, shapes that disagree, max/min over an empty axis, large work.
+        dtypes and ranks, shapes that disagree, max/min over an empty axis, large work
+        without ``split``.
         ``allocs[n]`` makes output ``n`` (None: ``np.empty``); an in-place output is its
         input's array. None for the kernels it does not cover (views, an error flag).
 
         Its ``floats`` attribute says whether it also takes Python floats for 0-d
         float64 inputs (read in place; ``slow`` may get them too)."""
-        return _fast_runner(self, slow, allocs, max_work)
+        return _fast_runner(self, slow, allocs, max_work, split)
 
     def release(self, call):
         """Give ``call``'s argument buffer back to the free list (the call is over)."""
@@ -147,14 +153,14 @@ class Launcher(Binder):
 
 
 def _trampoline():
-    """ctypes' handle on :func:`~arignote.compiler.llvm.trampoline` (compiled once per
+    """ctypes' handle on :func:`~arignote.compiler.helper_ir.trampoline` (compiled once per
     process), or None if it cannot be had (kernels are then called directly)."""
     from arignote.compiler.jit import helper_function
-    from arignote.compiler.llvm import TRAMPOLINE, trampoline
+    from arignote.compiler.helper_ir import TRAMPOLINE, trampoline
     return helper_function(trampoline, TRAMPOLINE, None, ctypes.c_void_p)
 
 
-def _fast_runner(la, slow, allocs, max_work):
+def _fast_runner(la, slow, allocs, max_work, split):
     """Generate :meth:`Launcher.fast_runner`'s function: straight-line Python with
     each check, shape, pointer and stride write of this kernel spelled out, and
     the kernel called through the trampoline (one ctypes argument: the call's
@@ -171,7 +177,8 @@ def _fast_runner(la, slow, allocs, max_work):
     params, n_in, n_shape, at = k.params, la.n_user, la._n_shape, la._strides_at
     tramp = _trampoline()
     env = {"slow": slow, "ndarray": np.ndarray, "empty": np.empty, "mem": MEMORY,
-           "call": tramp or la.compiled.fn}
+           "call": tramp or la.compiled.fn, "split": split,
+           "FN": split and la.compiled.address}
     xs = [f"x{j}" for j in range(n_in)]
     bail = "        return slow(inputs)"
     lines = ["def run(inputs, pop=free.pop, push=free.append):", f"    if len(inputs) != {n_in}:", bail]
@@ -225,10 +232,14 @@ def _fast_runner(la, slow, allocs, max_work):
     sizes |= {" * ".join(ext[a] for a in axes if a is not None) or "1" for _, axes in la._out_specs}
     sizes.discard("1")
     end = ext[la.parallel[0]] if la.parallel else "1"
-    if max_work is not None and sizes and end != "1":
+    splits = max_work is not None and bool(sizes) and end != "1"
+    if splits:
         work = sizes.pop() if len(sizes) == 1 else f"max({', '.join(sorted(sizes))})"
         lines += [f"    work = {work}" + (f" * {la._passes}" if la._passes > 1 else ""),
-                  f"    if {end} > 1 and {end} * max(work // {end}, 1) >= {max_work}:", bail]
+                  f"    big = {end} > 1 and {end} * max(work // {end}, 1) >= {max_work}"]
+        if split is None:
+            lines += ["    if big:", bail]
+        splits = split is not None
     outs = []
     for n, (dtype, axes) in enumerate(la._out_specs):
         env[f"O{n}"] = dtype
@@ -254,13 +265,15 @@ def _fast_runner(la, slow, allocs, max_work):
                 lines += [f"    buf[{at_param + d}] = st[{d}] // {item}" for d in range(ndim)]
         at_param += ndim
     head = la._buf_len
+    if splits:  # (from the header's addresses: shape, data, strides)
+        lines += ["    if big:", f"        split(FN, head - {8 * head}, head - {8 * (head - n_shape)}, "
+                  f"head - {8 * (head - n_shape - len(params))}, {end}, work)", "    else:"]
     if tramp is None:  # pragma: no cover
-        lines.append(f"    call(head - {8 * head}, head - {8 * (head - n_shape)}, head - "
-                     f"{8 * (head - n_shape - len(params))}, 0, {end})")
+        whole = [f"    call(head - {8 * head}, head - {8 * (head - n_shape)}, head - "
+                 f"{8 * (head - n_shape - len(params))}, 0, {end})"]
     else:
-        if end != "1":
-            lines.append(f"    buf[{head + 5}] = {end}")
-        lines.append("    call(head)")
+        whole = [f"    buf[{head + 5}] = {end}"] * (end != "1") + ["    call(head)"]
+    lines += ["    " * splits + line for line in whole]
     lines += ["    push((buf, head))", f"    return [{', '.join(outs)}]"]
 
     def new():

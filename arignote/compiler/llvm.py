@@ -43,6 +43,20 @@ for unit strides along the axis (a run-time test), which LLVM vectorizes across
 groups, one for any strides. LLVM then computes a value that depends on the point
 only through ``index div unroll`` (a Philox block) once per group.
 
+*Row tiles* (``schedule.row_tile``, a row kernel over one parallel axis): the
+module also defines ``@<name>.rows``, the same body over whole tiles of
+``row_tile`` rows: per level, a loop over the tile's rows (a pass's inside its
+reduced loops), each Reduce's accumulators and each value a later level reads
+in ``[row_tile x ty]`` arrays, each row's offset inside the passes read from a
+per-tile table. The wrapper calls it on the whole tiles of ``[start, end)`` when
+the reduced extents hold at most ``schedule.short_rows`` points, then the body
+on the rest.
+
+*Flat loops* (:meth:`_Renderer.flattens`, elementwise kernels whose loads and
+stores cover the whole index space): the body also runs as one loop over the
+flat index ``[start * rest, end * rest)``, taken when every such buffer is
+C-contiguous (a run-time test), so a short last axis costs no loop per row.
+
 Values are kept in *register types*: bool is ``i1`` (``i8`` in memory),
 float16 is ``float`` (``half`` in memory, every float16 result rounded
 through ``half`` as NumPy does; a float16 reduction accumulates in float and
@@ -104,6 +118,14 @@ class _Renderer:
         self.metadata = []
         self.sched = kernel.schedule
         self.tile = self.sched.tile_axis
+        #: points per tile (column tiles; row tiles: the rows renderer's)
+        self.tile_size = self.sched.tile
+        #: row tiles: {(param, dim): the [tile x i64] array of each row's offset along dim}
+        self.row_offsets = None
+        #: row tiles: rendering a pass (the rows' offsets come from tables)
+        self.in_pass = False
+        #: the lines of the flat loop (:meth:`flattens`), while and once rendered
+        self.flat = None
         order = self.sched.loop_order
         if sorted(order) != [a for a in range(kernel.ndim) if a not in kernel.reduce_axes] or \
                 self.sched.chunk_axis not in (*order[:1], None) or \
@@ -242,11 +264,16 @@ class _Renderer:
     def address(self, param, axes):
         param = self.over.get(param, param)  # an in-place output is addressed through its input
         mem = _types(self.k.params[param].dtype)[0]
+        if self.flat is not None and any(a is not None for a in axes):  # (the whole space)
+            return self.emit(f"getelementptr inbounds {mem}, ptr %p{param}, i64 %iF")
         off = None
         for d, a in enumerate(axes):
             if a is None:
                 continue
-            term = self.emit(f"mul nsw i64 {self.index.get(a, f'%i{a}')}, %s{param}.{d}")
+            if a == self.tile and self.in_pass:
+                term = self.get(self.row_offsets.setdefault((param, d), f"%off{param}.{d}"), "i64")
+            else:
+                term = self.emit(f"mul nsw i64 {self.index.get(a, f'%i{a}')}, %s{param}.{d}")
             off = term if off is None else self.emit(f"add nsw i64 {off}, {term}")
         if off is None:
             return f"%p{param}"
@@ -274,7 +301,7 @@ class _Renderer:
 
     def reduce(self, k, ins):
         _, reg, kind = _types(ins.dtype)
-        if self.tile is not None:  # one accumulator per point of the tile
+        if self.tile is not None:  # one accumulator per point of the tile (column or row tiles)
             x = self.convert(self.vals[ins.arg], self.k.body[ins.arg].dtype, ins.dtype)
             self.put(f"%acc{k}", reg, self.combine(ins, self.get(f"%acc{k}", reg), x))
             return None
@@ -359,7 +386,7 @@ class _Renderer:
     # ---- per-tile arrays (column tiles): element ``%j`` of ``[tile x reg]``, bool as i8
     def slot(self, array, reg):
         mem = "i8" if reg == "i1" else reg
-        return mem, self.emit(f"getelementptr inbounds [{self.sched.tile} x {mem}], ptr {array}, i64 0, "
+        return mem, self.emit(f"getelementptr inbounds [{self.tile_size} x {mem}], ptr {array}, i64 0, "
                               f"i64 %j{self.part}")
 
     def get(self, array, reg):
@@ -377,7 +404,11 @@ class _Renderer:
         """Open a per-point loop of the tile: its lines, its index variable and ``%j``."""
         self.part, self.out = part, self.sections[part]
         self.index[self.tile] = f"%i{self.tile}.{part}"
-        self.out.append(f"  %j{part} = sub nsw i64 %i{self.tile}.{part}, %iT")
+        if self.row_offsets is None:
+            self.out.append(f"  %j{part} = sub nsw i64 %i{self.tile}.{part}, %iT")
+        else:  # (row tiles count the tile's rows from 0: a constant trip count)
+            self.out += [f"  %j{part} = add nuw nsw i64 %ij.{part}, 0",
+                         f"  %i{self.tile}.{part} = add nsw i64 %iT, %j{part}"]
 
     def tiled_module(self):
         """Render the three per-point loops of a tile (see the module docstring)."""
@@ -392,7 +423,7 @@ class _Renderer:
                 needed.update(K.args_of(body[i]))
         for name, i in [("acc", i) for i in reduces] + [("lv", i) for i in kept]:
             mem = "i8" if reg[i] == "i1" else reg[i]
-            self.allocas.append(f"  %{name}{i} = alloca [{self.sched.tile} x {mem}], "
+            self.allocas.append(f"  %{name}{i} = alloca [{self.tile_size} x {mem}], "
                                 "align 64")
         for i, ins in enumerate(body):
             if isinstance(ins, K.Const):
@@ -431,9 +462,85 @@ class _Renderer:
             if not k.reduce_axes and ins.level != 0:
                 raise NotImplementedError(f"{k.name}: level {ins.level} without reduced axes")
             self.vals[i] = self.render_instr(i, ins)
-        return self.assemble()
+        if self.flattens():  # the body again, addressed by one flat index
+            self.flat = self.out = []
+            for i, ins in enumerate(k.body):
+                self.vals[i] = self.render_instr(i, ins)
+        rows = []
+        if self.sched.row_tile:  # the same body in row tiles, its own function (own names)
+            tiles = _Renderer(k, self.errors)
+            rows = tiles.rows_function()
+            self.decls.update(tiles.decls)
+            self.vector_math |= tiles.vector_math
+        return self.assemble(rows)
 
-    def assemble(self):
+    # ---- row tiles
+    def rows_function(self):
+        """``@<name>.rows``: whole tiles of ``row_tile`` rows in ``[start, end)`` (see the
+        module docstring): per level, a loop over the tile's rows (a pass's inside its
+        reduced loops), each Reduce's accumulators and each value a later level reads in
+        ``[row_tile x ty]`` arrays."""
+        k, body = self.k, self.k.body
+        self.tile, self.tile_size = self.sched.loop_order[0], self.sched.row_tile
+        self.row_offsets = {}
+        reg = {i: _types(ins.dtype)[1] for i, ins in enumerate(body)}
+        kept = sorted({a for ins in body for a in K.args_of(ins) if body[a].level != ins.level
+                       and not isinstance(body[a], (K.Const, K.Reduce))})
+        for name, i in [("acc", i) for i, ins in enumerate(body) if isinstance(ins, K.Reduce)] + \
+                [("lv", i) for i in kept]:
+            mem = "i8" if reg[i] == "i1" else reg[i]
+            self.allocas.append(f"  %{name}{i} = alloca [{self.tile_size} x {mem}], align 64")
+        for i, ins in enumerate(body):
+            if isinstance(ins, K.Const):
+                self.vals[i] = const(ins.value, ins.dtype)
+        levels = range(2 * k.passes + 1)
+        self.sections = {f"l{level}": [] for level in levels}
+        for level in levels:
+            self.in_pass = level % 2 == 1
+            if self.in_pass:  # this pass's reduced index variables
+                self.index.update({a: f"%i{a}.p{level // 2}" for a in k.reduce_axes})
+            self.part_start(f"l{level}")
+            mine = [i for i, ins in enumerate(body) if ins.level == level and not isinstance(ins, K.Const)]
+            for a in sorted({a for i in mine for a in K.args_of(body[i])
+                             if body[a].level != level and not isinstance(body[a], K.Const)}):
+                got = self.get(f"%{'acc' if isinstance(body[a], K.Reduce) else 'lv'}{a}", reg[a])
+                self.vals[a] = self.round_half(got, body[a].dtype) if isinstance(body[a], K.Reduce) else got
+            for i in mine:
+                self.vals[i] = self.render_instr(i, body[i])
+            for i in mine:
+                if i in kept:
+                    self.put(f"%lv{i}", reg[i], self.vals[i])
+            for i, ins in enumerate(body):
+                if isinstance(ins, K.Reduce) and ins.level == level + 1:
+                    self.put(f"%acc{i}", reg[i], const(ins.init, ins.dtype))
+        # each row's offsets, read inside the passes from a table: an address affine in the row
+        # would have LLVM version the loop on a unit row stride (a gather is what it needs)
+        self.in_pass, self.sections["off"] = False, []
+        self.part_start("off")
+        for (param, d), table in self.row_offsets.items():
+            self.allocas.append(f"  {table} = alloca [{self.tile_size} x i64], align 64")
+            self.put(table, "i64", self.emit(f"mul nsw i64 %i{self.tile}.off, %s{param}.{d}"))
+        nest = _Nest([f"define internal void @{symbol(k.name + '.rows')}({', '.join(self.body_args())}) {{",
+                      "entry:", *self.allocas])
+        out = nest.out
+        nest.open("T", "%start", "%end", step=self.tile_size)
+        for level in ["off", *levels]:
+            part = level if level == "off" else f"l{level}"
+            inner = level != "off" and level % 2
+            if len(self.sections[part]) <= 2:  # (its indices only)
+                continue
+            if inner:
+                for a in sorted(k.reduce_axes):
+                    nest.open(a, "0", f"%n{a}", f".p{level // 2}")
+            nest.open("j", "0", str(self.tile_size), f".{part}")
+            out.extend(self.sections[part])
+            nest.close()
+            for _ in range(len(k.reduce_axes) if inner else 0):
+                nest.close()
+        nest.close_all()
+        return out + self.raise_checks()
+
+    def assemble(self, rows=()):
         k = self.k
         lines = ["; arignote kernel " + k.name, ""]
         if self.errors:
@@ -443,6 +550,7 @@ class _Renderer:
             lines.append(llvm_math.math_ir(sorted(self.vector_math)))
         lines += self.wrapper()
         lines += self.body_function() if self.tile is None else self.tiled_function()
+        lines += rows
         return "\n".join(lines + self.metadata) + "\n"
 
     def body_args(self):
@@ -475,9 +583,60 @@ class _Renderer:
                 out += [f"  %sa{j}.{d} = getelementptr inbounds i64, ptr %sp{j}, i64 {d}",
                         f"  %s{j}.{d} = load i64, ptr %sa{j}.{d}, align 8"]
                 args.append(f"i64 %s{j}.{d}")
-        args += ["i64 %start", "i64 %end"]
+        start = "%start"
+        if self.sched.row_tile:  # whole row tiles of short rows, then the rest row by row
+            size = "1"
+            for n, a in enumerate(sorted(k.reduce_axes)):
+                out.append(f"  %rows.size{n} = mul nsw i64 {size}, %n{a}")
+                size = f"%rows.size{n}"
+            out += [f"  %rows.short = icmp sle i64 {size}, {self.sched.short_rows}",
+                    "  %rows.len = sub nsw i64 %end, %start",
+                    f"  %rows.whole = and i64 %rows.len, {-self.sched.row_tile}",
+                    "  %rows.at = add nsw i64 %start, %rows.whole",
+                    "  %rows.mid = select i1 %rows.short, i64 %rows.at, i64 %start",
+                    f"  call void @{symbol(k.name + '.rows')}({', '.join(args)}, i64 %start, i64 %rows.mid)"]
+            start = "%rows.mid"
+        args += [f"i64 {start}", "i64 %end"]
         out += [f"  call void @{symbol(k.name + '.body')}({', '.join(args)})", "  ret void", "}", ""]
         return out
+
+    def flattens(self):
+        """Whether the kernel also gets a flat loop: elementwise over two or more axes in C
+        order (the first chunked), every load and store over the whole index space or over
+        none of it (a scalar). When every buffer of the whole space is C-contiguous (a
+        run-time test) one loop over the flat index replaces the nest, so a short last axis
+        (784x10) costs no loop per row."""
+        k, s = self.k, self.sched
+        return not k.reduce_axes and k.ndim > 1 and s.unroll == 1 and s.loop_order == tuple(range(k.ndim)) \
+            and s.chunk_axis == 0 and not k.extents and \
+            all(ins.axes == s.loop_order or all(a is None for a in ins.axes)
+                for ins in k.body if isinstance(ins, (K.Load, K.Store))) and \
+            not any(isinstance(ins, (K.Index, K.Extent)) for ins in k.body)
+
+    def flat_loop(self, nest):
+        """The flat loop over ``[start, end)``'s elements when every buffer is C-contiguous
+        (else a branch to the nest, whose end ``F.nest`` then continues)."""
+        k, out = self.k, nest.out
+        size, ok = "1", "true"
+        for a in range(k.ndim - 1, 0, -1):
+            out.append(f"  %F.size{a} = mul nsw i64 {size}, %n{a}")
+            size = f"%F.size{a}"
+        params = sorted({self.over.get(ins.param, ins.param) for ins in k.body
+                         if isinstance(ins, (K.Load, K.Store)) and ins.axes == self.sched.loop_order})
+        for j in params:
+            step = "1"
+            for d in range(k.ndim - 1, -1, -1):
+                out += [f"  %F.c{j}.{d} = icmp eq i64 %s{j}.{d}, {step}",
+                        f"  %F.ok{j}.{d} = and i1 {ok}, %F.c{j}.{d}"]
+                ok, step = f"%F.ok{j}.{d}", f"%F.size{d}" if d else step
+        out += [f"  br i1 {ok}, label %F.go, label %F.nest", "F.go:",
+                f"  %F.lo = mul nsw i64 %start, {size}", f"  %F.hi = mul nsw i64 %end, {size}"]
+        nest.block = "F.go"
+        nest.open("F", "%F.lo", "%F.hi")
+        out += self.flat
+        nest.close()
+        out += ["  br label %F.done", "F.nest:"]
+        nest.block = "F.nest"
 
     def body_function(self):
         k = self.k
@@ -486,6 +645,8 @@ class _Renderer:
         nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
                       "entry:", *self.allocas])
         out = nest.out
+        if self.flat is not None:
+            self.flat_loop(nest)
         for a in parallel[:-1] if self.sched.unroll > 1 else parallel:
             chunked = a == self.sched.chunk_axis
             nest.open(a, "%start" if chunked else "0", "%end" if chunked else f"%n{a}")
@@ -508,6 +669,8 @@ class _Renderer:
                 nest.close()
             out += self.sections[2 * p + 2]
         nest.close_all()
+        if self.flat is not None:
+            out += ["  br label %F.done", "F.done:"]
         return out + self.raise_checks()
 
     def grouped(self, nest, a):
@@ -661,117 +824,3 @@ def render(kernel):
 def error_symbol(kernel):
     """The name of the kernel's error flag (defined only by kernels that can raise)."""
     return symbol(kernel.name) + ".error"
-
-
-#: the symbol of :func:`trampoline`'s function
-TRAMPOLINE = "arignote_trampoline"
-
-
-def trampoline():
-    """IR of ``void arignote_trampoline(i64* call)``, which calls ``call[0]`` (a kernel's
-    wrapper) on ``call[1:6]`` (shape, data, strides, start, end). One argument for
-    ctypes to convert instead of five: a third of the cost of a tiny kernel's call."""
-    loads = [f"  %a{n} = getelementptr inbounds i64, ptr %call, i64 {n}\n"
-             f"  %v{n} = load {ty}, ptr %a{n}, align 8"
-             for n, ty in enumerate(["ptr", "ptr", "ptr", "ptr", "i64", "i64"])]
-    return "\n".join([f"define void @{TRAMPOLINE}(ptr noalias readonly %call) {{", "entry:", *loads,
-                      "  call void %v0(ptr %v1, ptr %v2, ptr %v3, i64 %v4, i64 %v5)",
-                      "  ret void", "}", ""])
-
-
-#: the symbol of :func:`sequence`'s function
-SEQUENCE = "arignote_sequence"
-#: the entries :func:`sequence` runs: opcode -> its fields after the opcode
-SEQUENCE_OPS = {
-    "kernel": ("fn", "shape", "data", "strides", "end", "flag"),
-    "gemm": ("fn", "double", "ta", "tb", "m", "n", "k", "alpha", "alpha_double", "a", "lda",
-             "b", "ldb", "beta", "beta_double", "c", "ldc"),
-    "copy": ("dst", "src", "nbytes"),
-    "patch": ("dst", "base", "delta"),
-}
-SEQUENCE_CODES = {name: code for code, name in enumerate(SEQUENCE_OPS, 1)}
-
-
-def sequence():
-    """IR of ``i64 arignote_sequence(i64* prog, i64* bases)``: run the entries of ``prog``
-    in order until an opcode 0, one native call for a whole program's steps (see
-    :mod:`arignote.runtime.native_call`). ``kernel``: reset its error flag (an i32, if its
-    address is not 0), call ``fn(shape, data, strides, 0, end)`` as the trampoline does,
-    and stop there if the flag is set: the result is then the entry's position + 1 (else 0).
-    ``gemm``: a row-major CBLAS ``?gemm`` with 64-bit sizes, float or ``double``, its
-    alpha and beta read from memory (float or double each). ``copy``: ``nbytes`` bytes.
-    ``patch``: ``*dst = bases[base] + delta`` (a data pointer of this call's arrays)."""
-    codes = SEQUENCE_CODES
-    out = [f"define i64 @{SEQUENCE}(ptr noalias %prog, ptr noalias readonly %bases) {{",
-           "entry:", "  br label %loop", "loop:",
-           "  %pos = phi i64 " + ", ".join(f"[{v}, %{b}]" for v, b in
-                                          [("0", "entry")] + [(f"%{n}.next", f"{n}.done") for n in codes]),
-           "  %op.at = getelementptr inbounds i64, ptr %prog, i64 %pos",
-           "  %op = load i64, ptr %op.at, align 8",
-           "  switch i64 %op, label %stop [" +
-           " ".join(f"i64 {c}, label %{n}" for n, c in codes.items()) + "]",
-           "stop:", "  ret i64 0"]
-
-    def fields(name, types):
-        lines = []
-        for j, (field, ty) in enumerate(zip(SEQUENCE_OPS[name], types), 1):
-            lines += [f"  %{name}.{field}.at = getelementptr inbounds i64, ptr %prog, i64 %{name}.{j}",
-                      f"  %{name}.{j} = add i64 %pos, {j}"][::-1]
-            lines.append(f"  %{name}.{field} = load {ty}, ptr %{name}.{field}.at, align 8")
-        return lines
-
-    def real(value, double, want):
-        """``%gemm.<value>.<want>.v``: the float or double at pointer ``%gemm.<value>``
-        (a double where ``%gemm.<double>`` is not 0), as ``want``."""
-        v, other = f"%gemm.{value}.{want}", "float" if want == "double" else "double"
-        return [f"  {v}.own = load {want}, ptr %gemm.{value}, align 4",
-                f"  {v}.other = load {other}, ptr %gemm.{value}, align 4",
-                f"  {v}.cast = fp{'ext' if want == 'double' else 'trunc'} {other} {v}.other to {want}",
-                f"  {v}.is.d = icmp ne i64 %gemm.{double}, 0",
-                f"  {v}.v = select i1 {v}.is.d, {want} {v}.{'own' if want == 'double' else 'cast'}, "
-                f"{want} {v}.{'cast' if want == 'double' else 'own'}"]
-
-    # a kernel, then its flag
-    out += ["kernel:", *fields("kernel", ["ptr", "ptr", "ptr", "ptr", "i64", "ptr"]),
-            "  %kernel.flagged = icmp ne ptr %kernel.flag, null",
-            "  br i1 %kernel.flagged, label %kernel.reset, label %kernel.run",
-            "kernel.reset:", "  store i32 0, ptr %kernel.flag, align 4", "  br label %kernel.run",
-            "kernel.run:",
-            "  call void %kernel.fn(ptr %kernel.shape, ptr %kernel.data, ptr %kernel.strides, "
-            "i64 0, i64 %kernel.end)",
-            "  br i1 %kernel.flagged, label %kernel.check, label %kernel.done",
-            "kernel.check:", "  %kernel.raised = load i32, ptr %kernel.flag, align 4",
-            "  %kernel.ok = icmp eq i32 %kernel.raised, 0",
-            "  %kernel.failed = add i64 %pos, 1",
-            "  br i1 %kernel.ok, label %kernel.done, label %kernel.fail",
-            "kernel.fail:", "  ret i64 %kernel.failed",
-            "kernel.done:", f"  %kernel.next = add i64 %pos, {len(SEQUENCE_OPS['kernel']) + 1}",
-            "  br label %loop"]
-    # gemm: float or double
-    gemm_types = ["ptr", "i64", "i64", "i64", "i64", "i64", "i64", "ptr", "i64", "ptr", "i64",
-                  "ptr", "i64", "ptr", "i64", "ptr", "i64"]
-    args = ("i32 101, i32 %gemm.ta32, i32 %gemm.tb32, i64 %gemm.m, i64 %gemm.n, i64 %gemm.k, "
-            "{t} %gemm.alpha.{t}.v, ptr %gemm.a, i64 %gemm.lda, ptr %gemm.b, i64 %gemm.ldb, "
-            "{t} %gemm.beta.{t}.v, ptr %gemm.c, i64 %gemm.ldc")
-    out += ["gemm:", *fields("gemm", gemm_types),
-            "  %gemm.ta32 = trunc i64 %gemm.ta to i32", "  %gemm.tb32 = trunc i64 %gemm.tb to i32",
-            "  %gemm.is.d = icmp ne i64 %gemm.double, 0",
-            "  br i1 %gemm.is.d, label %gemm.d, label %gemm.s"]
-    for t, block in (("double", "gemm.d"), ("float", "gemm.s")):
-        out += [f"{block}:", *real("alpha", "alpha_double", t), *real("beta", "beta_double", t),
-                f"  call void %gemm.fn({args.format(t=t)})", "  br label %gemm.done"]
-    out += ["gemm.done:", f"  %gemm.next = add i64 %pos, {len(SEQUENCE_OPS['gemm']) + 1}",
-            "  br label %loop"]
-    out += ["copy:", *fields("copy", ["ptr", "ptr", "i64"]),
-            "  call void @llvm.memcpy.p0.p0.i64(ptr %copy.dst, ptr %copy.src, i64 %copy.nbytes, i1 false)",
-            "  br label %copy.done", "copy.done:",
-            f"  %copy.next = add i64 %pos, {len(SEQUENCE_OPS['copy']) + 1}", "  br label %loop"]
-    out += ["patch:", *fields("patch", ["ptr", "i64", "i64"]),
-            "  %patch.src = getelementptr inbounds i64, ptr %bases, i64 %patch.base",
-            "  %patch.at = load i64, ptr %patch.src, align 8",
-            "  %patch.value = add i64 %patch.at, %patch.delta",
-            "  store i64 %patch.value, ptr %patch.dst, align 8",
-            "  br label %patch.done", "patch.done:",
-            f"  %patch.next = add i64 %pos, {len(SEQUENCE_OPS['patch']) + 1}", "  br label %loop"]
-    out += ["}", "", "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)", ""]
-    return "\n".join(out)

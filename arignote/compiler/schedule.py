@@ -14,6 +14,10 @@ a future CUDA renderer read one decision instead of each making its own:
   instead (the target's ``column_tile`` points): per tile, the reduced loops
   outside and a contiguous, vectorizable loop over the tile's points inside.
   When the tiled axis is the chunked one, chunks are whole tiles;
+* row tiles: a row kernel over one parallel axis runs rows whose reduced extents are short
+  (known per call) in tiles of rows, each pass's reduced loops outside and a loop over the
+  tile's rows inside (it vectorizes across rows); the renderer keeps the plain nest for
+  long rows and a chunk's last rows;
 * per-chunk partials: a single-pass reduction may be split along its outermost
   reduced axis (:mod:`arignote.compiler.split`); the launcher decides per call,
   from the extents, whether it is worth it.
@@ -33,18 +37,29 @@ class Target:
     """What scheduling needs to know of a target. ``column_tile``: points per column tile
     (0: no tiles); ``chunks``: launches run ``[start, end)`` chunks of the outermost
     parallel loop on threads; ``splits``: large reductions may run as per-chunk partials;
-    ``unroll``: its renderer walks a random draw's rows in aligned groups (``Schedule.unroll``)."""
+    ``unroll``: its renderer walks a random draw's rows in aligned groups (``Schedule.unroll``);
+    ``row_tile``, ``short_rows``: short rows run in tiles of rows (``Schedule.row_tile``; 0: never);
+    ``short_stored_rows``: the bound instead for kernels whose passes store or read back whole
+    rows (their tiles scatter and gather every element: worth it on shorter rows only)."""
     name: str
     column_tile: int = 0
     chunks: bool = True
     splits: bool = True
     unroll: bool = False
+    row_tile: int = 0
+    short_rows: int = 0
+    short_stored_rows: int = 0
 
 
 #: the cpu backend: wide tiles, so each row of a tile is a long run of pages the hardware
 #: prefetcher streams (narrow tiles touch a new page per row: twice as slow on a (4096, 1024)
 #: float32 column sum), while the accumulators stay in L1/L2
-CPU = Target("cpu", column_tile=4096, unroll=True)
+#: Short rows (a softmax over 10 classes) run 32 at a time: a row that short fills at most a
+#: vector or two, and per row its reductions' horizontal steps, scalar remainders and scalar
+#: per-row math (log, isfinite) cost several times its elements' work (measured on AVX-512:
+#: a log-softmax of 256x10 runs 2.6x faster in tiles, of 256x64 1.5x slower; a softmax, which
+#: stores whole rows, gains at 10 and loses at 16)
+CPU = Target("cpu", column_tile=4096, unroll=True, row_tile=32, short_rows=32, short_stored_rows=12)
 
 
 def tile_axis(kernel):
@@ -76,9 +91,19 @@ def schedule(kernel, target=CPU):
             split = chunk_axis(kernel)
         except NotSplittable:
             pass
+    unroll = unroll_groups(kernel, order) if target.unroll and tile is None else 1
+    rows = target.row_tile if tile is None and unroll == 1 and kernel.reduce_axes and \
+        order and order == (chunk,) else 0
+    short = (target.short_stored_rows if _stores_rows(kernel) else target.short_rows) if rows else 0
     return K.Schedule(order, chunk, tile, target.column_tile if tile is not None else 0,
                       target.column_tile if tile is not None and tile == chunk else 1, split,
-                      unroll_groups(kernel, order) if target.unroll and tile is None else 1)
+                      unroll, rows if short else 0, short)
+
+
+def _stores_rows(kernel):
+    """Does a pass of ``kernel`` store, or read back, an output along its reduced axes?"""
+    return any(isinstance(ins, (K.Load, K.Store)) and ins.level % 2 and kernel.params[ins.param].role == "out"
+               for ins in kernel.body)
 
 
 #: points per group of a loop over a random draw's rows: the elements one Philox block serves

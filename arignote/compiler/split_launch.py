@@ -226,11 +226,11 @@ class SplitLauncher:
         """Run on ``inputs``; ``runner(call)`` may split the chunks among threads."""
         return self.finish(self.prepare(inputs, outputs, allocs), runner)
 
-    def fast_runner(self, slow, allocs=None, max_work=None):
+    def fast_runner(self, slow, allocs=None, max_work=None, split=None):
         """The plain launcher's fast runner, for the calls that cannot split (every array
         read along the chunk axis below ``min_work`` elements); the others go
         to ``slow``. None where the plain launcher has none."""
-        fast = self.plain.fast_runner(slow, allocs, max_work)
+        fast = self.plain.fast_runner(slow, allocs, max_work, split)
         if fast is None:
             return None
         n_user, min_work = self.plain.n_user, self.min_work

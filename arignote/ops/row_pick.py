@@ -71,12 +71,13 @@ class RowLabels(_Rows):
         return self._node(y, rows, as_tensor_variable(cols))
 
     def perform(self, node, inputs):
-        y, rows, cols = (int(v) if v.ndim == 0 else v for v in inputs)
+        y, rows, cols = inputs[0], int(inputs[1]), int(inputs[2])
         n = len(y)
         _rows_fit(n, rows, self.what)
         out = np.empty(rows, np.int64)
         out[:n], out[n:] = y, -1
-        if n and (y.min() < 0 or y.max() >= cols):
+        # one pass finds a label below 0 or from cols on: as unsigned, both are >= cols
+        if n and out[:n].view(np.uint64).max() >= cols:
             bad = (y >= cols) | (y < -cols)
             if bad.any():
                 raise ArignoteValueError(f"index {y[bad][0]} (in the class labels {self.what}) is out "

@@ -12,7 +12,8 @@ halves, the rerun on the reference for errors) is the neutral
 memory plan's storage, a :class:`Gemm` (an SGD step's product and update) the
 same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
 :mod:`arignote.runtime.cpu_conv`, joins, writes through an index and fills
-through :mod:`arignote.runtime.cpu_copy`; every other op runs its ``perform``.
+through :mod:`arignote.runtime.cpu_copy`, ``argmax`` / ``argmin`` through
+:mod:`arignote.runtime.cpu_index`; every other op runs its ``perform``.
 """
 from functools import partial
 
@@ -27,9 +28,10 @@ from arignote.runtime import blas
 from arignote.runtime.backends import register
 from arignote.runtime.cpu_conv import register_steps as register_conv_steps
 from arignote.runtime.cpu_copy import register_steps as register_copy_steps
+from arignote.runtime.cpu_index import register_steps as register_index_steps
 from arignote.runtime.kernels import KernelBackend
 from arignote.runtime.memory import overlaps
-from arignote.runtime.threads import MIN_PARALLEL_WORK, parallel_for
+from arignote.runtime.threads import MIN_PARALLEL_WORK, KernelRunner
 
 
 class CpuBackend(KernelBackend):
@@ -143,13 +145,8 @@ class _GemmCall:
         self.gemm, self.outputs = gemm, [gemm[-1]]
 
 
-def _run_chunks(call, min_items=1):
-    end = call.end
-    per_item = max(call.work, 1) // max(end, 1)
-    if end <= 1 or end * max(per_item, 1) < MIN_PARALLEL_WORK:  # one chunk: skip the pool
-        call.fn(*call.args, 0, end)
-        return
-    parallel_for(call.run, end, per_item, min_items)
+#: the runner of the kernels whose chunks may be any number of items
+_run_chunks = KernelRunner()
 
 
 def _runner(kernel):
@@ -157,10 +154,11 @@ def _runner(kernel):
     (whole column tiles: a narrower chunk walks every row for a few columns, a new
     page per row: slower on one thread than no split)."""
     min_chunk = scheduled(kernel, CPU).schedule.min_chunk
-    return partial(_run_chunks, min_items=min_chunk) if min_chunk > 1 else _run_chunks
+    return KernelRunner(min_chunk) if min_chunk > 1 else _run_chunks
 
 
 register_conv_steps(CpuBackend)
 register_copy_steps(CpuBackend)
+register_index_steps(CpuBackend)
 register(CpuBackend())
 

@@ -123,8 +123,9 @@ class KernelStep:
 
     def _first_call(self, args):
         """Make the specialized launch (on the first call: compiling stays lean), then run."""
+        split = getattr(self.runner, "split", None)  # (a runner's native split, if it has one)
         fast = self.launcher.fast_runner(self._general, _fast_allocs(self.allocs, self.launcher),
-                                         self.parallel_work)
+                                         self.parallel_work, **({"split": split} if split else {}))
         self.call = fast or self._general
         return self.call(args)
 

@@ -7,9 +7,10 @@ so is almost everything a run decides: every extent, every packed argument
 buffer but the roots' data pointers, every shape computation. A
 :class:`Replayer` records one normal run per signature (its second call:
 the first stays lean) and replays it afterwards as native calls of
-:func:`~arignote.compiler.llvm.sequence`, which runs every kernel (its
+:func:`~arignote.compiler.helper_ir.sequence`, which runs every kernel (its
 packed arguments kept from the recording, the data pointers patched from
-this call's arrays) and every BLAS ``gemm`` in order.
+this call's arrays; one split among threads dispatched to the native pool,
+:mod:`arignote.runtime.threads`) and every BLAS ``gemm`` in order.
 
 What a replay holds and what it redoes:
 
@@ -24,7 +25,8 @@ What a replay holds and what it redoes:
   either: their address is their source's plus an offset the strides fix;
 * other host steps (``RowLabels``, which checks the labels' values) run in
   Python between native segments, their outputs copied into the held arrays;
-  so do kernels split among threads (``runner(call)`` on the kept buffer).
+  so do kernels split among threads where there is no native pool
+  (``runner(call)`` on the kept buffer).
 
 Invariant 8 holds as in a normal run: the in-place commits are the last
 segment, after every other step has succeeded and ``settle`` ran; a kernel's
@@ -43,7 +45,7 @@ import numpy as np
 
 from arignote.compiler.bind import static_view
 from arignote.compiler.jit import helper_function
-from arignote.compiler.llvm import SEQUENCE, SEQUENCE_CODES, sequence
+from arignote.compiler.helper_ir import SEQUENCE, SEQUENCE_CODES, sequence
 from arignote.compiler.unsafe import data_pointer
 from arignote.ops.blas import Gemm, MatMul
 from arignote.ops.static_shape import Shape, Shape_i
@@ -57,12 +59,13 @@ MAX_SIGNATURES = 4
 #: a replay holds its intermediates for good: not worth it past this many bytes
 MAX_HELD_BYTES = 32 << 20
 
-_KERNEL, _GEMM, _COPY, _PATCH = (SEQUENCE_CODES[k] for k in ("kernel", "gemm", "copy", "patch"))
+_KERNEL, _GEMM, _COPY, _PATCH, _PARALLEL = (
+    SEQUENCE_CODES[k] for k in ("kernel", "gemm", "copy", "patch", "parallel"))
 _ROW_MAJOR_TRANS = {False: 111, True: 112}
 
 
 def _runner():
-    """ctypes' handle on the compiled :func:`~arignote.compiler.llvm.sequence` (once per
+    """ctypes' handle on the compiled :func:`~arignote.compiler.helper_ir.sequence` (once per
     process), or None if it cannot be had (programs then run step by step)."""
     return helper_function(sequence, SEQUENCE, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -481,7 +484,16 @@ class _Builder:
         runner, limit = getattr(run, "runner", None), getattr(run, "parallel_work", None)
         if runner is not None and limit is not None and call.end > 1 and \
                 call.end * max(call.work // call.end, 1) >= limit:
-            self.host(_threaded_item(la, call, runner))
+            job = getattr(runner, "native_job", lambda call: None)(call)
+            if job is None:  # (no native pool: the runner splits it from Python)
+                self.host(_threaded_item(la, call, runner))
+                return
+            run_address, pool, bounds, bounds_address, n = job
+            self.keep.append(bounds)
+            self._word(_PARALLEL)
+            for w in (run_address, pool, la.compiled.address, *call.args, bounds_address, n):
+                self._word(w)
+            self._word(ctypes.addressof(flag) if flag is not None else 0)
             return
         self._word(_KERNEL)
         for w in (la.compiled.address, *call.args):

@@ -289,7 +289,7 @@ def _lowered(inputs, outputs):
 
 
 def test_trampoline_and_memory_reads():
-    from arignote.compiler.llvm import TRAMPOLINE, trampoline
+    from arignote.compiler.helper_ir import TRAMPOLINE, trampoline
     assert f"@{TRAMPOLINE}(ptr" in trampoline()
     assert L._trampoline() is not None
     if unsafe.SAFE:

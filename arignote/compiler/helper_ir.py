@@ -1,0 +1,133 @@
+"""IR of the helpers the runtime JITs once per process (not kernels).
+
+The launch trampoline (one ctypes argument instead of five per kernel call,
+:mod:`arignote.compiler.launch`) and the call sequence that replays a whole
+program's steps in one native call (:mod:`arignote.runtime.native_call`).
+Each is compiled through :func:`arignote.compiler.jit.helper_function`; the
+thread pool's own IR is :mod:`arignote.compiler.pool_ir`.
+"""
+
+
+#: the symbol of :func:`trampoline`'s function
+TRAMPOLINE = "arignote_trampoline"
+
+
+def trampoline():
+    """IR of ``void arignote_trampoline(i64* call)``, which calls ``call[0]`` (a kernel's
+    wrapper) on ``call[1:6]`` (shape, data, strides, start, end). One argument for
+    ctypes to convert instead of five: a third of the cost of a tiny kernel's call."""
+    loads = [f"  %a{n} = getelementptr inbounds i64, ptr %call, i64 {n}\n"
+             f"  %v{n} = load {ty}, ptr %a{n}, align 8"
+             for n, ty in enumerate(["ptr", "ptr", "ptr", "ptr", "i64", "i64"])]
+    return "\n".join([f"define void @{TRAMPOLINE}(ptr noalias readonly %call) {{", "entry:", *loads,
+                      "  call void %v0(ptr %v1, ptr %v2, ptr %v3, i64 %v4, i64 %v5)",
+                      "  ret void", "}", ""])
+
+
+#: the symbol of :func:`sequence`'s function
+SEQUENCE = "arignote_sequence"
+#: the entries :func:`sequence` runs: opcode -> its fields after the opcode
+SEQUENCE_OPS = {
+    "kernel": ("fn", "shape", "data", "strides", "end", "flag"),
+    "gemm": ("fn", "double", "ta", "tb", "m", "n", "k", "alpha", "alpha_double", "a", "lda",
+             "b", "ldb", "beta", "beta_double", "c", "ldc"),
+    "copy": ("dst", "src", "nbytes"),
+    "patch": ("dst", "base", "delta"),
+    "parallel": ("dispatch", "pool", "fn", "shape", "data", "strides", "bounds", "n", "flag"),
+}
+SEQUENCE_CODES = {name: code for code, name in enumerate(SEQUENCE_OPS, 1)}
+
+
+def sequence():
+    """IR of ``i64 arignote_sequence(i64* prog, i64* bases)``: run the entries of ``prog``
+    in order until an opcode 0, one native call for a whole program's steps (see
+    :mod:`arignote.runtime.native_call`). ``kernel``: reset its error flag (an i32, if its
+    address is not 0), call ``fn(shape, data, strides, 0, end)`` as the trampoline does,
+    and stop there if the flag is set: the result is then the entry's position + 1 (else 0).
+    ``gemm``: a row-major CBLAS ``?gemm`` with 64-bit sizes, float or ``double``, its
+    alpha and beta read from memory (float or double each). ``copy``: ``nbytes`` bytes.
+    ``patch``: ``*dst = bases[base] + delta`` (a data pointer of this call's arrays).
+    ``parallel``: a kernel as ``kernel`` does, but in the ``n`` chunks of ``bounds`` on the
+    thread pool: ``dispatch(pool, fn, shape, data, strides, bounds, n)``
+    (:mod:`arignote.compiler.pool_ir`)."""
+    codes = SEQUENCE_CODES
+    out = [f"define i64 @{SEQUENCE}(ptr noalias %prog, ptr noalias readonly %bases) {{",
+           "entry:", "  br label %loop", "loop:",
+           "  %pos = phi i64 " + ", ".join(f"[{v}, %{b}]" for v, b in
+                                          [("0", "entry")] + [(f"%{n}.next", f"{n}.done") for n in codes]),
+           "  %op.at = getelementptr inbounds i64, ptr %prog, i64 %pos",
+           "  %op = load i64, ptr %op.at, align 8",
+           "  switch i64 %op, label %stop [" +
+           " ".join(f"i64 {c}, label %{n}" for n, c in codes.items()) + "]",
+           "stop:", "  ret i64 0"]
+
+    def fields(name, types):
+        lines = []
+        for j, (field, ty) in enumerate(zip(SEQUENCE_OPS[name], types), 1):
+            lines += [f"  %{name}.{field}.at = getelementptr inbounds i64, ptr %prog, i64 %{name}.{j}",
+                      f"  %{name}.{j} = add i64 %pos, {j}"][::-1]
+            lines.append(f"  %{name}.{field} = load {ty}, ptr %{name}.{field}.at, align 8")
+        return lines
+
+    def real(value, double, want):
+        """``%gemm.<value>.<want>.v``: the float or double at pointer ``%gemm.<value>``
+        (a double where ``%gemm.<double>`` is not 0), as ``want``."""
+        v, other = f"%gemm.{value}.{want}", "float" if want == "double" else "double"
+        return [f"  {v}.own = load {want}, ptr %gemm.{value}, align 4",
+                f"  {v}.other = load {other}, ptr %gemm.{value}, align 4",
+                f"  {v}.cast = fp{'ext' if want == 'double' else 'trunc'} {other} {v}.other to {want}",
+                f"  {v}.is.d = icmp ne i64 %gemm.{double}, 0",
+                f"  {v}.v = select i1 {v}.is.d, {want} {v}.{'own' if want == 'double' else 'cast'}, "
+                f"{want} {v}.{'cast' if want == 'double' else 'own'}"]
+
+    def flagged(name, types, call):
+        """A kernel's entry: its flag reset, ``call`` made, a set flag stops the run."""
+        return [f"{name}:", *fields(name, types),
+                f"  %{name}.flagged = icmp ne ptr %{name}.flag, null",
+                f"  br i1 %{name}.flagged, label %{name}.reset, label %{name}.run",
+                f"{name}.reset:", f"  store i32 0, ptr %{name}.flag, align 4", f"  br label %{name}.run",
+                f"{name}.run:", call,
+                f"  br i1 %{name}.flagged, label %{name}.check, label %{name}.done",
+                f"{name}.check:", f"  %{name}.raised = load i32, ptr %{name}.flag, align 4",
+                f"  %{name}.ok = icmp eq i32 %{name}.raised, 0",
+                f"  %{name}.failed = add i64 %pos, 1",
+                f"  br i1 %{name}.ok, label %{name}.done, label %{name}.fail",
+                f"{name}.fail:", f"  ret i64 %{name}.failed",
+                f"{name}.done:", f"  %{name}.next = add i64 %pos, {len(SEQUENCE_OPS[name]) + 1}",
+                "  br label %loop"]
+
+    out += flagged("kernel", ["ptr", "ptr", "ptr", "ptr", "i64", "ptr"],
+                   "  call void %kernel.fn(ptr %kernel.shape, ptr %kernel.data, ptr %kernel.strides, "
+                   "i64 0, i64 %kernel.end)")
+    out += flagged("parallel", ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "i64", "ptr"],
+                   "  call void %parallel.dispatch(ptr %parallel.pool, ptr %parallel.fn, "
+                   "ptr %parallel.shape, ptr %parallel.data, ptr %parallel.strides, "
+                   "ptr %parallel.bounds, i64 %parallel.n)")
+    # gemm: float or double
+    gemm_types = ["ptr", "i64", "i64", "i64", "i64", "i64", "i64", "ptr", "i64", "ptr", "i64",
+                  "ptr", "i64", "ptr", "i64", "ptr", "i64"]
+    args = ("i32 101, i32 %gemm.ta32, i32 %gemm.tb32, i64 %gemm.m, i64 %gemm.n, i64 %gemm.k, "
+            "{t} %gemm.alpha.{t}.v, ptr %gemm.a, i64 %gemm.lda, ptr %gemm.b, i64 %gemm.ldb, "
+            "{t} %gemm.beta.{t}.v, ptr %gemm.c, i64 %gemm.ldc")
+    out += ["gemm:", *fields("gemm", gemm_types),
+            "  %gemm.ta32 = trunc i64 %gemm.ta to i32", "  %gemm.tb32 = trunc i64 %gemm.tb to i32",
+            "  %gemm.is.d = icmp ne i64 %gemm.double, 0",
+            "  br i1 %gemm.is.d, label %gemm.d, label %gemm.s"]
+    for t, block in (("double", "gemm.d"), ("float", "gemm.s")):
+        out += [f"{block}:", *real("alpha", "alpha_double", t), *real("beta", "beta_double", t),
+                f"  call void %gemm.fn({args.format(t=t)})", "  br label %gemm.done"]
+    out += ["gemm.done:", f"  %gemm.next = add i64 %pos, {len(SEQUENCE_OPS['gemm']) + 1}",
+            "  br label %loop"]
+    out += ["copy:", *fields("copy", ["ptr", "ptr", "i64"]),
+            "  call void @llvm.memcpy.p0.p0.i64(ptr %copy.dst, ptr %copy.src, i64 %copy.nbytes, i1 false)",
+            "  br label %copy.done", "copy.done:",
+            f"  %copy.next = add i64 %pos, {len(SEQUENCE_OPS['copy']) + 1}", "  br label %loop"]
+    out += ["patch:", *fields("patch", ["ptr", "i64", "i64"]),
+            "  %patch.src = getelementptr inbounds i64, ptr %bases, i64 %patch.base",
+            "  %patch.at = load i64, ptr %patch.src, align 8",
+            "  %patch.value = add i64 %patch.at, %patch.delta",
+            "  store i64 %patch.value, ptr %patch.dst, align 8",
+            "  br label %patch.done", "patch.done:",
+            f"  %patch.next = add i64 %pos, {len(SEQUENCE_OPS['patch']) + 1}", "  br label %loop"]
+    out += ["}", "", "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)", ""]
+    return "\n".join(out)
