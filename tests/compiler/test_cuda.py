@@ -100,7 +100,7 @@ def test_reductions_give_the_same_bits_for_every_block_size_grid_and_thread_orde
                         lambda self, *a: split_calls.append(self.kernel.name) or launches(self, *a))
     x, m = T.vector("x"), T.fmatrix("m")
     outs = [x.sum(), x.max(), m.sum(axis=0), (m * m).mean(), T.nnet.softmax(m.T)]
-    f = ag.function([x, m], outs, backend="cuda-emulated")
+    f = ag.function([x, m], outs, backend="cuda-emulated", fusion=True)  # (4 reduction kernels)
     a, b = rng.standard_normal(5000), rng.standard_normal((3000, 4)).astype("float32")
     b[::7, 1] = 0.0
     got = {}
