@@ -133,10 +133,15 @@ def _planes(k, start, end, body):
     b.ret_void()
 
 
+def _plane_at(k, P, field, n, c):
+    """The offset of plane (n, c) in the array whose strides start at parameter ``field``."""
+    return k.at(ir.Constant(_I64, 0), (n, P(field)), (c, P(field + 1)))
+
+
 def _offsets(k, P, each):
     """``each(u, v, i, h, lo, hi, coff)`` for each offset (u, v) and output row ``i``: ``h``
-    the input row (-1 outside), ``[lo, hi)`` the output columns inside, ``coff`` the
-    offset of their input columns."""
+    the input row (-1 outside, and then ``lo == hi``), ``[lo, hi)`` the output columns
+    inside, ``coff`` the offset of their input columns."""
     kh, kw, ho = P(_KH), P(_KW), P(_HO)
     tables = ir.Constant(_I64, _TABLES)
     b = k.b
@@ -147,7 +152,9 @@ def _offsets(k, P, each):
             coff = P(b.add(b.add(tables, b.mul(kw, ir.Constant(_I64, 2))), v))
             with k.loop(ir.Constant(_I64, 0), ho) as i:
                 row_at = b.add(b.add(tables, b.mul(kw, ir.Constant(_I64, 3))), b.add(b.mul(u, ho), i))
-                each(u, v, i, P(row_at), lo, hi, coff)
+                h = P(row_at)
+                inside_lo = b.select(b.icmp_signed("<", h, ir.Constant(_I64, 0)), hi, lo)
+                each(u, v, i, h, inside_lo, hi, coff)
 
 
 def _make_im2col(name, real, record):
@@ -157,15 +164,12 @@ def _make_im2col(name, real, record):
     b, zero = k.b, ir.Constant(real, 0)
 
     def plane(n, c, P):
-        a_base = k.at(ir.Constant(_I64, 0), (n, P(_A)), (c, P(_A + 1)))
-        b_base = k.at(ir.Constant(_I64, 0), (n, P(_B)), (c, P(_B + 1)))
+        a_base = _plane_at(k, P, _A, n, c)
+        b_base = _plane_at(k, P, _B, n, c)
         ah, aw, bu, bv, bi, bj, s1, wo = (P(_A + 2), P(_A + 3), P(_B + 2), P(_B + 3), P(_B + 4),
                                           P(_B + 5), P(_S1), P(_WO))
 
         def each(u, v, i, h, lo, hi, coff):
-            outside = b.icmp_signed("<", h, ir.Constant(_I64, 0))
-            lo = b.select(outside, wo, lo)
-            hi = b.select(outside, wo, hi)
             row = k.at(b_base, (u, bu), (v, bv), (i, bi))
             src = k.at(a_base, (h, ah))
             for first, last in ((ir.Constant(_I64, 0), lo), (hi, wo)):
@@ -196,14 +200,13 @@ def _make_col2im(name, real, record):
     b = k.b
 
     def plane(n, c, P):
-        a_base = k.at(ir.Constant(_I64, 0), (n, P(_A)), (c, P(_A + 1)))
-        b_base = k.at(ir.Constant(_I64, 0), (n, P(_B)), (c, P(_B + 1)))
+        a_base = _plane_at(k, P, _A, n, c)
+        b_base = _plane_at(k, P, _B, n, c)
         ah, aw, bu, bv, bi, bj, s1 = (P(_A + 2), P(_A + 3), P(_B + 2), P(_B + 3), P(_B + 4),
                                       P(_B + 5), P(_S1))
         _zero_plane(k, P, gx, a_base, (ah, aw), real)
 
         def each(u, v, i, h, lo, hi, coff):
-            lo = b.select(b.icmp_signed("<", h, ir.Constant(_I64, 0)), hi, lo)
             row = k.at(b_base, (u, bu), (v, bv), (i, bi))
             dst = k.at(a_base, (h, ah))
             with k.loop(lo, hi) as j:
@@ -224,16 +227,15 @@ def _make_max_pool_grad(name, real, record):
     b = k.b
 
     def plane(n, c, P):
-        out_base = k.at(ir.Constant(_I64, 0), (n, P(_B)), (c, P(_B + 1)))
-        x_base = k.at(ir.Constant(_I64, 0), (n, P(_A)), (c, P(_A + 1)))
-        m_base = k.at(ir.Constant(_I64, 0), (n, P(_M)), (c, P(_M + 1)))
+        out_base = _plane_at(k, P, _B, n, c)
+        x_base = _plane_at(k, P, _A, n, c)
+        m_base = _plane_at(k, P, _M, n, c)
         oh, ow, xh, xw, mi, mj, s1 = (P(_B + 2), P(_B + 3), P(_A + 2), P(_A + 3), P(_M + 2),
                                       P(_M + 3), P(_S1))
         disjoint = b.icmp_signed("!=", P(_FLAG), ir.Constant(_I64, 0))
         _zero_plane(k, P, gx, out_base, (oh, ow), real)
 
         def each(u, v, i, h, lo, hi, coff):
-            lo = b.select(b.icmp_signed("<", h, ir.Constant(_I64, 0)), hi, lo)
             m_row = k.at(m_base, (i, mi))
             with k.loop(lo, hi) as j:
                 w = b.add(b.mul(j, s1), coff)
@@ -258,15 +260,14 @@ def _make_max_pool(name, real, record):
     b = k.b
 
     def plane(n, c, P):
-        out_base = k.at(ir.Constant(_I64, 0), (n, P(_B)), (c, P(_B + 1)))
-        x_base = k.at(ir.Constant(_I64, 0), (n, P(_A)), (c, P(_A + 1)))
+        out_base = _plane_at(k, P, _B, n, c)
+        x_base = _plane_at(k, P, _A, n, c)
         oi, oj, xh, xw, s1 = P(_B + 2), P(_B + 3), P(_A + 2), P(_A + 3), P(_S1)
         with k.loop(ir.Constant(_I64, 0), P(_HO)) as i:
             with k.loop(ir.Constant(_I64, 0), P(_WO)) as j:
                 b.store(ir.Constant(real, float("-inf")), b.gep(out, [k.at(out_base, (i, oi), (j, oj))]))
 
         def each(u, v, i, h, lo, hi, coff):
-            lo = b.select(b.icmp_signed("<", h, ir.Constant(_I64, 0)), hi, lo)
             with k.loop(lo, hi) as j:
                 at = b.gep(out, [k.at(out_base, (i, oi), (j, oj))])
                 acc = b.load(at)
