@@ -1,8 +1,9 @@
 """IR of the helpers the runtime JITs once per process (not kernels).
 
 The launch trampoline (one ctypes argument instead of five per kernel call,
-:mod:`arignote.compiler.launch`) and the call sequence that replays a whole
-program's steps in one native call (:mod:`arignote.runtime.native_call`).
+:mod:`arignote.compiler.launch`), the chained call of a kernel and a window loop
+(:mod:`arignote.runtime.cpu_conv`'s fused pool) and the call sequence that replays
+a whole program's steps in one native call (:mod:`arignote.runtime.native_call`).
 Each is compiled through :func:`arignote.compiler.jit.helper_function`; the
 thread pool's own IR is :mod:`arignote.compiler.pool_ir`.
 """
@@ -22,6 +23,31 @@ def trampoline():
     return "\n".join([f"define void @{TRAMPOLINE}(ptr noalias readonly %call) {{", "entry:", *loads,
                       "  call void %v0(ptr %v1, ptr %v2, ptr %v3, i64 %v4, i64 %v5)",
                       "  ret void", "}", ""])
+
+
+#: the symbol of :func:`chained`'s function
+CHAINED = "arignote_chained"
+#: the fields of :func:`chained`'s context, in order
+CHAINED_FIELDS = ("kernel", "shape", "data", "strides", "loop", "out", "x", "per")
+
+
+def chained():
+    """IR of ``void arignote_chained(i64* ctx, ptr, ptr, i64 start, i64 end)``: a kernel
+    and then a window loop over the same chunk, so a thread pool runs the two as one
+    kernel (the pointers after ``ctx`` are unused: the kernels' calling convention).
+    ``ctx`` holds :data:`CHAINED_FIELDS`: the kernel's wrapper and its packed arguments,
+    called on ``[start, end)``; then the loop (:mod:`arignote.runtime.cpu_pack`'s
+    ``void loop(out, x, start, end)``) on planes ``[start * per, end * per)``."""
+    kinds = dict(zip(CHAINED_FIELDS, ["ptr"] * 7 + ["i64"]))
+    loads = [f"  %{name}.at = getelementptr inbounds i64, ptr %ctx, i64 {n}\n"
+             f"  %{name} = load {kinds[name]}, ptr %{name}.at, align 8"
+             for n, name in enumerate(CHAINED_FIELDS)]
+    return "\n".join([
+        f"define void @{CHAINED}(ptr noalias readonly %ctx, ptr %unused1, ptr %unused2, i64 %start, "
+        "i64 %end) {", "entry:", *loads,
+        "  call void %kernel(ptr %shape, ptr %data, ptr %strides, i64 %start, i64 %end)",
+        "  %lo = mul nsw i64 %start, %per", "  %hi = mul nsw i64 %end, %per",
+        "  call void %loop(ptr %out, ptr %x, i64 %lo, i64 %hi)", "  ret void", "}", ""])
 
 
 #: the symbol of :func:`sequence`'s function

@@ -19,3 +19,34 @@ class Fused(InnerGraphOp):
     applied once."""
 
     fusion_kind = "kernel"
+
+    def kernel_node(self, node):
+        """The node whose group a backend lowers to ``node``'s kernel: ``node`` itself."""
+        return node
+
+
+class FusedPool(Fused):
+    """An elementwise Fused group and the pooling of its output, applied once: outputs
+    ``[the group's output, the pooled]``. The ``fuse`` phase forms it
+    (:mod:`arignote.passes.pool_fusion`) on backends that run it as one pass over
+    memory: the cpu backend runs the pool on each chunk of images right after the
+    group's kernel wrote it, while it is in cache. Elsewhere the inner graph runs (the
+    group's kernel, then the pool)."""
+
+    fusion_kind = "opaque"  # (formed after fusion; nothing fuses into it)
+
+    @property
+    def pool(self):
+        """The pooling op."""
+        return self.outputs[1].owner.op
+
+    def group(self):
+        """The elementwise group alone, as a Fused op of its own over the same inputs (one
+        per op: what is derived from it, its kernel, is kept with it)."""
+        if "group" not in self.cache:
+            self.cache["group"] = Fused(self.inputs, self.outputs[:1])
+        return self.cache["group"]
+
+    def kernel_node(self, node):
+        """The group alone over ``node``'s inputs: the kernel is the group's."""
+        return self.group().make_node(*node.inputs)

@@ -4,8 +4,8 @@ registers itself with :mod:`arignote.passes.rewriting`; a mode names the
 phases it runs."""
 from arignote.passes import expand  # noqa: F401,I001  (before fusion: its fuse-phase pass runs first)
 from arignote.passes import (algebraic, constant_folding, fusion, merge,  # noqa: F401
-                             row_pick, scan, shape_inference, specialize, stabilize,
-                             tiling)  # (imported to register their rewrites)
+                             pool_fusion, row_pick, scan, shape_inference, specialize,
+                             stabilize, tiling)  # (imported to register their rewrites)
 from arignote.passes.rewriting import MODES, PHASES, Stats, run_phases
 
 

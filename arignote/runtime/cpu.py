@@ -41,6 +41,8 @@ class CpuBackend(KernelBackend):
     #: GEMM with ``beta`` runs as one library call (:mod:`arignote.runtime.blas`): the
     #: ``specialize`` phase may then build a :class:`Gemm` of an SGD-like step
     gemm = blas.gemm is not None
+    #: a pool after an elementwise group runs on the group's chunks (passes.pool_fusion)
+    fuses_pool = True
 
     def render(self, kernel):
         """The LLVM IR text of ``kernel``."""

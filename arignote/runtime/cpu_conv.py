@@ -24,17 +24,24 @@ reused call after call, as the memory plan reuses outputs: no fresh pages.
 docs/design.md, "Convolution and pooling", has the measurements behind the
 choices. Other dtypes and anything unusual run the op's ``perform``.
 """
+import ctypes
 import threading
 from functools import partial
 
 import numpy as np
 
-from arignote.errors import built_at, describe
+from arignote.compiler import kernel as K
+from arignote.compiler.helper_ir import CHAINED, CHAINED_FIELDS
+from arignote.compiler.helper_ir import chained as chained_ir
+from arignote.compiler.jit import helper_function
+from arignote.errors import ArignoteError, built_at, describe
+from arignote.ops.fused import FusedPool
 from arignote.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, out_size, paddings
 from arignote.ops.pool import (AveragePoolGrad, MaxPoolGrad, Pool, average_pool_grad, max_pool_grad,
                                output_shape, pool_forward)
 from arignote.runtime import cpu_pack
-from arignote.runtime.threads import parallel_for
+from arignote.runtime.kernels import kernel_step
+from arignote.runtime.threads import chunk_bounds, native_pool, parallel_for, run_parts
 
 
 class _Scratch(threading.local):
@@ -334,15 +341,99 @@ def _window_loop(what, op, x, pooled, a_strides, b_strides, m_strides=(0, 0, 0, 
                                  op.stride, (1, 1), op.pad, a_strides, b_strides, m_strides, flag)
 
 
+def _max_pool_loop(op, x, out):
+    """The compiled loop (ctypes function) of max pooling planes ``x`` (planes, 1, H,
+    W) into ``out`` (planes, Ho, Wo), or None (not max pooling, or no loop for the dtype)."""
+    if op.mode != "max":
+        return None
+    pooled = out.shape[-2:]
+    return _window_loop("max_pool", op, x, pooled, _strides(x), _dense((1, 1, *pooled)) + (0, 0))
+
+
 def _max_pool(op, flat, out, m):
     """Pool (max) by the compiled loop where it applies; whether it did."""
     x = flat[0][:, None]
-    pooled = out.shape[-2:]
-    fn = _window_loop("max_pool", op, x, pooled, _strides(x), _dense((1, 1, *pooled)) + (0, 0))
+    fn = _max_pool_loop(op, x, out)
     if fn is None:
         return False
     _work(m, x.shape[-1] * x.shape[-2], partial(cpu_pack.call, fn, (out, x)))
     return True
+
+
+def fused_pool_step(backend, node, allocs=None, inplace=None):
+    """FusedPool (:mod:`arignote.passes.pool_fusion`): the group's kernel and the pool
+    over the same chunks of images, each chunk pooled right after the kernel wrote it
+    (in cache); with a compiled pooling loop both run natively, one chained call per
+    chunk on the native pool. None, so that the inner graph runs, where the kernel does
+    not write whole images per chunk of its outermost loop."""
+    op = node.op
+    group = op.kernel_node(node)
+    kernel = backend.kernel(group)
+    if not allocs or kernel is None or not _chunks_images(kernel):
+        return None
+    step = kernel_step(backend, group, allocs[:1])
+    take, pool = allocs[1], op.pool
+
+    def run(args):
+        call = step.prepare(args)
+        x = call.outputs[0]
+        out = take(output_shape(pool, x.shape), x.dtype)
+        hw, m = x.shape[-2:], int(np.prod(x.shape[:-2]))
+        planes = (x.reshape(m, 1, *hw), out.reshape(m, *out.shape[-2:]))
+        runner = partial(_chained, pool, planes, int(np.prod(x.shape[1:-2])), int(np.prod(x.shape[1:])))
+        try:
+            step.launcher.finish(call, runner)
+        except ArignoteError:
+            step._explain(args)  # (the reference names the op and line at fault)
+            raise
+        return [x, out]
+
+    run.trusted = True
+    run.call = run
+    run.kernel = kernel  # (dumps and profiles show the group's kernel)
+    return run
+
+
+def _chained(pool, planes, per, work, call):
+    """Run ``call`` (the group's kernel) and ``pool`` on planes ``(x, out)``, chunk of
+    images by chunk (``per`` planes and ``work`` elements an image): natively when the
+    pooling loop is compiled, else the kernel's chunk then NumPy's pooling of it."""
+    x, out = planes
+    bounds, address, n = chunk_bounds(call.end, work)
+    loop = _max_pool_loop(pool, x, out) if out.size else None
+    chained = _chained_helper()
+    if loop is not None and chained is not None and call.address is not None:
+        ctx = (ctypes.c_int64 * len(CHAINED_FIELDS))(
+            call.address, *call.args, ctypes.cast(loop, ctypes.c_void_p).value, out.ctypes.data,
+            x.ctypes.data, per)
+        native = native_pool()
+        if n == 1 or native is None:
+            chained(ctypes.addressof(ctx), None, None, 0, call.end)
+        else:
+            native.run(ctypes.cast(chained, ctypes.c_void_p).value, (ctypes.addressof(ctx), None, None),
+                       address, n)
+        return
+
+    def chunk(start, end):
+        call.run(start, end)
+        _pool_part(pool_forward, pool, [x[:, 0]], out, start * per, end * per)
+
+    run_parts(chunk, [(bounds[k], bounds[k + 1]) for k in range(n)])
+
+
+def _chained_helper():
+    """The ctypes handle on :func:`~arignote.compiler.helper_ir.chained` (None: none)."""
+    p = ctypes.c_void_p
+    return helper_function(chained_ir, CHAINED, None, p, p, p, ctypes.c_int64, ctypes.c_int64)
+
+
+def _chunks_images(kernel):
+    """Does ``kernel`` (elementwise) write its output's images ``[start, end)`` when
+    run on chunk ``[start, end)``?"""
+    sched = kernel.schedule
+    stores = [ins for ins in kernel.body if isinstance(ins, K.Store)]
+    return not kernel.reduce_axes and sched is not None and sched.chunk_axis == 0 and \
+        sched.split_axis is None and len(stores) == 1 and stores[0].axes[:1] == (0,)
 
 
 def _max_pool_grad(op, flat, out, m):
@@ -374,7 +465,8 @@ grad_inputs_step = _maker(_grad_inputs, _check_grad_inputs)
 pool_step = _maker(_pool, tensors=None)  # (its inputs all tensors; a gradient checks its own)
 
 STEPS = {Conv2d: conv_step, Conv2dGradWeights: grad_weights_step, Conv2dGradInputs: grad_inputs_step,
-         Pool: pool_step, MaxPoolGrad: pool_step, AveragePoolGrad: pool_step}
+         Pool: pool_step, MaxPoolGrad: pool_step, AveragePoolGrad: pool_step,
+         FusedPool: fused_pool_step}
 
 
 def register_steps(backend_class):
@@ -384,4 +476,4 @@ def register_steps(backend_class):
 
 
 __all__ = ["STEPS", "register_steps", "conv_step", "grad_weights_step", "grad_inputs_step",
-           "pool_step"]
+           "pool_step", "fused_pool_step"]

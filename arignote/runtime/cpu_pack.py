@@ -32,6 +32,8 @@ from arignote.compiler.jit import compile_ir
 __all__ = ["LoopBuilder", "geometry", "kernel", "for_geometry", "call"]
 
 _I64 = ir.IntType(64)
+#: points per strip of a loop along rows (:meth:`LoopBuilder.strips`): one AVX2 vector of float32
+LANES = 8
 _TYPES = {np.dtype("float32"): (ir.FloatType(), "f32"), np.dtype("float64"): (ir.DoubleType(), "f64")}
 
 # the geometry record: sizes, then image-side strides, then column-side strides, then tables
@@ -91,6 +93,33 @@ class LoopBuilder:
         b.store(b.add(i, ir.Constant(_I64, 1), flags=["nsw"]), var)
         b.branch(test)
         b.position_at_end(done)
+
+    def opaque(self, value, tag):
+        """``value`` as LLVM cannot know it (loaded at entry from a writable global of its
+        own, ``tag`` naming it): a loop to it is not unrolled whole (and the loop around
+        it then vectorized with gathers); SLP-vectorized strips of constant width inside
+        it do the vector work instead."""
+        module = self.fn.module
+        name = f"{self.fn.name}.{tag}"
+        if name not in module.globals:
+            cell = ir.GlobalVariable(module, _I64, name)
+            cell.initializer = ir.Constant(_I64, int(value))
+        with self.b.goto_block(self.entry):
+            self.b.position_at_start(self.entry)
+            return self.b.load(module.globals[name])
+
+    def strips(self, extent, body, lanes=LANES):
+        """``body(j)`` for ``j`` in ``[0, extent)`` (a constant): strips of ``lanes``
+        points unrolled (LLVM's SLP vectorizer makes each strip vector code), then the
+        rest one by one."""
+        b, whole = self.b, extent // lanes * lanes
+        with self.loop(ir.Constant(_I64, 0), self.opaque(whole // lanes, f"strips{extent}")) as s:
+            first = b.mul(s, ir.Constant(_I64, lanes), flags=["nsw"])
+            for lane in range(lanes):
+                body(b.add(first, ir.Constant(_I64, lane), flags=["nsw"]))
+        if whole < extent:
+            with self.loop(ir.Constant(_I64, whole), ir.Constant(_I64, extent)) as j:
+                body(j)
 
     def at(self, base, *terms):
         """``base + sum(i * s)`` over the (index, stride) pairs ``terms``."""
@@ -157,6 +186,46 @@ def _offsets(k, P, each):
                 each(u, v, i, h, inside_lo, hi, coff)
 
 
+def _windows_inside(record):
+    """Does every window lie inside the input (no padding read, no partial window)? Then
+    the loops run over output points with every offset unrolled, all bounds constants."""
+    record = np.asarray(record)
+    kh, kw, ho, wo = (int(record[f]) for f in (_KH, _KW, _HO, _WO))
+    lo, hi = record[_TABLES:_TABLES + kw], record[_TABLES + kw:_TABLES + 2 * kw]
+    rows = record[_TABLES + 3 * kw:_TABLES + 3 * kw + kh * ho]
+    return bool((lo == 0).all() and (hi == wo).all() and (rows >= 0).all())
+
+
+def _covers(record):
+    """Do the windows cover every input point (so a gradient need not zero its plane)?"""
+    record = np.asarray(record)
+    kh, kw, ho, h, w = (int(record[f]) for f in (_KH, _KW, _HO, _H, _W))
+    rows = record[_TABLES + 3 * kw:_TABLES + 3 * kw + kh * ho]
+    lo, coff = record[_TABLES:_TABLES + kw], record[_TABLES + 2 * kw:_TABLES + 3 * kw]
+    wo, s1 = int(record[_WO]), int(record[_S1])
+    cols = {j * s1 + int(coff[v]) for v in range(kw) for j in range(int(lo[v]), wo)}
+    return len(set(rows.tolist())) == h and len(cols) == w
+
+
+def _window_points(k, each):
+    """``each(i, j, at)`` for each output point (i, j) of the plane, ``at(u, v)`` the
+    input (row, column) of offset (u, v) of its window (windows inside the input)."""
+    b, record = k.b, k.record
+    kh, kw, ho, wo, s1 = (record[f] for f in (_KH, _KW, _HO, _WO, _S1))
+    rows = [record[_TABLES + 3 * kw + u * ho:_TABLES + 3 * kw + (u + 1) * ho] for u in range(kh)]
+    coff = record[_TABLES + 2 * kw:_TABLES + 3 * kw]
+    with k.loop(ir.Constant(_I64, 0), ir.Constant(_I64, ho)) as i:
+        # the input rows of each row offset: i s0 + u d0 (a line through the table's values)
+        step = rows[0][1] - rows[0][0] if ho > 1 else 0
+        h = [b.add(b.mul(i, ir.Constant(_I64, step)), ir.Constant(_I64, rows[u][0])) for u in range(kh)]
+
+        def point(j):
+            js = b.mul(j, ir.Constant(_I64, s1))
+            each(i, j, lambda u, v: (h[u], b.add(js, ir.Constant(_I64, coff[v]))))
+
+        k.strips(wo, point)
+
+
 def _make_im2col(name, real, record):
     """cols[n, c, u, v, i, j] = x[n, c, i s0 + u d0 - p0, j s1 + v d1 - p1], 0 outside."""
     module, fn, k = _function(name, real, 2, record)
@@ -219,11 +288,45 @@ def _make_col2im(name, real, record):
     return module
 
 
+def _make_max_pool_grad_inside(k, real, gx, x, mx, gz, start, end):
+    """MaxPoolGrad of disjoint windows inside the input: one pass over the outputs, each
+    window's points set to its ``gz`` where they equal its max and to 0 elsewhere (the
+    plane zeroed first where the windows leave points out)."""
+    b, record = k.b, k.record
+    kh, kw = record[_KH], record[_KW]
+    covered = _covers(record)
+
+    def plane(n, c, P):
+        out_base = _plane_at(k, P, _B, n, c)
+        x_base = _plane_at(k, P, _A, n, c)
+        m_base = _plane_at(k, P, _M, n, c)
+        oh, ow, xh, xw, mi, mj = (P(_B + 2), P(_B + 3), P(_A + 2), P(_A + 3), P(_M + 2), P(_M + 3))
+        if not covered:
+            _zero_plane(k, P, gx, out_base, (oh, ow), real)
+
+        def each(i, j, at):
+            m_at = k.at(m_base, (i, mi), (j, mj))
+            top, g = b.load(b.gep(mx, [m_at])), b.load(b.gep(gz, [m_at]))
+            for u in range(kh):
+                for v in range(kw):
+                    h, w = at(u, v)
+                    hit = b.fcmp_ordered("==", b.load(b.gep(x, [k.at(x_base, (h, xh), (w, xw))])), top)
+                    b.store(b.select(hit, g, ir.Constant(real, 0)),
+                            b.gep(gx, [k.at(out_base, (h, oh), (w, ow))]))
+
+        _window_points(k, each)
+
+    _planes(k, start, end, plane)
+
+
 def _make_max_pool_grad(name, real, record):
     """gx[n, c, h, w]: the ``gz`` of each window whose max ``x[n, c, h, w]`` equals, copied
     (windows disjoint: the flag 1) or added offset by offset (overlapping)."""
     module, fn, k = _function(name, real, 4, record)
     gx, x, mx, gz, start, end = fn.args
+    if record[_FLAG] and _windows_inside(record):
+        _make_max_pool_grad_inside(k, real, gx, x, mx, gz, start, end)
+        return module
     b = k.b
 
     def plane(n, c, P):
@@ -252,11 +355,44 @@ def _make_max_pool_grad(name, real, record):
     return module
 
 
+def _make_max_pool_inside(k, out, x, start, end):
+    """Max pooling when every window lies inside: one pass over the outputs, each the
+    max of its window's points in NumPy's offset order (u, v), so ties and NaN come out
+    as the general loop's (and NumPy's) do."""
+    b, record = k.b, k.record
+    kh, kw = record[_KH], record[_KW]
+
+    def plane(n, c, P):
+        out_base = _plane_at(k, P, _B, n, c)
+        x_base = _plane_at(k, P, _A, n, c)
+        oi, oj, xh, xw = P(_B + 2), P(_B + 3), P(_A + 2), P(_A + 3)
+
+        def each(i, j, at):
+            acc = None
+            for u in range(kh):
+                for v in range(kw):
+                    h, w = at(u, v)
+                    value = b.load(b.gep(x, [k.at(x_base, (h, xh), (w, xw))]))
+                    if acc is None:
+                        acc = value
+                        continue
+                    keep = b.or_(b.fcmp_ordered(">=", acc, value), b.fcmp_unordered("uno", acc, acc))
+                    acc = b.select(keep, acc, value)
+            b.store(acc, b.gep(out, [k.at(out_base, (i, oi), (j, oj))]))
+
+        _window_points(k, each)
+
+    _planes(k, start, end, plane)
+
+
 def _make_max_pool(name, real, record):
     """out[n, c, i, j] = the max of x over window (i, j), NumPy's ``maximum`` offset by
     offset (a NaN in the window gives NaN), -inf for a window with nothing inside."""
     module, fn, k = _function(name, real, 2, record)
     out, x, start, end = fn.args
+    if _windows_inside(record):
+        _make_max_pool_inside(k, out, x, start, end)
+        return module
     b = k.b
 
     def plane(n, c, P):

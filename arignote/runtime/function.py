@@ -392,6 +392,7 @@ def _optimize(mode, fusion, backend, fgraph, exclude=()):
     from arignote import passes
     fgraph.fusion = fusion if backend.compiles else None
     fgraph.gemm = getattr(backend, "gemm", False)  # (one library call with beta: see specialize)
+    fgraph.fuses_pool = getattr(backend, "fuses_pool", False)  # (see passes.pool_fusion)
     fgraph.kernel_axes = backend.kernel_axes
     try:
         return passes.optimize(fgraph, mode, exclude=exclude)

@@ -69,7 +69,8 @@ class KernelBackend(Backend):
 
     def kernel(self, node, inplace=None):
         """The Kernel of ``node``'s group for this backend (None: not lowerable)."""
-        kernel = choose_kernel(node, inplace)
+        group = node.op.kernel_node(node)  # (a FusedPool's is its elementwise group's, never in place)
+        kernel = choose_kernel(group, inplace if group is node else None)
         if kernel is None or self.target is None:
             return kernel
         return scheduled(kernel, self.target)
@@ -85,7 +86,9 @@ def kernel_step(backend, node, allocs=None, inplace=None):
     """A step running ``node``'s Fused group as one kernel of ``backend``; None when the
     group cannot be lowered (the Program then compiles its inner graph)."""
     kernel = backend.kernel(node, inplace)
-    if kernel is None:  # the fusion pass only forms lowerable groups; stay correct anyway
+    # (the fusion pass only forms lowerable groups; stay correct anyway. A node whose kernel
+    # does part of its work, a FusedPool, has a step of its own or runs its inner graph)
+    if kernel is None or node.op.kernel_node(node) is not node:
         return None
     launcher = backend.launcher(kernel, backend.compile(kernel), [describe(v) for v in node.inputs])
     return KernelStep(node, kernel, launcher, allocs, backend.runner(kernel), backend.parallel_work)

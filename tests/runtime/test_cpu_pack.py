@@ -68,7 +68,9 @@ def test_col2im_adds_offset_by_offset_as_numpy(shape, k, st, dl, pd, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("ws,stride,pad,ignore_border", [
     ((2, 2), None, (0, 0), True), ((3, 2), (1, 1), (0, 0), True), ((3, 3), (2, 2), (1, 1), True),
-    ((2, 3), None, (0, 0), False)])
+    ((2, 3), None, (0, 0), False),
+    # windows inside the input: disjoint and covering it, and disjoint with gaps between
+    ((1, 2), None, (0, 0), True), ((2, 2), (3, 3), (0, 0), True)])
 def test_max_pool_and_its_grad_as_numpy_with_ties_and_nan(ws, stride, pad, ignore_border, dtype):
     rng = np.random.default_rng(2)
     x = rng.integers(-2, 3, (3, 7, 8)).astype(dtype)  # ties in most windows
