@@ -14,7 +14,7 @@ import arignote as ag
 import arignote.tensor as T
 from arignote.compiler import pool_ir
 from arignote.errors import ArignoteError
-from arignote.runtime import native_call, threads
+from arignote.runtime import native_call, native_words, threads
 
 pytestmark = [
     pytest.mark.skipif(pool_ir.futex_number() is None, reason="no futex: the Python pool runs chunks"),
@@ -87,8 +87,8 @@ def test_a_split_replay_stays_one_native_call():
         out = f(x, x)
     assert np.array_equal(out, x - np.float32(0.1) * x)
     (replay,) = [r for r in f.program._replayer.replays.values() if r]
-    assert all(item.__class__ is native_call._Native for item in replay.items)
-    assert native_call._PARALLEL in replay.items[0].array
+    assert all(item.__class__ is native_words.Native for item in replay.items)
+    assert native_words._PARALLEL in replay.items[0].array
 
 
 def test_an_error_flag_of_a_chunked_kernel_raises_and_leaves_shared_variables():
@@ -104,7 +104,7 @@ def test_an_error_flag_of_a_chunked_kernel_raises_and_leaves_shared_variables():
         updating(base, exps)
         replayed(base, exps)
     (replay,) = [r for r in replayed.program._replayer.replays.values() if r]
-    assert native_call._PARALLEL in replay.items[0].array
+    assert native_words._PARALLEL in replay.items[0].array
     before = s.get_value()
     for where in (0, n // 2 + 5, n - 1):  # (a chunk of the caller's and the workers')
         bad = exps.copy()

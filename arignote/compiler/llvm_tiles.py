@@ -1,0 +1,239 @@
+"""Tiles of the LLVM renderer (:mod:`arignote.compiler.llvm`): the kernels whose points
+run in groups that share per-tile arrays, and the loop nest both renderers' parts write.
+
+*Column tiles* (``schedule.tile_axis``): the tiled axis, the innermost parallel
+one, is cut into tiles of ``schedule.tile`` points inside the other parallel
+loops (inside ``[start, end)`` when it is the only parallel one, so chunking is
+unchanged). Per tile: one loop over
+the tile's points initializes a ``[tile x ty]`` accumulator array per Reduce and
+stores the level-0 values the pass uses into per-tile arrays; the reduced axes'
+loops hold a loop over the tile's points doing level 1 (contiguous, independent
+accumulators: it vectorizes, in the same order per point as the untiled nest);
+a last loop over the tile's points recomputes level 0 and runs level 2.
+
+*Row tiles* (``schedule.row_tile``, a row kernel over one parallel axis): the
+module also defines ``@<name>.rows``, the same body over whole tiles of
+``row_tile`` rows: per level, a loop over the tile's rows (a pass's inside its
+reduced loops), each Reduce's accumulators and each value a later level reads
+in ``[row_tile x ty]`` arrays, each row's offset inside the passes read from a
+per-tile table. The wrapper calls it on the whole tiles of ``[start, end)`` when
+the reduced extents hold at most ``schedule.short_rows`` points, then the body
+on the rest.
+"""
+import re
+
+from arignote.compiler import kernel as K
+from arignote.compiler.llvm_scalar import const
+from arignote.compiler.llvm_scalar import types as _types
+
+
+class Tiles:
+    """The tile parts of the renderer (a mixin of its ``_Renderer``: ``emit``,
+    ``render_instr``, ``round_half``, ``assemble``, ``body_args``, ``raise_checks`` and
+    the per-kernel state come from there)."""
+
+    # ---- per-tile arrays (column tiles): element ``%j`` of ``[tile x reg]``, bool as i8
+    def slot(self, array, reg):
+        mem = "i8" if reg == "i1" else reg
+        return mem, self.emit(f"getelementptr inbounds [{self.tile_size} x {mem}], ptr {array}, i64 0, "
+                              f"i64 %j{self.part}")
+
+    def get(self, array, reg):
+        mem, ptr = self.slot(array, reg)
+        v = self.emit(f"load {mem}, ptr {ptr}")
+        return self.emit(f"icmp ne i8 {v}, 0") if reg == "i1" else v
+
+    def put(self, array, reg, v):
+        mem, ptr = self.slot(array, reg)
+        if reg == "i1":
+            v = self.emit(f"zext i1 {v} to i8")
+        self.out.append(f"  store {mem} {v}, ptr {ptr}")
+
+    def part_start(self, part):
+        """Open a per-point loop of the tile: its lines, its index variable and ``%j``."""
+        self.part, self.out = part, self.sections[part]
+        self.index[self.tile] = f"%i{self.tile}.{part}"
+        if self.row_offsets is None:
+            self.out.append(f"  %j{part} = sub nsw i64 %i{self.tile}.{part}, %iT")
+        else:  # (row tiles count the tile's rows from 0: a constant trip count)
+            self.out += [f"  %j{part} = add nuw nsw i64 %ij.{part}, 0",
+                         f"  %i{self.tile}.{part} = add nsw i64 %iT, %j{part}"]
+
+    def tiled_module(self):
+        """Render the three per-point loops of a tile (see the module docstring)."""
+        body = self.k.body
+        reg = {i: _types(ins.dtype)[1] for i, ins in enumerate(body)}
+        reduces = [i for i, ins in enumerate(body) if isinstance(ins, K.Reduce)]
+        kept = sorted({a for ins in body if ins.level == 1 for a in K.args_of(ins)
+                       if body[a].level == 0 and not isinstance(body[a], K.Const)})
+        needed = set(kept)
+        for i in reversed(range(len(body))):
+            if i in needed:
+                needed.update(K.args_of(body[i]))
+        for name, i in [("acc", i) for i in reduces] + [("lv", i) for i in kept]:
+            mem = "i8" if reg[i] == "i1" else reg[i]
+            self.allocas.append(f"  %{name}{i} = alloca [{self.tile_size} x {mem}], "
+                                "align 64")
+        for i, ins in enumerate(body):
+            if isinstance(ins, K.Const):
+                self.vals[i] = const(ins.value, ins.dtype)
+        self.sections = {"a": [], "b": [], "c": []}
+        self.part_start("a")  # accumulators' initial values, level 0 that the pass uses
+        for i in reduces:
+            self.put(f"%acc{i}", reg[i], const(body[i].init, body[i].dtype))
+        for i in sorted(needed):
+            self.vals[i] = self.render_instr(i, body[i])
+        for i in kept:
+            self.put(f"%lv{i}", reg[i], self.vals[i])
+        self.part_start("b")  # the pass
+        for i in kept:
+            self.vals[i] = self.get(f"%lv{i}", reg[i])
+        for i, ins in enumerate(body):
+            if ins.level == 1:
+                self.vals[i] = self.render_instr(i, ins)
+        self.part_start("c")  # results, level 0 again, level 2
+        for i in reduces:
+            self.vals[i] = self.round_half(self.get(f"%acc{i}", reg[i]), body[i].dtype)
+        for level in (0, 2):
+            for i, ins in enumerate(body):
+                if ins.level == level and not isinstance(ins, K.Const):
+                    self.vals[i] = self.render_instr(i, ins)
+        return self.assemble()
+
+    # ---- row tiles
+    def rows_function(self):
+        """``@<name>.rows``: whole tiles of ``row_tile`` rows in ``[start, end)`` (see the
+        module docstring): per level, a loop over the tile's rows (a pass's inside its
+        reduced loops), each Reduce's accumulators and each value a later level reads in
+        ``[row_tile x ty]`` arrays."""
+        k, body = self.k, self.k.body
+        self.tile, self.tile_size = self.sched.loop_order[0], self.sched.row_tile
+        self.row_offsets = {}
+        reg = {i: _types(ins.dtype)[1] for i, ins in enumerate(body)}
+        kept = sorted({a for ins in body for a in K.args_of(ins) if body[a].level != ins.level
+                       and not isinstance(body[a], (K.Const, K.Reduce))})
+        for name, i in [("acc", i) for i, ins in enumerate(body) if isinstance(ins, K.Reduce)] + \
+                [("lv", i) for i in kept]:
+            mem = "i8" if reg[i] == "i1" else reg[i]
+            self.allocas.append(f"  %{name}{i} = alloca [{self.tile_size} x {mem}], align 64")
+        for i, ins in enumerate(body):
+            if isinstance(ins, K.Const):
+                self.vals[i] = const(ins.value, ins.dtype)
+        levels = range(2 * k.passes + 1)
+        self.sections = {f"l{level}": [] for level in levels}
+        for level in levels:
+            self.in_pass = level % 2 == 1
+            if self.in_pass:  # this pass's reduced index variables
+                self.index.update({a: f"%i{a}.p{level // 2}" for a in k.reduce_axes})
+            self.part_start(f"l{level}")
+            mine = [i for i, ins in enumerate(body) if ins.level == level and not isinstance(ins, K.Const)]
+            for a in sorted({a for i in mine for a in K.args_of(body[i])
+                             if body[a].level != level and not isinstance(body[a], K.Const)}):
+                got = self.get(f"%{'acc' if isinstance(body[a], K.Reduce) else 'lv'}{a}", reg[a])
+                self.vals[a] = self.round_half(got, body[a].dtype) if isinstance(body[a], K.Reduce) else got
+            for i in mine:
+                self.vals[i] = self.render_instr(i, body[i])
+            for i in mine:
+                if i in kept:
+                    self.put(f"%lv{i}", reg[i], self.vals[i])
+            for i, ins in enumerate(body):
+                if isinstance(ins, K.Reduce) and ins.level == level + 1:
+                    self.put(f"%acc{i}", reg[i], const(ins.init, ins.dtype))
+        # each row's offsets, read inside the passes from a table: an address affine in the row
+        # would have LLVM version the loop on a unit row stride (a gather is what it needs)
+        self.in_pass, self.sections["off"] = False, []
+        self.part_start("off")
+        for (param, d), table in self.row_offsets.items():
+            self.allocas.append(f"  {table} = alloca [{self.tile_size} x i64], align 64")
+            self.put(table, "i64", self.emit(f"mul nsw i64 %i{self.tile}.off, %s{param}.{d}"))
+        nest = Nest([f"define internal void @{symbol(k.name + '.rows')}({', '.join(self.body_args())}) {{",
+                      "entry:", *self.allocas])
+        out = nest.out
+        nest.open("T", "%start", "%end", step=self.tile_size)
+        for level in ["off", *levels]:
+            part = level if level == "off" else f"l{level}"
+            inner = level != "off" and level % 2
+            if len(self.sections[part]) <= 2:  # (its indices only)
+                continue
+            if inner:
+                for a in sorted(k.reduce_axes):
+                    nest.open(a, "0", f"%n{a}", f".p{level // 2}")
+            nest.open("j", "0", str(self.tile_size), f".{part}")
+            out.extend(self.sections[part])
+            nest.close()
+            for _ in range(len(k.reduce_axes) if inner else 0):
+                nest.close()
+        nest.close_all()
+        return out + self.raise_checks()
+
+    def tiled_function(self):
+        """The body of a column-tiled kernel: the other parallel axes, the tiles of the last
+        one, per tile the three per-point loops (the pass's inside the reduced axes' loops)."""
+        k, t, tile = self.k, self.tile, self.sched.tile
+        nest = Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
+                      "entry:", *self.allocas])
+        out = nest.out
+        for a in self.sched.loop_order[:-1]:
+            chunked = a == self.sched.chunk_axis
+            nest.open(a, "%start" if chunked else "0", "%end" if chunked else f"%n{a}")
+        chunked = t == self.sched.chunk_axis
+        hi = "%end" if chunked else f"%n{t}"
+        nest.open("T", "%start" if chunked else "0", hi, step=tile)
+        out += [f"  %tile.rest = sub nsw i64 {hi}, %iT",
+                f"  %tile.full = icmp sgt i64 %tile.rest, {tile}",
+                f"  %tile.n = select i1 %tile.full, i64 {tile}, i64 %tile.rest",
+                "  %tile.end = add nsw i64 %iT, %tile.n"]
+
+        def points(part):
+            nest.open(t, "%iT", "%tile.end", f".{part}")
+            out.extend(self.sections[part])
+            nest.close()
+
+        points("a")
+        for a in sorted(k.reduce_axes):
+            nest.open(a, "0", f"%n{a}")
+        points("b")
+        for _ in k.reduce_axes:
+            nest.close()
+        points("c")
+        nest.close_all()
+        return out + self.raise_checks()
+
+
+
+class Nest:
+    """Counted loops as basic blocks, opened and closed in order: loop ``a`` (tag ``t``)
+    has the index ``%i<a><t>`` and the blocks ``L<a><t>.head/.body/.latch/.exit``."""
+
+    def __init__(self, out):
+        self.out, self.block, self.exits = out, "entry", []
+
+    def open(self, a, lo, hi, tag="", step=1):
+        i, L = f"%i{a}{tag}", f"L{a}{tag}"
+        self.out.extend([f"  br label %{L}.head", f"{L}.head:",
+                         f"  {i} = phi i64 [ {lo}, %{self.block} ], [ {i}.next, %{L}.latch ]",
+                         f"  %c{a}{tag} = icmp slt i64 {i}, {hi}",
+                         f"  br i1 %c{a}{tag}, label %{L}.body, label %{L}.exit", f"{L}.body:"])
+        self.block = f"{L}.body"
+        self.exits.append((a, tag, step))
+
+    def close(self, meta=""):
+        """End the innermost open loop; ``meta``: metadata of its back edge."""
+        a, tag, step = self.exits.pop()
+        i, L = f"%i{a}{tag}", f"L{a}{tag}"
+        self.out.extend([f"  br label %{L}.latch", f"{L}.latch:",
+                         f"  {i}.next = add nuw nsw i64 {i}, {step}",
+                         f"  br label %{L}.head{meta}", f"{L}.exit:"])
+        self.block = f"{L}.exit"
+
+    def close_all(self):
+        while self.exits:
+            self.close()
+
+
+def symbol(name):
+    """The kernel's name as a plain global symbol (other characters become _)."""
+    name = re.sub(r"[^A-Za-z0-9_.]", "_", name)
+    return name if name[:1].isalpha() or name[:1] == "_" else "k" + name
+
+
