@@ -31,29 +31,35 @@ system-deps:
 
 # The whole suite runs on the reference backend, then on the cpu backend fused
 # and unfused (one kernel per op): every backend must match the oracle.
+# The CUDA C of every kernel the suite makes is checked for the GPUs at the end (with NVRTC,
+# the cuda extra: sm_80 and sm_90, no warnings, no spills in elementwise kernels): the cpu
+# runs and the cuda-emulated op, pass, runtime and gradient runs write each kernel's CUDA C
+# into $(CUDA_CHECK) (ARIGNOTE_CUDA_CHECK_DIR; a kernel made twice is one file), checked
+# together in NVRTC programs of 128 kernels (each kernel's report cached by its source).
+CUDA_CHECK := $(CURDIR)/build/cuda-check
+
 test: $(STAMP) system-deps
+	rm -rf $(CUDA_CHECK)
 	ARIGNOTE_BACKEND=numpy $(BIN)/python -m pytest -n 2 tests
-	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
-	ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0 $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
+	ARIGNOTE_CUDA_CHECK_DIR=$(CUDA_CHECK) ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=1 $(BIN)/python -m pytest \
+		-n 2 -p no:cacheprovider tests
+	ARIGNOTE_CUDA_CHECK_DIR=$(CUDA_CHECK) ARIGNOTE_BACKEND=cpu ARIGNOTE_FUSION=0 $(BIN)/python -m pytest \
+		-n 2 -p no:cacheprovider tests
 	ARIGNOTE_BACKEND=interp $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/ops tests/passes \
 		tests/runtime tests/test_gradient.py tests/test_random_graphs.py tests/test_examples.py
 	ARIGNOTE_SAFE_CALLS=1 ARIGNOTE_BACKEND=cpu $(BIN)/python -m pytest -n 2 -p no:cacheprovider \
 		tests/runtime tests/compiler/test_launch.py tests/compiler/test_unsafe.py
-	# The CUDA C of every kernel, run on the CPU by the emulator (skipped without g++). With
-	# NVRTC (the cuda extra) each kernel is also compiled for sm_80 and sm_90 (no warnings, no
-	# spills in elementwise kernels): those of test_cuda.py and the random graphs as they run,
-	# those of the op, pass, runtime and gradient tests written to a directory
-	# (ARIGNOTE_CUDA_CHECK_DIR) and checked together at the end (NVRTC programs of 128 kernels;
-	# each kernel's report cached by its source). The pass, runtime and gradient tests add 461
-	# kernels, about 60 s of emulated tests and 17 s of NVRTC (measured cold, one process).
-	if command -v g++ >/dev/null; then KERNELS=$$(mktemp -d) && ARIGNOTE_BACKEND=cuda-emulated \
+	# The CUDA C of every kernel, run on the CPU by the emulator (skipped without g++): the
+	# kernels of test_cuda.py and the random graphs NVRTC-checked as they run, those of the
+	# op, pass, runtime and gradient tests written to $(CUDA_CHECK) with the cpu runs'.
+	if command -v g++ >/dev/null; then ARIGNOTE_BACKEND=cuda-emulated \
 		$(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/compiler/test_cuda.py \
-		tests/test_random_graphs.py && ARIGNOTE_BACKEND=cuda-emulated ARIGNOTE_CUDA_CHECK_DIR=$$KERNELS \
+		tests/test_random_graphs.py && ARIGNOTE_BACKEND=cuda-emulated ARIGNOTE_CUDA_CHECK_DIR=$(CUDA_CHECK) \
 		$(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/ops tests/passes tests/runtime \
-		tests/test_gradient.py && $(BIN)/python -c \
-		"import sys; from arignote.compiler.cuda_compile import main; sys.exit(main(sys.argv[1]))" \
-		$$KERNELS; status=$$?; rm -rf $$KERNELS; exit $$status; \
+		tests/test_gradient.py; \
 	else echo "cuda-emulated: skipped (no g++)"; fi
+	$(BIN)/python -c "import sys; from arignote.compiler.cuda_compile import main; sys.exit(main(sys.argv[1]))" \
+		$(CUDA_CHECK) && rm -rf $(CUDA_CHECK)
 
 # On a machine with an NVIDIA GPU (docs/gpu.md): the op, runtime, gradient and random-graph
 # tests on backend 'cuda' (device arrays, kernels launched on the GPU, cuBLAS), with the

@@ -63,6 +63,21 @@ from arignote.compiler.schedule import Target, scheduled
 #: the schedule target of CUDA kernels: no column tiles, no cpu chunks; reductions may split
 CUDA = Target("cuda", column_tile=0, chunks=False, splits=True)
 
+#: elements per thread and load in an elementwise kernel's vector loop (float32: 16 bytes)
+VECTOR = 4
+#: the vector of :data:`VECTOR` elements a vector loop loads and stores at once (aligned to its
+#: size up to 16 bytes, the widest load; float64's 32 bytes are two loads)
+VECTOR_C = (f"template <typename T> struct alignas({VECTOR} * sizeof(T) < 16 ? {VECTOR} * sizeof(T) : 16) "
+            f"ag_vec {{ T v[{VECTOR}]; }};")
+
+#: at most this many values computed per element for a vector loop: four copies of a longer
+#: body (an int64 power, decomposed to some 100 values) spilled
+VECTOR_BODY = 48
+#: ops whose code is long: four copies of one in a thread (a vector loop's lanes) ran out of
+#: registers (float64 ``pow``: 255 registers, spills); a kernel with one computes more than
+#: it moves, and keeps to the plain loop
+LONG_OPS = frozenset(MATH_FUNCTIONS) | {"pow", "arctan2", "sin", "cos", "tan"}
+
 #: the header every kernel includes (its text: :data:`DEVICE_HEADER` or the emulator's)
 HEADER_NAME = "arignote_cuda.h"
 
@@ -105,6 +120,18 @@ class CudaEmitter(CEmitter):
     QUALIFIER = "__device__ __forceinline__"
 
 
+class CudaCallEmitter(CudaEmitter):
+    """... called, not inlined: for kernels of more than :data:`INLINE_CALLS` calls."""
+
+    QUALIFIER = "__device__ __noinline__"
+
+
+#: a kernel making more calls of the transcendentals than this calls them instead of inlining
+#: each: 750 inlined float64 tanh in one kernel (a 1500-deep chain) used 255 registers and
+#: spilled 11 KB; called, each needs only its own registers
+INLINE_CALLS = 32
+
+
 # ------------------------------------------------------------ the renderer
 
 #: dtypes whose memory type is not their register type: a loaded value, a value to store
@@ -133,6 +160,9 @@ class _Renderer(RowKernels):
         self.axes_used = self.axes_read()
         self.math = set()
         self.lines = []
+        #: the vector loop (:meth:`vector_loop`): the lane being rendered, and each vector
+        #: param's local vector
+        self.lane, self.vectors, self.uses_vectors = None, {}, False
         self.strides = {}
         offset = 0
         for j, p in enumerate(kernel.params):
@@ -175,6 +205,8 @@ class _Renderer(RowKernels):
 
     def address(self, param, axes):
         param = self.over.get(param, param)
+        if self.lane is not None and param in self.vectors and any(a is not None for a in axes):
+            return f"w{param}.v[{self.lane}]"
         p = self.k.params[param]
         mem = TYPES[p.dtype][0]
         const = "const " if p.role == "in" and param not in self.over.values() else ""
@@ -268,16 +300,91 @@ class _Renderer(RowKernels):
 
     def elementwise(self):
         self.constants()
-        self.lines += [f"  const int64_t total = {self.product(self.parallel)};",
-                       "  for (int64_t flat = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; flat < total;",
+        self.lines.append(f"  const int64_t total = {self.product(self.parallel)};")
+        start = "(int64_t)blockIdx.x * blockDim.x + threadIdx.x"
+        vectors = self.vector_params()
+        if vectors:
+            start = self.vector_loop(vectors) + " + " + start
+        self.lines += [f"  for (int64_t flat = {start}; flat < total;",
                        "       flat += (int64_t)blockDim.x * gridDim.x) {"]
         self.pad = "    "
         self.indices("flat", self.parallel, self.pad)
+        self.body_lines()
+        self.lines.append("  }")
+
+    def body_lines(self):
         for k, ins in enumerate(self.k.body):
             if ins.level != 0:
                 raise NotImplementedError(f"{self.k.name}: level {ins.level} without reduced axes")
             self.instr(k, ins)
-        self.lines.append("  }")
+
+    # ---- vector loads and stores (elementwise kernels over contiguous buffers)
+    def vector_params(self):
+        """The params (after in-place mapping) whose loads and stores cover the whole index
+        space in loop order, when every load and store does so or reads a scalar, no
+        instruction reads an index and none is a long function (:data:`LONG_OPS`): the
+        kernel then also gets :meth:`vector_loop`. Empty otherwise."""
+        k = self.k
+        if len(self.parallel) != k.ndim or len(self.used) > VECTOR_BODY or any(
+                isinstance(ins, (K.Index, K.Extent)) or (isinstance(ins, K.ScalarOp) and ins.op in LONG_OPS)
+                for ins in k.body):
+            return []
+        whole = tuple(self.parallel)
+        params = set()
+        for n, ins in enumerate(k.body):
+            if not isinstance(ins, (K.Load, K.Store)) or (isinstance(ins, K.Load) and n not in self.used):
+                continue
+            if ins.axes == whole and k.ndim:
+                params.add(self.over.get(ins.param, ins.param))
+            elif any(a is not None for a in ins.axes):
+                return []
+        return sorted(params)
+
+    def vector_loop(self, params):
+        """A first loop, taken when every buffer of ``params`` is C-contiguous and aligned
+        for :data:`VECTOR` elements (tested at run time): each thread loads
+        :data:`VECTOR` consecutive elements of each at once (``ag_vec<T>``: one
+        ``ld.global.v4`` for float32), runs the body once per element, stores them at
+        once. Returns the C expression of where the plain loop starts (past the
+        elements it did)."""
+        k, out = self.k, self.lines
+        out.append("  bool vec = true;")
+        size = "1"
+        for d in range(len(self.parallel) - 1, -1, -1):  # dense strides along the loop order
+            for j in params:
+                out.append(f"  vec = vec && a.s[{self.strides[j] + d}] == {size};")
+            size = f"{size} * a.n[{self.parallel[d]}]" if size != "1" else f"a.n[{self.parallel[d]}]"
+        for j in params:
+            mem = TYPES[k.params[j].dtype][0]
+            out.append(f"  vec = vec && ((uint64_t)a.p[{j}]) % alignof(ag_vec<{mem}>) == 0;")
+        out += [f"  const int64_t vectors = vec ? total / {VECTOR} : 0;",
+                "  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < vectors;",
+                "       t += (int64_t)blockDim.x * gridDim.x) {",
+                f"    const int64_t q = t * {VECTOR};"]
+        stored = {self.over.get(ins.param, ins.param) for ins in k.body if isinstance(ins, K.Store)}
+        self.vectors = {}
+        for j in params:
+            mem = TYPES[k.params[j].dtype][0]
+            const = "const " if j not in stored else ""
+            self.vectors[j] = f"w{j}"
+            if j in stored and k.params[j].role == "out" and j not in self.over.values():
+                out.append(f"    ag_vec<{mem}> w{j};")
+            else:
+                out.append(f"    {const}ag_vec<{mem}> w{j} = "
+                           f"*({const}ag_vec<{mem}>*)(({const}{mem}*)a.p[{j}] + q);")
+        self.pad = "      "
+        for lane in range(VECTOR):
+            self.lane = lane
+            out.append("    {")
+            self.body_lines()
+            out.append("    }")
+        self.lane = None
+        for j in sorted(stored & set(params)):
+            mem = TYPES[k.params[j].dtype][0]
+            out.append(f"    *(ag_vec<{mem}>*)(({mem}*)a.p[{j}] + q) = w{j};")
+        out.append("  }")
+        self.uses_vectors = True
+        return f"vectors * {VECTOR}"
 
     def source(self):
         k = self.k
@@ -290,8 +397,12 @@ class _Renderer(RowKernels):
         fields = [f"int64_t n[{max(k.ndim, 1)}];", f"void* p[{max(len(k.params), 1)}];",
                   f"int64_t s[{max(self.n_strides, 1)}];", "int* err;"]
         out = [f"// arignote kernel {k.name}", f'#include "{HEADER_NAME}"', LANES_C.strip("\n"), ""]
+        if self.uses_vectors:
+            out += [VECTOR_C, ""]
         if self.math:
-            out.append(_without_dead_values(math_c(sorted(self.math), CudaEmitter)))
+            calls = sum(isinstance(ins, K.ScalarOp) and ins.op in MATH_FUNCTIONS for ins in k.body)
+            emitter = CudaCallEmitter if calls > INLINE_CALLS else CudaEmitter
+            out.append(_without_dead_values(math_c(sorted(self.math), emitter)))
         out += [f"struct ag_args {{ {' '.join(fields)} }};", "",
                 f'extern "C" __global__ void {symbol(k.name)}(const ag_args a) {{',
                 *kernel_lines, "}", ""]

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 from arignote.compiler import cache
+from arignote.compiler import kernel as K
 from arignote.compiler.cuda import DEVICE_HEADER, HEADER_NAME, batches, render, symbol, translation_unit
 from arignote.errors import ArignoteError
 
@@ -96,12 +97,36 @@ def parse_report(log, function=None):
 #: every-scalar-op kernels compute some 40 transcendentals at once: 255 registers are not
 #: enough on sm_90); fusion makes no such kernels from user code
 MANY_OUTPUTS = 8
+#: ... and so may kernels holding more values than this at once (:func:`most_live`): the
+#: gradient of a 1500-deep tanh chain fused into one kernel keeps 750 float64 activations
+#: until the backward pass reads them; no register file holds that, and recomputing would
+#: cost the square of the depth
+MANY_LIVE = 128
+
+
+def most_live(kernel):
+    """The most values of ``kernel``'s body live at once (each from the instruction that
+    defines it to its last use)."""
+    last = {}
+    for k, ins in enumerate(kernel.body):
+        for a in K.args_of(ins):
+            last[a] = k
+    dying = {}
+    for k in last.values():
+        dying[k] = dying.get(k, 0) + 1
+    live = most = 0
+    for k in range(len(kernel.body)):
+        live += k in last
+        most = max(most, live)
+        live -= dying.get(k, 0)
+    return most
 
 
 @dataclass(frozen=True)
 class Checked:
     """What the check needs of a kernel: its CUDA C and ``extern "C"`` symbol, whether it
-    is elementwise and whether it may spill (more than :data:`MANY_OUTPUTS` outputs)."""
+    is elementwise and whether it may spill (more than :data:`MANY_OUTPUTS` outputs, or
+    more than :data:`MANY_LIVE` values live at once)."""
     name: str
     source: str
     symbol: str
@@ -111,7 +136,7 @@ class Checked:
     @classmethod
     def of(cls, kernel):
         return cls(kernel.name, render(kernel), symbol(kernel.name), not kernel.reduce_axes,
-                   len(kernel.outputs) > MANY_OUTPUTS)
+                   len(kernel.outputs) > MANY_OUTPUTS or most_live(kernel) > MANY_LIVE)
 
 
 def problems(kernel, report):
@@ -339,6 +364,15 @@ def check_kernels(kernels, archs=ARCHS):
         defer(checked, where)
     else:
         _raise_problems(checked, reports(checked, archs))
+
+
+def collect(kernels):
+    """With ``$ARIGNOTE_CUDA_CHECK_DIR`` set, write the CUDA C of ``kernels`` there for
+    :func:`check_dir`, whatever backend made them (scheduled for the GPU anew): how ``make
+    test`` checks that every kernel its cpu runs make compiles for the GPUs too."""
+    where = os.environ.get("ARIGNOTE_CUDA_CHECK_DIR")
+    if where and kernels and check_archs():
+        defer([Checked.of(replace(k, schedule=None)) for k in kernels], where)
 
 
 def check_generated(kernels):

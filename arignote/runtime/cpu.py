@@ -15,6 +15,7 @@ same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
 through :mod:`arignote.runtime.cpu_copy`, ``argmax`` / ``argmin`` through
 :mod:`arignote.runtime.cpu_index`; every other op runs its ``perform``.
 """
+import os
 from functools import partial
 
 import numpy as np
@@ -32,6 +33,10 @@ from arignote.runtime.cpu_index import register_steps as register_index_steps
 from arignote.runtime.kernels import KernelBackend
 from arignote.runtime.memory import overlaps
 from arignote.runtime.threads import MIN_PARALLEL_WORK, KernelRunner
+
+
+#: where kernels' CUDA C is kept to be checked for the GPUs (:func:`CpuBackend.prefetch`)
+CHECK_DIR = "ARIGNOTE_CUDA_CHECK_DIR"
 
 
 class CpuBackend(KernelBackend):
@@ -59,8 +64,14 @@ class CpuBackend(KernelBackend):
 
     def prefetch(self, nodes, inplace):
         """Start compiling the kernels of ``nodes`` side by side (``inplace``: node ->
-        offered in-place writes); each step then waits for its own kernel only."""
-        jit.prefetch(self.kernels(nodes, inplace))
+        offered in-place writes); each step then waits for its own kernel only. (With
+        ``$ARIGNOTE_CUDA_CHECK_DIR`` set, their CUDA C is also kept there to be checked:
+        :func:`~arignote.compiler.cuda_compile.collect`.)"""
+        kernels = self.kernels(nodes, inplace)
+        jit.prefetch(kernels)
+        if CHECK_DIR in os.environ:
+            from arignote.compiler import cuda_compile
+            cuda_compile.collect(kernels)
 
 
 @CpuBackend.step_for(MatMul)

@@ -403,3 +403,40 @@ def test_draws_inside_reductions_and_row_kernels_are_the_reference_numbers(monke
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(results["cuda-emulated"][1][3], results["numpy"][1][3])
+
+
+# ------------------------------------------------------------ vector loads and stores
+
+def test_contiguous_elementwise_kernels_load_and_store_whole_vectors():
+    x, y = T.fmatrix("x"), T.fmatrix("y")
+    kernel = TI.kernel_of([x, y], [abs(x) * y + 1])
+    source = cuda.render(kernel)
+    assert "ag_vec<float> w0 = " in source and "vectors * 4" in source
+    b = T.fvector("b")
+    # a row read per point, a transposed read, a long function (four copies: registers)
+    for other in (TI.kernel_of([x, b], [x + b]), TI.kernel_of([x, y], [x + y.T]),
+                  TI.kernel_of([x, y], [T.tanh(x) * y])):
+        assert "ag_vec" not in cuda.render(other)
+    if HAS_CUDA_COMPILER:
+        for binary in cuda_compile.compile_kernel(kernel).values():
+            assert "ld.global.v4.f32" in binary.ptx and "st.global.v4.f32" in binary.ptx
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int8", "int64"])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 17, 64])
+def test_the_vector_loop_and_its_tail_give_the_reference_values(dtype, n, rng):
+    """Whole vectors, the tail the plain loop does, unaligned and strided views (the plain
+    loop alone), a bool output and an in-place update."""
+    x, y = T.vector("x", dtype=dtype), T.vector("y", dtype=dtype)
+    outs = [x * y + x, x > y]
+    f = ag.function([x, y], outs, backend="cuda-emulated")
+    ref = ag.function([x, y], outs, backend="numpy")
+    a = (rng.standard_normal(n + 2) * 4).astype(dtype)
+    b = (rng.standard_normal(n + 2) * 4).astype(dtype)
+    for args in ((a[:n], b[:n]), (a[1:n + 1], b[:n]), (a[:n], b[2:n + 2]), (a[::2][:n // 2], b[:n // 2])):
+        for got, want in zip(f(*args), ref(*args)):
+            np.testing.assert_array_equal(got, want)
+    w = ag.shared(a[:n].copy())
+    step = ag.function([y], [], updates=[(w, w * 2 + y)], backend="cuda-emulated")
+    step(b[:n])
+    np.testing.assert_array_equal(w.get_value(), a[:n] * 2 + b[:n])

@@ -99,3 +99,66 @@ def test_deferred_kernels_are_written_once_and_checked_together(tmp_path, monkey
         assert [sorted(names) for names in compiled] == [["k_a", "k_b"]]
         cuda_compile.defer([kernel("k_unused", UNUSED)], str(where))
         assert cuda_compile.main(str(where)) == 1
+
+
+# ------------------------------------------------------------ kernels of real graphs
+
+def _kernels(inputs, outputs):
+    import dataclasses
+
+    import arignote as ag
+    from arignote.runtime.backends import get
+    f = ag.function(inputs, outputs, backend="cpu", fusion=True)
+    cpu = get("cpu")
+    return [dataclasses.replace(cpu.kernel(n), schedule=None) for n in f.fgraph.toposort()
+            if hasattr(n.op, "kernel_node") and cpu.kernel(n) is not None]
+
+
+def test_a_kernel_holding_hundreds_of_values_may_spill_and_calls_its_transcendentals():
+    """A deep chain's gradient fused into one kernel keeps every activation until the
+    backward pass: spills there are no renderer fault (the check allows them); its many
+    tanh are called, not inlined each (inlined, 750 float64 tanh used 255 registers)."""
+    import arignote as ag
+    import arignote.tensor as T
+    from arignote.compiler import cuda
+    x = T.dvector("x")
+    v = x
+    for k in range(300):
+        v = T.tanh(v) if k % 2 else v * 0.999 + 0.001
+    (deep,) = _kernels([x], [v, ag.grad(v.sum(), x)])
+    assert cuda_compile.most_live(deep) > cuda_compile.MANY_LIVE and Checked.of(deep).may_spill
+    assert "__noinline__" in cuda.render(deep)
+    (short,) = _kernels([x], [T.tanh(x) * 2 + x])
+    assert cuda_compile.most_live(short) < 8 and not Checked.of(short).may_spill
+    assert "__forceinline__" in cuda.render(short) and "__noinline__" not in cuda.render(short)
+
+
+def test_long_bodies_keep_to_the_plain_loop():
+    """An int64 power decomposes into some 100 values: four copies of it in a thread (the
+    vector loop) spilled, so it has none; a short body has one."""
+    import arignote.tensor as T
+    from arignote.compiler import cuda
+    x, y = T.lvector("x"), T.lscalar("y")
+    (power,) = _kernels([x, y], [x ** y])
+    (short,) = _kernels([x, y], [x * y + x])
+    assert "ag_vec" not in cuda.render(power) and "ag_vec" in cuda.render(short)
+
+
+def test_the_cpu_backend_keeps_its_kernels_cuda_c_for_the_check(tmp_path, monkeypatch):
+    """``make test`` checks the CUDA C of every kernel its cpu runs make (not only those of
+    the emulated runs): with ``$ARIGNOTE_CUDA_CHECK_DIR`` set the cpu backend writes each
+    there, scheduled for the GPU anew, and ``check_dir`` reads them back."""
+    import numpy as np
+
+    import arignote as ag
+    import arignote.tensor as T
+    where = tmp_path / "kernels"
+    monkeypatch.setenv("ARIGNOTE_CUDA_CHECK_DIR", str(where))
+    monkeypatch.setenv("ARIGNOTE_CUDA_ARCHS", "sm_80")  # (what to check for, NVRTC or not)
+    x = T.matrix("x")
+    f = ag.function([x], [T.nnet.softmax(x), x.sum(axis=0) * 2], backend="cpu", fusion=True)
+    np.testing.assert_allclose(f(np.ones((2, 3)))[1], [4, 4, 4])
+    files = sorted(where.iterdir())
+    assert len(files) >= 2 and all('extern \\"C\\" __global__' in p.read_text() for p in files)
+    if cuda_compile.nvrtc_available():
+        assert cuda_compile.check_dir(str(where), ("sm_80",)) == len(files)
