@@ -23,7 +23,7 @@ from arignote.passes.rewriting import node_rewriter, register
 
 def elementwise_group(v):
     """The Fused node computing ``v`` as its only output from elementwise ops and
-    broadcasting dimshuffles alone, or None."""
+    dimshuffles alone, or None."""
     node = v.owner
     if node is None or type(node.op) is not Fused or len(node.outputs) != 1:
         return None
