@@ -186,42 +186,46 @@ def _offsets(k, P, each):
                 each(u, v, i, h, inside_lo, hi, coff)
 
 
+def _tables(record):
+    """The geometry record's tables (see :func:`geometry`), as int arrays: per column
+    offset the first and past-last output column inside and the offset, and the input
+    row of each (row offset, output row)."""
+    record = np.asarray(record)
+    kh, kw, ho = (int(record[f]) for f in (_KH, _KW, _HO))
+    lo, hi, coff = (record[_TABLES + n * kw:_TABLES + (n + 1) * kw] for n in range(3))
+    rows = record[_TABLES + 3 * kw:_TABLES + 3 * kw + kh * ho].reshape(kh, ho)
+    return lo, hi, coff, rows
+
+
 def _windows_inside(record):
     """Does every window lie inside the input (no padding read, no partial window)? Then
     the loops run over output points with every offset unrolled, all bounds constants."""
-    record = np.asarray(record)
-    kh, kw, ho, wo = (int(record[f]) for f in (_KH, _KW, _HO, _WO))
-    lo, hi = record[_TABLES:_TABLES + kw], record[_TABLES + kw:_TABLES + 2 * kw]
-    rows = record[_TABLES + 3 * kw:_TABLES + 3 * kw + kh * ho]
-    return bool((lo == 0).all() and (hi == wo).all() and (rows >= 0).all())
+    lo, hi, _, rows = _tables(record)
+    return bool((lo == 0).all() and (hi == record[_WO]).all() and (rows >= 0).all())
 
 
 def _covers(record):
     """Do the windows cover every input point (so a gradient need not zero its plane)?"""
-    record = np.asarray(record)
-    kh, kw, ho, h, w = (int(record[f]) for f in (_KH, _KW, _HO, _H, _W))
-    rows = record[_TABLES + 3 * kw:_TABLES + 3 * kw + kh * ho]
-    lo, coff = record[_TABLES:_TABLES + kw], record[_TABLES + 2 * kw:_TABLES + 3 * kw]
+    lo, _, coff, rows = _tables(record)
     wo, s1 = int(record[_WO]), int(record[_S1])
-    cols = {j * s1 + int(coff[v]) for v in range(kw) for j in range(int(lo[v]), wo)}
-    return len(set(rows.tolist())) == h and len(cols) == w
+    cols = {j * s1 + int(c) for c, first in zip(coff, lo) for j in range(int(first), wo)}
+    return len(set(rows.ravel().tolist())) == record[_H] and len(cols) == record[_W]
 
 
 def _window_points(k, each):
     """``each(i, j, at)`` for each output point (i, j) of the plane, ``at(u, v)`` the
     input (row, column) of offset (u, v) of its window (windows inside the input)."""
     b, record = k.b, k.record
-    kh, kw, ho, wo, s1 = (record[f] for f in (_KH, _KW, _HO, _WO, _S1))
-    rows = [record[_TABLES + 3 * kw + u * ho:_TABLES + 3 * kw + (u + 1) * ho] for u in range(kh)]
-    coff = record[_TABLES + 2 * kw:_TABLES + 3 * kw]
+    ho, wo, s1 = (record[f] for f in (_HO, _WO, _S1))
+    _, _, coff, rows = _tables(record)
     with k.loop(ir.Constant(_I64, 0), ir.Constant(_I64, ho)) as i:
         # the input rows of each row offset: i s0 + u d0 (a line through the table's values)
-        step = rows[0][1] - rows[0][0] if ho > 1 else 0
-        h = [b.add(b.mul(i, ir.Constant(_I64, step)), ir.Constant(_I64, rows[u][0])) for u in range(kh)]
+        step = int(rows[0][1] - rows[0][0]) if ho > 1 else 0
+        h = [b.add(b.mul(i, ir.Constant(_I64, step)), ir.Constant(_I64, int(first))) for first in rows[:, 0]]
 
         def point(j):
             js = b.mul(j, ir.Constant(_I64, s1))
-            each(i, j, lambda u, v: (h[u], b.add(js, ir.Constant(_I64, coff[v]))))
+            each(i, j, lambda u, v: (h[u], b.add(js, ir.Constant(_I64, int(coff[v])))))
 
         k.strips(wo, point)
 
@@ -355,6 +359,13 @@ def _make_max_pool_grad(name, real, record):
     return module
 
 
+def _maximum(b, acc, value):
+    """NumPy's ``maximum(acc, value)``: ``acc`` where it is at least ``value`` or NaN
+    (so a NaN propagates and the first of equal values is kept), else ``value``."""
+    keep = b.or_(b.fcmp_ordered(">=", acc, value), b.fcmp_unordered("uno", acc, acc))
+    return b.select(keep, acc, value)
+
+
 def _make_max_pool_inside(k, out, x, start, end):
     """Max pooling when every window lies inside: one pass over the outputs, each the
     max of its window's points in NumPy's offset order (u, v), so ties and NaN come out
@@ -376,8 +387,7 @@ def _make_max_pool_inside(k, out, x, start, end):
                     if acc is None:
                         acc = value
                         continue
-                    keep = b.or_(b.fcmp_ordered(">=", acc, value), b.fcmp_unordered("uno", acc, acc))
-                    acc = b.select(keep, acc, value)
+                    acc = _maximum(b, acc, value)
             b.store(acc, b.gep(out, [k.at(out_base, (i, oi), (j, oj))]))
 
         _window_points(k, each)
@@ -408,8 +418,7 @@ def _make_max_pool(name, real, record):
                 at = b.gep(out, [k.at(out_base, (i, oi), (j, oj))])
                 acc = b.load(at)
                 value = b.load(b.gep(x, [k.at(x_base, (h, xh), (b.add(b.mul(j, s1), coff), xw))]))
-                keep = b.or_(b.fcmp_ordered(">=", acc, value), b.fcmp_unordered("uno", acc, acc))
-                b.store(b.select(keep, acc, value), at)
+                b.store(_maximum(b, acc, value), at)
 
         _offsets(k, P, each)
 
