@@ -15,28 +15,25 @@ same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
 through :mod:`arignote.runtime.cpu_copy`, ``argmax`` / ``argmin`` through
 :mod:`arignote.runtime.cpu_index`; every other op runs its ``perform``.
 """
-import os
 from functools import partial
 
 import numpy as np
 
-from arignote.compiler import jit
+from arignote.compiler import cuda_compile, jit
 from arignote.compiler.llvm import render as render_llvm
 from arignote.compiler.schedule import CPU, scheduled
 from arignote.compiler.split_launch import launcher_for
 from arignote.ops.blas import Gemm, MatMul
+from arignote.ops.fused import FusedPool
 from arignote.runtime import blas
 from arignote.runtime.backends import register
+from arignote.runtime.cpu_conv import fused_pool_step
 from arignote.runtime.cpu_conv import register_steps as register_conv_steps
 from arignote.runtime.cpu_copy import register_steps as register_copy_steps
 from arignote.runtime.cpu_index import register_steps as register_index_steps
 from arignote.runtime.kernels import KernelBackend
 from arignote.runtime.memory import overlaps
 from arignote.runtime.threads import MIN_PARALLEL_WORK, KernelRunner
-
-
-#: where kernels' CUDA C is kept to be checked for the GPUs (:func:`CpuBackend.prefetch`)
-CHECK_DIR = "ARIGNOTE_CUDA_CHECK_DIR"
 
 
 class CpuBackend(KernelBackend):
@@ -69,9 +66,7 @@ class CpuBackend(KernelBackend):
         :func:`~arignote.compiler.cuda_compile.collect`.)"""
         kernels = self.kernels(nodes, inplace)
         jit.prefetch(kernels)
-        if CHECK_DIR in os.environ:
-            from arignote.compiler import cuda_compile
-            cuda_compile.collect(kernels)
+        cuda_compile.collect(kernels)
 
 
 @CpuBackend.step_for(MatMul)
@@ -171,6 +166,7 @@ def _runner(kernel):
 
 
 register_conv_steps(CpuBackend)
+CpuBackend.step_for(FusedPool)(fused_pool_step)  # (the backend that fuses_pool runs it)
 register_copy_steps(CpuBackend)
 register_index_steps(CpuBackend)
 register(CpuBackend())

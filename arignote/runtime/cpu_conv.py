@@ -35,7 +35,6 @@ from arignote.compiler.helper_ir import CHAINED, CHAINED_FIELDS
 from arignote.compiler.helper_ir import chained as chained_ir
 from arignote.compiler.jit import helper_function
 from arignote.errors import ArignoteError, built_at, describe
-from arignote.ops.fused import FusedPool
 from arignote.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, out_size, paddings
 from arignote.ops.pool import (AveragePoolGrad, MaxPoolGrad, Pool, average_pool_grad, max_pool_grad,
                                output_shape, pool_forward)
@@ -465,8 +464,7 @@ grad_inputs_step = _maker(_grad_inputs, _check_grad_inputs)
 pool_step = _maker(_pool, tensors=None)  # (its inputs all tensors; a gradient checks its own)
 
 STEPS = {Conv2d: conv_step, Conv2dGradWeights: grad_weights_step, Conv2dGradInputs: grad_inputs_step,
-         Pool: pool_step, MaxPoolGrad: pool_step, AveragePoolGrad: pool_step,
-         FusedPool: fused_pool_step}
+         Pool: pool_step, MaxPoolGrad: pool_step, AveragePoolGrad: pool_step}
 
 
 def register_steps(backend_class):

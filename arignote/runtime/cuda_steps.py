@@ -238,7 +238,7 @@ def kernel_step(backend, node, allocs=None, inplace=None):
     """The kernel of ``node``'s group on the device (no in-place writes), None if the group
     cannot be lowered (its inner graph then runs as a Program on the device)."""
     kernel = backend.kernel(node)
-    if kernel is None or node.op.kernel_node(node) is not node:
+    if kernel is None:
         return None
     launcher = backend.launcher(kernel, backend.compile(kernel), [describe(v) for v in node.inputs])
     step = DeviceKernelStep(node, kernel, launcher)

@@ -27,8 +27,8 @@ import numpy as np
 from arignote.compiler import lower
 from arignote.compiler.schedule import scheduled
 from arignote.errors import ArignoteError, describe
-from arignote.ops.fused import Fused
-from arignote.runtime.backends import Backend
+from arignote.ops.fused import Fused, FusedPool
+from arignote.runtime.backends import Backend, inner_graph_step
 from arignote.runtime.memory import MIN_POOLED_SIZE, BufferPool, overlaps
 from arignote.runtime.program import Program
 
@@ -86,12 +86,15 @@ def kernel_step(backend, node, allocs=None, inplace=None):
     """A step running ``node``'s Fused group as one kernel of ``backend``; None when the
     group cannot be lowered (the Program then compiles its inner graph)."""
     kernel = backend.kernel(node, inplace)
-    # (the fusion pass only forms lowerable groups; stay correct anyway. A node whose kernel
-    # does part of its work, a FusedPool, has a step of its own or runs its inner graph)
-    if kernel is None or node.op.kernel_node(node) is not node:
+    if kernel is None:  # the fusion pass only forms lowerable groups; stay correct anyway
         return None
     launcher = backend.launcher(kernel, backend.compile(kernel), [describe(v) for v in node.inputs])
     return KernelStep(node, kernel, launcher, allocs, backend.runner(kernel), backend.parallel_work)
+
+
+# a FusedPool's kernel does part of its work: its inner graph runs (the group's kernel, then
+# the pool) where the backend has no step of its own for it (the cpu's: cpu_conv)
+KernelBackend.step_for(FusedPool)(inner_graph_step)
 
 
 class KernelStep:

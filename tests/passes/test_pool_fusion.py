@@ -134,3 +134,20 @@ def test_the_groups_kernel_is_shown_and_prefetched_and_a_pickled_function_runs(r
     again = pickle.loads(pickle.dumps(f))
     for got, want in zip(again(*values), f(*values)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["interp", "cuda-emulated", "numpy"])
+def test_a_fused_pool_runs_its_inner_graph_on_the_other_backends(backend, rng):
+    """Only the cpu backend has a step of its own for FusedPool; on the others (a graph
+    optimized for the cpu, run elsewhere) the group's kernel and the pool run apart."""
+    from arignote.runtime.backends import get
+    from arignote.runtime.program import Program
+    if backend == "cuda-emulated":
+        pytest.importorskip("arignote.compiler.cuda_emulate").gxx() or pytest.skip("no g++")
+    inputs, outputs = _layer("float64")
+    f = ag.function(inputs, outputs, backend="cpu", fusion=True)
+    assert _fused_pools(f)
+    values = _values((2, 3, 6, 6), "float64", rng)
+    program = Program(f.fgraph, f.fgraph.inputs, backend=get(backend))
+    for got, want in zip(program.run(list(values)), f(*values)):
+        assert_close(got, want)
