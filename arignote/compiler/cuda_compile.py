@@ -93,6 +93,8 @@ def parse_report(log, function=None):
                   num(r"(\d+) bytes smem"), warnings)
 
 
+#: the variable naming the directory kernels are written to for a later check (:func:`defer`)
+CHECK_DIR = "ARIGNOTE_CUDA_CHECK_DIR"
 #: elementwise kernels with more outputs than this may spill (tests/compiler/test_cuda.py's
 #: every-scalar-op kernels compute some 40 transcendentals at once: 255 registers are not
 #: enough on sm_90); fusion makes no such kernels from user code
@@ -359,7 +361,7 @@ def check_kernels(kernels, archs=ARCHS):
     ``$ARIGNOTE_CUDA_CHECK_DIR`` set, the kernels are written there instead, to be checked
     together later (:func:`check_dir`: fewer, larger NVRTC programs)."""
     checked = [Checked.of(k) for k in kernels]
-    where = os.environ.get("ARIGNOTE_CUDA_CHECK_DIR")
+    where = os.environ.get(CHECK_DIR)
     if where:
         defer(checked, where)
     else:
@@ -370,7 +372,7 @@ def collect(kernels):
     """With ``$ARIGNOTE_CUDA_CHECK_DIR`` set, write the CUDA C of ``kernels`` there for
     :func:`check_dir`, whatever backend made them (scheduled for the GPU anew): how ``make
     test`` checks that every kernel its cpu runs make compiles for the GPUs too."""
-    where = os.environ.get("ARIGNOTE_CUDA_CHECK_DIR")
+    where = os.environ.get(CHECK_DIR)
     if where and kernels and check_archs():
         defer([Checked.of(replace(k, schedule=None)) for k in kernels], where)
 

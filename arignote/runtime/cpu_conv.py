@@ -34,13 +34,14 @@ from arignote.compiler import kernel as K
 from arignote.compiler.helper_ir import CHAINED, CHAINED_FIELDS
 from arignote.compiler.helper_ir import chained as chained_ir
 from arignote.compiler.jit import helper_function
+from arignote.compiler.launch import Call
 from arignote.errors import ArignoteError, built_at, describe
 from arignote.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, out_size, paddings
 from arignote.ops.pool import (AveragePoolGrad, MaxPoolGrad, Pool, average_pool_grad, max_pool_grad,
                                output_shape, pool_forward)
 from arignote.runtime import cpu_pack
 from arignote.runtime.kernels import kernel_step
-from arignote.runtime.threads import chunk_bounds, native_pool, parallel_for, run_parts
+from arignote.runtime.threads import KernelRunner, chunk_bounds, parallel_for, run_parts
 
 
 class _Scratch(threading.local):
@@ -395,29 +396,30 @@ def fused_pool_step(backend, node, allocs=None, inplace=None):
 
 def _chained(pool, planes, per, work, call):
     """Run ``call`` (the group's kernel) and ``pool`` on planes ``(x, out)``, chunk of
-    images by chunk (``per`` planes and ``work`` elements an image): natively when the
-    pooling loop is compiled, else the kernel's chunk then NumPy's pooling of it."""
+    images by chunk (``per`` planes and ``work`` elements an image): with the pooling
+    loop compiled, as one chained kernel the thread pools run as they run any kernel;
+    else the kernel's chunk then NumPy's pooling of it."""
     x, out = planes
-    bounds, address, n = chunk_bounds(call.end, work)
     loop = _max_pool_loop(pool, x, out) if out.size else None
     chained = _chained_helper()
     if loop is not None and chained is not None and call.address is not None:
         ctx = (ctypes.c_int64 * len(CHAINED_FIELDS))(
             call.address, *call.args, ctypes.cast(loop, ctypes.c_void_p).value, out.ctypes.data,
             x.ctypes.data, per)
-        native = native_pool()
-        if n == 1 or native is None:
-            chained(ctypes.addressof(ctx), None, None, 0, call.end)
-        else:
-            native.run(ctypes.cast(chained, ctypes.c_void_p).value, (ctypes.addressof(ctx), None, None),
-                       address, n)
+        _IMAGES(Call(chained, (ctypes.addressof(ctx), None, None), call.outputs, call.end, ctx,
+                     work * call.end, ctypes.cast(chained, ctypes.c_void_p).value))
         return
+    bounds, _, n = chunk_bounds(call.end, work)
 
     def chunk(start, end):
         call.run(start, end)
         _pool_part(pool_forward, pool, [x[:, 0]], out, start * per, end * per)
 
     run_parts(chunk, [(bounds[k], bounds[k + 1]) for k in range(n)])
+
+
+#: runs a chained kernel in chunks of images (as the kernel's own runner would)
+_IMAGES = KernelRunner()
 
 
 def _chained_helper():
