@@ -40,6 +40,7 @@ from arignote.ops.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, out_s
 from arignote.ops.pool import (AveragePoolGrad, MaxPoolGrad, Pool, average_pool_grad, max_pool_grad,
                                output_shape, pool_forward)
 from arignote.runtime import cpu_pack
+from arignote.runtime.cpu_pack import element_strides
 from arignote.runtime.kernels import kernel_step
 from arignote.runtime.threads import KernelRunner, chunk_bounds, parallel_for, run_parts
 
@@ -121,11 +122,6 @@ def _offsets(op, kshape, out_hw):
                    slice(v * d1, v * d1 + out_hw[1] * s1, s1))
 
 
-def _strides(a):
-    """``a``'s strides in elements."""
-    return tuple(s // a.itemsize for s in a.strides)
-
-
 def _dense(shape):
     """The element strides of a C-ordered array of ``shape``."""
     return tuple(int(np.prod(shape[k + 1:])) for k in range(len(shape)))
@@ -168,7 +164,7 @@ def _forward(node, args, take, scratch):
     out = take((n, f, ho, wo), x.dtype)
     if _done(out, cg * kh * kw == 0):
         return out
-    pack = _packer("im2col", op, x.shape[1:], (kh, kw), (ho, wo), _strides(x),
+    pack = _packer("im2col", op, x.shape[1:], (kh, kw), (ho, wo), element_strides(x),
                    _dense((1, c, kh, kw, ho, wo)), x.dtype)
     wmat = np.ascontiguousarray(_flip(w, op)).reshape(g, f // g, cg * kh * kw)
     outv = out.reshape(n, g, f // g, ho * wo)
@@ -198,8 +194,8 @@ def _columns(op, x, kshape, out_hw, scratch):
     """im2col for the whole batch: (C, kh, kw, N, Ho, Wo), split over the pool."""
     n, c = x.shape[:2]
     cols = scratch.get("cols", (c, *kshape, n, *out_hw), x.dtype)
-    st = _strides(cols)
-    pack = _packer("im2col", op, x.shape[1:], kshape, out_hw, _strides(x),
+    st = element_strides(cols)
+    pack = _packer("im2col", op, x.shape[1:], kshape, out_hw, element_strides(x),
                    (st[3], st[0], st[1], st[2], st[4], st[5]), x.dtype)
     if pack:
         _work(n * c, kshape[0] * kshape[1] * out_hw[0] * out_hw[1],
@@ -347,7 +343,7 @@ def _max_pool_loop(op, x, out):
     if op.mode != "max":
         return None
     pooled = out.shape[-2:]
-    return _window_loop("max_pool", op, x, pooled, _strides(x), _dense((1, 1, *pooled)) + (0, 0))
+    return _window_loop("max_pool", op, x, pooled, element_strides(x), _dense((1, 1, *pooled)) + (0, 0))
 
 
 def _max_pool(op, flat, out, m):
@@ -440,12 +436,12 @@ def _chunks_images(kernel):
 def _max_pool_grad(op, flat, out, m):
     """MaxPoolGrad by the compiled loop (:mod:`.cpu_pack`) where it applies; whether it did."""
     x, maxout, gz = (a[:, None] for a in flat)
-    if _strides(maxout) != _strides(gz):
+    if element_strides(maxout) != element_strides(gz):
         return False
     hw, pooled = x.shape[-2:], maxout.shape[-2:]
     disjoint = all(s >= w for s, w in zip(op.stride, op.ws))
-    fn = _window_loop("max_pool_grad", op, x, pooled, _strides(x), _dense((1, 1, *hw)) + (0, 0),
-                      _strides(maxout), int(disjoint))
+    fn = _window_loop("max_pool_grad", op, x, pooled, element_strides(x), _dense((1, 1, *hw)) + (0, 0),
+                      element_strides(maxout), int(disjoint))
     if fn is None:
         return False
     _work(m, hw[0] * hw[1], partial(cpu_pack.call, fn, (out, x, maxout, gz)))

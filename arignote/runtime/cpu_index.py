@@ -21,7 +21,7 @@ from llvmlite import ir
 
 from arignote.compiler.jit import compile_ir
 from arignote.ops.reduce import COMBINERS, Reduce
-from arignote.runtime.cpu_pack import LoopBuilder
+from arignote.runtime.cpu_pack import LoopBuilder, element_strides
 from arignote.runtime.threads import parallel_for
 
 __all__ = ["index_step", "register_steps"]
@@ -92,10 +92,6 @@ def _kernel(which, dtype):
         return _compiled[key][0]
 
 
-def _elements(a):
-    return tuple(s // a.itemsize for s in a.strides)
-
-
 def index_step(backend, node, allocs=None, inplace=None):
     """Reduce: argmax / argmin by the compiled loop into the plan's storage; any other
     reduction left outside a kernel, and anything unusual, runs ``perform``."""
@@ -121,7 +117,8 @@ def index_step(backend, node, allocs=None, inplace=None):
         out = take(kept if op.keepdims else tuple(s for d, s in enumerate(kept) if d not in op.axis),
                    np.dtype("int64"))
         flat = out.reshape(view.shape[0], view.shape[2])
-        rec = np.array((view.shape[1], view.shape[2], *_elements(view), *_elements(flat)), np.int64)
+        rec = np.array((view.shape[1], view.shape[2], *element_strides(view), *element_strides(flat)),
+                       np.int64)
         parallel_for(lambda s, e: fn(view.ctypes.data, flat.ctypes.data, rec.ctypes.data, s, e),
                      view.shape[0], view.shape[1] * view.shape[2])
         return [out]

@@ -29,7 +29,7 @@ from llvmlite import ir
 
 from arignote.compiler.jit import compile_ir
 
-__all__ = ["LoopBuilder", "geometry", "kernel", "for_geometry", "call"]
+__all__ = ["LoopBuilder", "geometry", "kernel", "for_geometry", "call", "element_strides"]
 
 _I64 = ir.IntType(64)
 #: points per strip of a loop along rows (:meth:`LoopBuilder.strips`): one AVX2 vector of float32
@@ -460,6 +460,11 @@ def for_geometry(what, dtype, *geometry_args):
     """:func:`kernel` for the record ``geometry(*geometry_args)`` (tuples), memoized: a
     step asks on every call."""
     return _for_geometry(what, dtype, *geometry_args)[0]
+
+
+def element_strides(a):
+    """``a``'s strides in elements (what the loops' records hold)."""
+    return tuple(s // a.itemsize for s in a.strides)
 
 
 def call(fn, arrays, start, end):
