@@ -543,13 +543,8 @@ class _Renderer(Tiles):
                 f"  %u{a}.pre = select i1 %u{a}.in, i64 %u{a}.first, i64 {hi}",
                 f"  %u{a}.len = sub nsw i64 {hi}, %u{a}.pre", f"  %u{a}.whole = and i64 %u{a}.len, {-u}",
                 f"  %u{a}.last = add nsw i64 %u{a}.first, %u{a}.whole"]
-        strides = sorted({f"%s{self.over.get(ins.param, ins.param)}.{d}" for ins in self.k.body
-                          if isinstance(ins, (K.Load, K.Store)) for d, x in enumerate(ins.axes) if x == a})
-        unit = "true"
-        for n, st in enumerate(strides):
-            out += [f"  %u{a}.one{n} = icmp eq i64 {st}, 1",
-                    f"  %u{a}.unit{n} = and i1 {unit}, %u{a}.one{n}"]
-            unit = f"%u{a}.unit{n}"
+        strides = self.strides_along(a)
+        unit = self.unit_test(strides, f"%u{a}", out)
         names = re.compile(r"(%t\d+|%i" + str(a) + r"|%s\d+\.\d+)(?![\w.])")
 
         def copy(tag, unit_strides=False):
@@ -580,6 +575,24 @@ class _Renderer(Tiles):
         out += [f"  br label %U{a}.join", f"U{a}.join:"]
         nest.block = f"U{a}.join"
         loop(f"%u{a}.last", hi, ".post")
+
+    def strides_along(self, a, level=None):
+        """The stride variables along axis ``a`` of the loads and stores (at ``level``, or
+        at any)."""
+        return sorted({f"%s{self.over.get(ins.param, ins.param)}.{d}" for ins in self.k.body
+                       if isinstance(ins, (K.Load, K.Store)) and level in (None, ins.level)
+                       for d, x in enumerate(ins.axes) if x == a})
+
+    @staticmethod
+    def unit_test(strides, prefix, out):
+        """Append to ``out`` the test that every stride of ``strides`` is 1 (names from
+        ``prefix``); the ``i1`` it gives."""
+        unit = "true"
+        for n, st in enumerate(strides):
+            out += [f"  {prefix}.one{n} = icmp eq i64 {st}, 1",
+                    f"  {prefix}.unit{n} = and i1 {unit}, {prefix}.one{n}"]
+            unit = f"{prefix}.unit{n}"
+        return unit
 
     def plain_loop(self):
         """Loop metadata (``, !llvm.loop !N``) asking LLVM neither to vectorize nor to unroll

@@ -184,21 +184,55 @@ class Tiles:
                 f"  %tile.n = select i1 %tile.full, i64 {tile}, i64 %tile.rest",
                 "  %tile.end = add nsw i64 %iT, %tile.n"]
 
-        def points(part):
-            nest.open(t, "%iT", "%tile.end", f".{part}")
-            out.extend(self.sections[part])
+        def points(part, lines, tag=""):
+            nest.open(t, "%iT", "%tile.end", f".{part}{tag}")
+            out.extend(lines)
             nest.close()
 
-        points("a")
-        for a in sorted(k.reduce_axes):
-            nest.open(a, "0", f"%n{a}")
-        points("b")
-        for _ in k.reduce_axes:
-            nest.close()
-        points("c")
+        def the_pass(lines, tag=""):
+            for a in sorted(k.reduce_axes):
+                nest.open(a, "0", f"%n{a}", tag)
+            points("b", lines, tag)
+            for _ in k.reduce_axes:
+                nest.close()
+
+        points("a", self.sections["a"])
+        strides = self.strides_along(t, level=1)
+        if strides:  # the pass twice: for unit strides along the tile (a run-time test), which
+            # LLVM vectorizes without checks of its own (a short tile: its few points), and any
+            unit = self.unit_test(strides, "%TB", out)
+            out += [f"  br i1 {unit}, label %TB.unit, label %TB.any", "TB.unit:"]
+            nest.block = "TB.unit"
+            the_pass(_unit_copy(self.sections["b"], strides, t, k.reduce_axes), ".u")
+            out += ["  br label %TB.join", "TB.any:"]
+            nest.block = "TB.any"
+            the_pass(self.sections["b"])
+            out += ["  br label %TB.join", "TB.join:"]
+            nest.block = "TB.join"
+        else:
+            the_pass(self.sections["b"])
+        points("c", self.sections["c"])
         nest.close_all()
         return out + self.raise_checks()
 
+
+
+def _unit_copy(lines, strides, t, reduced):
+    """The column tile's pass ``lines`` for loops tagged ``.u``: its values and indices
+    renamed, the strides of ``strides`` 1."""
+    unit = set(strides)
+    indices = {f"%i{a}": f"%i{a}.u" for a in reduced}
+    indices.update({f"%i{t}.b": f"%i{t}.b.u", "%jb": "%jb.u"})
+    names = re.compile(r"(%t\d+|%i\d+(?:\.b)?|%jb|%s\d+\.\d+)(?![\w.])")
+
+    def rename(m):
+        name = m.group(0)
+        if name.startswith("%s"):
+            return "1" if name in unit else name
+        if name.startswith("%t"):
+            return name + ".u"
+        return indices.get(name, name)
+    return [names.sub(rename, line) for line in lines]
 
 
 class Nest:

@@ -207,3 +207,21 @@ def test_hand_made_kernel_with_level_0_stores(rng):
         s, e = Launcher(kernel)(x, v)
         np.testing.assert_allclose(e, np.exp(v), rtol=1e-15)
         np.testing.assert_allclose(s, (x * np.exp(v)).sum(0) + np.exp(v), rtol=1e-12)
+
+
+def test_unit_stride_copy_of_the_pass(rng):
+    """The pass runs in a copy for unit strides along the tile (a run-time test) and in
+    the general one otherwise: contiguous and strided operands give the same bits."""
+    x, g = T.fmatrix("x"), T.fmatrix("g")
+    out = [T.exp(x) * g, T.sum(T.exp(x) * g, axis=0)]
+    fused, launcher = tiled(*compile_group([x, g], out))
+    ir = render(launcher.kernel)
+    assert "TB.unit:" in ir and "L1.b.u.head" in ir and "TB.any:" in ir
+    for shape in [(256, 10), (3, 1), (5, 17), (0, 3)]:
+        a, b = data(shape, "float32", rng, False), data(shape, "float32", rng, False)
+        unit = check_launch(fused, launcher, a, b)
+        wide = np.zeros((shape[0], 2 * shape[1]), "float32")
+        wide[:, ::2] = b
+        strided = check_launch(fused, launcher, a, wide[:, ::2])
+        for u, s in zip(unit, strided):
+            np.testing.assert_array_equal(u, s)
