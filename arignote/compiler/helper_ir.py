@@ -2,8 +2,9 @@
 
 The launch trampoline (one ctypes argument instead of five per kernel call,
 :mod:`arignote.compiler.launch`), the chained call of a kernel and a window loop
-(:mod:`arignote.runtime.cpu_conv`'s fused pool) and the call sequence that replays
-a whole program's steps in one native call (:mod:`arignote.runtime.native_call`).
+(:mod:`arignote.runtime.cpu_conv`'s fused pool), the call sequence that replays
+a whole program's steps in one native call (:mod:`arignote.runtime.native_call`)
+and the native entry of a scalar function (:mod:`arignote.runtime.native_entry`).
 Each is compiled through :func:`arignote.compiler.jit.helper_function`; the
 thread pool's own IR is :mod:`arignote.compiler.pool_ir`.
 """
@@ -157,3 +158,97 @@ def sequence():
             f"  %patch.next = add i64 %pos, {len(SEQUENCE_OPS['patch']) + 1}", "  br label %loop"]
     out += ["}", "", "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)", ""]
     return "\n".join(out)
+
+
+#: the symbol of :func:`scalar_entry`'s function
+SCALAR_ENTRY = "arignote_scalar_entry"
+#: the fields of :func:`scalar_entry`'s context, in order (``shape`` and ``dtype`` next to
+#: each other: they are ``np.empty``'s arguments); then per input ``INPUT_FIELDS``
+ENTRY_FIELDS = ("n", "float_type", "array_type", "vectorcall", "general", "empty", "shape", "dtype",
+                "kernel", "data", "slot")
+ENTRY_INPUT_FIELDS = ("descr", "floats", "misaligned", "param")
+
+
+def scalar_entry(layout, float_value):
+    """IR of ``PyObject *arignote_scalar_entry(PyObject *self, PyObject *const *args,
+    Py_ssize_t nargs, PyObject *kwnames)``, the C function of a ``METH_FASTCALL |
+    METH_KEYWORDS`` builtin whose ``self`` is an int64 array, its context
+    (:data:`ENTRY_FIELDS`, then :data:`ENTRY_INPUT_FIELDS` per input).
+
+    With ``n`` arguments and no keywords, each a Python float (where ``floats`` is not
+    0: the kernel reads its double in place, ``float_value`` bytes in) or an exact
+    ndarray of rank 0 whose dtype is ``descr`` and whose data pointer has no bit of
+    ``misaligned`` set: the output is ``empty(shape, dtype)`` (through
+    ``vectorcall``, CPython's ``PyObject_Vectorcall``; NULL if that raised), the data
+    pointers of the inputs and of the output go into the kernel's ``data`` (input
+    ``j``'s at index ``param``, the output's at ``slot``; the constants' are there
+    already), the 0-d kernel
+    runs, the output is returned. Any other call is ``general``'s, through
+    ``vectorcall``. The inputs are checked before ``empty`` runs and read after it:
+    Python code that ``empty`` may run (a collection) cannot change what was checked.
+    ``layout``: the object offsets of :data:`arignote.compiler.unsafe.LAYOUT`."""
+    at = {name: n for n, name in enumerate(ENTRY_FIELDS)}
+
+    def field(name, ty="ptr"):
+        return [f"  %{name}.at = getelementptr inbounds i64, ptr %ctx, i64 {at[name]}",
+                f"  %{name} = load {ty}, ptr %{name}.at, align 8"]
+
+    def member(x, name, ty="ptr"):
+        return [f"  %{x}.{name}.at = getelementptr inbounds i8, ptr %{x}, i64 {layout[name]}",
+                f"  %{x}.{name} = load {ty}, ptr %{x}.{name}.at, align 8"]
+
+    def arg(x, j):
+        return [f"  %{x}.at = getelementptr inbounds ptr, ptr %args, i64 {j}",
+                f"  %{x} = load ptr, ptr %{x}.at, align 8", *member(x, "type")]
+
+    def spec(j, name):
+        k = len(ENTRY_FIELDS) + ENTRY_INPUT_FIELDS.index(name)
+        return [f"  %{name}.base = mul nsw i64 {j}, {len(ENTRY_INPUT_FIELDS)}",
+                f"  %{name}.k = add nsw i64 %{name}.base, {k}",
+                f"  %{name}.at = getelementptr inbounds i64, ptr %ctx, i64 %{name}.k",
+                f"  %{name} = load i64, ptr %{name}.at, align 8"]
+
+    return "\n".join([
+        f"define ptr @{SCALAR_ENTRY}(ptr %self, ptr readonly %args, i64 %nargs, ptr %kwnames) {{",
+        "entry:", f"  %ctx.at = getelementptr inbounds i8, ptr %self, i64 {layout['data']}",
+        "  %ctx = load ptr, ptr %ctx.at, align 8",
+        *field("n", "i64"), *field("float_type"), *field("array_type"), *field("vectorcall"),
+        *field("general"),
+        "  %n.ok = icmp eq i64 %nargs, %n", "  %kw.ok = icmp eq ptr %kwnames, null",
+        "  %call.ok = and i1 %n.ok, %kw.ok", "  br i1 %call.ok, label %check, label %fallback",
+        # each argument checked, nothing written
+        "check:", "  %j = phi i64 [ 0, %entry ], [ %j.next, %checked ]",
+        "  %j.more = icmp slt i64 %j, %n", "  br i1 %j.more, label %check.one, label %alloc",
+        "check.one:", *arg("x", "%j"), *spec("%j", "floats"),
+        "  %x.is.float = icmp eq ptr %x.type, %float_type", "  %x.floats = icmp ne i64 %floats, 0",
+        "  %x.float.ok = and i1 %x.is.float, %x.floats",
+        "  br i1 %x.float.ok, label %checked, label %check.type",
+        "check.type:", "  %x.is.array = icmp eq ptr %x.type, %array_type",
+        "  br i1 %x.is.array, label %check.array, label %fallback",
+        "check.array:", *spec("%j", "descr"), *spec("%j", "misaligned"),
+        *member("x", "descr", "i64"), *member("x", "nd", "i32"), *member("x", "data", "i64"),
+        "  %x.descr.ok = icmp eq i64 %x.descr, %descr", "  %x.nd.ok = icmp eq i32 %x.nd, 0",
+        "  %x.bits = and i64 %x.data, %misaligned", "  %x.aligned = icmp eq i64 %x.bits, 0",
+        "  %x.ok1 = and i1 %x.descr.ok, %x.nd.ok", "  %x.ok = and i1 %x.ok1, %x.aligned",
+        "  br i1 %x.ok, label %checked, label %fallback",
+        "checked:", "  %j.next = add nuw nsw i64 %j, 1", "  br label %check",
+        # the output, then the pointers, then the kernel
+        "alloc:", *field("empty"), f"  %empty.args = getelementptr inbounds i64, ptr %ctx, i64 {at['shape']}",
+        "  %out = call ptr %vectorcall(ptr %empty, ptr %empty.args, i64 2, ptr null)",
+        "  %out.failed = icmp eq ptr %out, null", "  br i1 %out.failed, label %failed, label %fill",
+        "failed:", "  ret ptr null",
+        "fill:", *field("data"), "  br label %fill.loop",
+        "fill.loop:", "  %i = phi i64 [ 0, %fill ], [ %i.next, %fill.one ]",
+        "  %i.more = icmp slt i64 %i, %n", "  br i1 %i.more, label %fill.one, label %run",
+        "fill.one:", *arg("y", "%i"), *member("y", "data"), *spec("%i", "param"),
+        f"  %y.value = getelementptr inbounds i8, ptr %y, i64 {float_value}",
+        "  %y.is.float = icmp eq ptr %y.type, %float_type",
+        "  %y.p = select i1 %y.is.float, ptr %y.value, ptr %y.data",
+        "  %y.to = getelementptr inbounds ptr, ptr %data, i64 %param", "  store ptr %y.p, ptr %y.to, align 8",
+        "  %i.next = add nuw nsw i64 %i, 1", "  br label %fill.loop",
+        "run:", *field("slot", "i64"), *field("kernel"), *member("out", "data"),
+        "  %out.to = getelementptr inbounds ptr, ptr %data, i64 %slot",
+        "  store ptr %out.data, ptr %out.to, align 8",
+        "  call void %kernel(ptr %data, ptr %data, ptr %data, i64 0, i64 1)", "  ret ptr %out",
+        "fallback:", "  %r = call ptr %vectorcall(ptr %general, ptr %args, i64 %nargs, ptr %kwnames)",
+        "  ret ptr %r", "}", ""])

@@ -7,7 +7,9 @@ and each with that official way as its fallback:
 * **Object layouts at fixed offsets.** A NumPy array's data pointer is read from
   the ``PyArrayObject`` (``data`` follows the object header) instead of through
   ``ndarray.ctypes``; a Python float's double is read in place (``ob_fval``), so a
-  kernel takes a float as a 0-d float64 input without making an array.
+  kernel takes a float as a 0-d float64 input without making an array. A scalar
+  function's native entry (:mod:`arignote.runtime.native_entry`) reads an object's
+  type and an array's rank and dtype the same way.
 * **Buffer reuse by reference count.** The memory pool hands an array out again
   once ``sys.getrefcount`` says only the pool holds it.
 * **llvmlite's private ``_cfn``.** The raw ctypes functions behind
@@ -67,10 +69,33 @@ def _float_value_offset():
     return None  # pragma: no cover
 
 
+def _object_layout():
+    """``{field: offset from id(x)}`` of what a native entry reads: an object's type
+    (``ob_type``) and an array's ``data``, ``nd`` and ``descr`` (NumPy's
+    ``PyArrayObject_fields`` order); None unless every sample reads back right."""
+    word, offset = ctypes.sizeof(ctypes.c_void_p), object.__basicsize__
+    layout = {"type": offset - word, "data": offset, "nd": offset + word, "descr": offset + 5 * word}
+
+    def read(x, field, kind=ctypes.c_void_p):
+        return kind.from_address(id(x) + layout[field]).value
+    try:
+        samples = _samples() + [np.zeros((2, 1, 3), np.float32), np.asarray(np.int8(3))]
+        if all(read(a, "type") == id(np.ndarray) and read(a, "data") == a.ctypes.data and
+               read(a, "nd", ctypes.c_int) == a.ndim and read(a, "descr") == id(a.dtype)
+               for a in samples) and read(1.5, "type") == id(float):
+            return layout
+    except Exception:  # pragma: no cover - exotic interpreters
+        pass
+    return None  # pragma: no cover
+
+
 #: ``MEMORY[id(a) >> 3]`` is ``a``'s data pointer; None when safe (or the layout differs)
 MEMORY = None if SAFE else _memory_reader()
 #: offset of a Python float's double from ``id(x)``; None when safe (or unknown)
 FLOAT_VALUE = None if SAFE else _float_value_offset()
+#: offsets of an object's type and an array's data, rank and dtype from ``id(x)`` (what
+#: :mod:`arignote.runtime.native_entry` reads); None when safe (or the layout differs)
+LAYOUT = None if SAFE else _object_layout()
 #: :data:`data_pointer` spelled as an expression of an array named ``{}``, for
 #: generated code (``.format(name)``); its namespace needs ``mem`` = :data:`MEMORY`
 POINTER_EXPR = "{}.ctypes.data" if MEMORY is None else "mem[id({}) >> 3]"
@@ -138,4 +163,5 @@ def active():
     from llvmlite.binding import ffi
     probe = ffi.lib.LLVMPY_GetBufferStart
     return {"data_pointer": MEMORY is not None, "python_floats": FLOAT_VALUE is not None,
+            "object_layout": LAYOUT is not None,
             "refcount_reuse": REUSE, "llvm_unlocked": unlocked(probe) is not probe}

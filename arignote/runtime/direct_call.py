@@ -31,7 +31,7 @@ def direct_caller(program, fast_inputs, single_output, lock, general):
     if direct is None or program._lenders or program._checks or program._commit_steps or \
             len(fast_inputs) != program.n_roots:
         return None
-    steps, _, step = direct  # (step.call is read at each call: its first call makes it)
+    steps, _, step, order = direct  # (step.call is read at each call: its first call makes it)
     floats = program.takes_floats and FLOAT_VALUE is not None
     env = {"ndarray": np.ndarray, "program": program, "steps": steps, "general": general,
            "step": step, "lock": lock}
@@ -46,7 +46,7 @@ def direct_caller(program, fast_inputs, single_output, lock, general):
         if not accept:
             return None  # (this input always needs the type's filter)
         tests.append(" or ".join(accept) if len(accept) == 1 else "(" + " or ".join(accept) + ")")
-    result = "step.call([" + ", ".join(xs) + "])" + ("[0]" if single_output else "")
+    result = "step.call([" + ", ".join(xs[i] for i in order) + "])" + ("[0]" if single_output else "")
     body = [f"return {result}"]
     if lock is not None:
         body = ["with lock:", f"    {body[0]}"]

@@ -31,6 +31,7 @@ from arignote.runtime.function_args import (In, Out, _default_updates, _normaliz
                                             _normalize_inputs, _normalize_outputs,
                                             _normalize_updates)
 from arignote.runtime.memory import copy_value, overlaps
+from arignote.runtime.native_entry import scalar_entry
 from arignote.runtime.program import Program, inner_program
 
 _ON_UNUSED = ("raise", "warn", "ignore")
@@ -202,6 +203,11 @@ class Function:
                                  program.fresh_outputs[0])
         self._direct_call = None if self._must_settle else direct_caller(
             program, self._fast_inputs, self.single_output, self._lock, self._general_call)
+        # a scalar function's call runs no Python (see native_entry)
+        native = None if self._direct_call is None or self._lock is not None or \
+            not self.single_output else scalar_entry(program, self._fast_inputs, self._call_any,
+                                                     self.name or "function")
+        self._entry, self._entry_kept = native or (None, None)
         return program
 
     def compile_report(self):
@@ -217,7 +223,13 @@ class Function:
 
     # ---------------------------------------------------------- calling
 
-    def __call__(self, *args, **kwargs):
+    @property
+    def __call__(self):
+        """The call: a scalar function's native entry (see
+        :mod:`~arignote.runtime.native_entry`), else the call in Python."""
+        return self._entry or self._call_any
+
+    def _call_any(self, *args, **kwargs):
         if self._direct_call is not None and not kwargs:  # one kernel: see direct_call
             return self._direct_call(args)
         return self._call(args, kwargs)
@@ -348,7 +360,8 @@ class Function:
         ``arignote.load(..., compile=False)`` defers that to the first call (see
         :mod:`arignote.runtime.serialize`)."""
         state = dict(self.__dict__)
-        for built in ("program", "_lock", "_deferred", "profile", "_direct_call"):
+        for built in ("program", "_lock", "_deferred", "profile", "_direct_call", "_entry",
+                      "_entry_kept"):
             state.pop(built, None)
         return state
 

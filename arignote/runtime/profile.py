@@ -120,12 +120,14 @@ def profile(fn, *args, repeat=20):
     programs = _programs(fn.program)
     timers = []
     saved = [(p, p._run_steps, p._commit_steps) for p, _ in programs]
+    entry, fn._entry = fn._entry, None  # (a native entry runs no step: see native_entry)
     try:
         for program, within in programs:
             timers += _install_timers(program, within)
         for _ in range(repeat):
             fn(*args)
     finally:
+        fn._entry = entry
         for program, runs, commits in saved:
             program._run_steps, program._commit_steps = runs, commits
     steps = [StepTime(str(t.node.op), _runner(t.run), t.shapes, t.total / repeat,
@@ -143,6 +145,7 @@ class CallProfile:
         self._timed = set()
         program = fn.program
         untimed = program.run
+        fn._entry = None  # (every call goes through the program: a native entry runs no step)
 
         def run(*args, **kwargs):  # (the program's run, timed; shadows the method)
             start = time.perf_counter()

@@ -118,14 +118,15 @@ class Program:
                            for node, run, ins, outs, free in self.steps[:split]]
         self._commit_steps = [(node, run, ins, tuple(outs), free)
                               for node, run, ins, outs, free in self.steps[split:]]
-        # one trusted step from the roots, in order, to the outputs (a small function
-        # fused into one kernel): run() hands it the root values as they are
+        # one trusted step from the roots, each once, to the outputs (a small function
+        # fused into one kernel): run() hands it the root values as they are, in the
+        # order of its inputs (``order``: root indices)
         self._direct = None
         if len(self.steps) == 1 == split:
             node, run, ins, outs, _ = self.steps[0]
             if told[node].trusted and told[node].call is not None and \
-                    ins == list(range(self.n_roots)) and outs == self.output_slots:
-                self._direct = (self._run_steps, node, run)
+                    sorted(ins) == list(range(self.n_roots)) and outs == self.output_slots:
+                self._direct = (self._run_steps, node, run, tuple(ins))
         #: run() takes Python floats for the float64 0-d roots (its kernel reads them in place)
         self.takes_floats = self._direct is not None and told[self._direct[1]].takes_floats
         self._template = [None] * len(self.slot)
@@ -189,8 +190,8 @@ class Program:
             lender.protect(root_values)
         direct = self._direct
         if direct is not None and direct[0] is self._run_steps:  # (unless profile() wraps steps)
-            _, node, run = direct
-            args = [*root_values]
+            _, node, run, order = direct
+            args = [root_values[i] for i in order]
             try:
                 results = run.call(args)
             except ArignoteError as e:

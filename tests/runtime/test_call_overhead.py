@@ -306,12 +306,13 @@ def test_one_kernel_functions_run_direct_and_keep_every_behaviour():
     assert f.program._direct is not None and f.program.takes_floats
     step = f.program.steps[0][1]
     assert step.call == step._first_call  # the specialized launch is made by the first call
-    f(1.0, 2.0)
+    f._call_any(1.0, 2.0)  # (the call in Python: f(...) itself is native, test_native_entry)
     assert step.call.source
-    for args in [(1.5, 2.5), (np.asarray(1.5), 2.5), (np.float64(1.5), 2.5), (2, 2.0)]:
-        out = f(*args)
-        assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 0
-        assert out == 4.0
+    for call in (f, f._call_any):
+        for args in [(1.5, 2.5), (np.asarray(1.5), 2.5), (np.float64(1.5), 2.5), (2, 2.0)]:
+            out = call(*args)
+            assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 0
+            assert out == 4.0
     prof = ag.profile(f, 1.5, 2.5, repeat=3)  # its steps are timed even though it runs direct
     assert prof.steps and prof.steps[0].seconds > 0 and prof.steps[0].runner == "kernel"
     x, y = T.dvectors("x", "y")

@@ -81,11 +81,12 @@ def test_chunks_on_the_pool_are_bitwise_one_call(rows):
 
 def test_a_split_replay_stays_one_native_call():
     a, b = T.fvector("a"), T.fvector("b")
-    f = ag.function([a, b], a - np.float32(0.1) * b)
+    calls = ag.shared(np.float32(0), name="calls")  # (a second step: not one direct kernel)
+    f = ag.function([a, b], a - np.float32(0.1) * b, updates=[(calls, calls + 1)])
     x = np.arange(4 * W, dtype=np.float32)
     for _ in range(3):
         out = f(x, x)
-    assert np.array_equal(out, x - np.float32(0.1) * x)
+    assert np.array_equal(out, x - np.float32(0.1) * x) and calls.get_value() == 3
     (replay,) = [r for r in f.program._replayer.replays.values() if r]
     assert all(item.__class__ is native_words.Native for item in replay.items)
     assert native_words._PARALLEL in replay.items[0].array
