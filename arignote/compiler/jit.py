@@ -1,7 +1,7 @@
 """Compiling LLVM IR text to machine code for the host CPU, with llvmlite.
 
-``compile_ir`` optimizes for the host (its CPU name and features, O3 with
-loop and SLP vectorization), emits an object file, keeps it in the disk cache
+``compile_ir`` optimizes for the host (its CPU name and features, O2 for
+kernels and O3 for helpers, with loop and SLP vectorization), emits an object file, keeps it in the disk cache
 (:mod:`arignote.compiler.cache`) and links it into an in-process ORC JIT; a
 warm cache skips LLVM's optimizer and code generator entirely (only the
 object is linked). ``compile_kernel`` renders a Kernel first and returns a
@@ -112,13 +112,20 @@ def target_id():
             "llvm " + ".".join(map(str, llvm.llvm_version_info)))
 
 
-def cache_key(ir_text):
-    return cache.make_key("arignote-kernel", ir_text, *target_id())
+#: the optimization level of kernels: O2 runs W1-W10 of ``make bench`` as fast as O3 did
+#: (within the machine's noise) and compiles the W4 step's kernels in 60% of the time
+#: (O3 adds, among others, non-trivial loop unswitching: loop copies per invariant
+#: condition). Helpers (the call sequence, the pooling loops) are compiled once: O3
+KERNEL_LEVEL = 2
 
 
-def _pass_builder(tm):
-    """(pass builder, module pass manager): O3 with loop and SLP vectorization."""
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+def cache_key(ir_text, level=3):
+    return cache.make_key("arignote-kernel", ir_text, f"O{level}", *target_id())
+
+
+def _pass_builder(tm, level=3):
+    """(pass builder, module pass manager): O``level`` with loop and SLP vectorization."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pto.loop_interleaving = True
@@ -137,11 +144,11 @@ def _parse(ir_text, context=None):
 
 
 def optimize(ir_text):
-    """The module parsed, verified and optimized at O3 for the host."""
+    """The module parsed, verified and optimized for the host as kernels are (O2)."""
     s = _init()
     with _lock:
         mod = _parse(ir_text)
-        pb, mpm = _pass_builder(s["tm"])
+        pb, mpm = _pass_builder(s["tm"], KERNEL_LEVEL)
         mpm.run(mod, pb)
         return mod
 
@@ -174,10 +181,10 @@ class _Compiler:
         self.run_passes = _unlocked("LLVMPY_RunNewModulePassManager")
         self.emit = _unlocked("LLVMPY_TargetMachineEmitToMemory")
 
-    def object_code(self, ir_text):
+    def object_code(self, ir_text, level=3):
         mod = _parse(ir_text, self.context)
         try:
-            pb, mpm = _pass_builder(self.tm)
+            pb, mpm = _pass_builder(self.tm, level)
             self.run_passes(mpm, mod, pb)
             with ffi.OutputString() as err:
                 buf = self.emit(self.tm, mod, 1, err)
@@ -192,12 +199,12 @@ class _Compiler:
             mod.close()
 
 
-def compile_object(ir_text):
-    """Object code (bytes) for the host, compiled by this thread's LLVM."""
+def compile_object(ir_text, level=3):
+    """Object code (bytes) for the host, compiled by this thread's LLVM at O``level``."""
     compiler = getattr(_local, "compiler", None)
     if compiler is None:
         compiler = _local.compiler = _Compiler()
-    return compiler.object_code(ir_text)
+    return compiler.object_code(ir_text, level)
 
 
 def compile_threads():
@@ -227,9 +234,9 @@ def _forget_pool_after_fork():  # a forked child has none of the pool's threads
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def _build(ir_text, key, use_cache, directory):
+def _build(ir_text, key, use_cache, directory, level):
     """(object code, cache hit) of a kernel the disk cache does not hold."""
-    obj = compile_object(ir_text)
+    obj = compile_object(ir_text, level)
     if use_cache:
         cache.store(key, obj, directory)
     return obj, False
@@ -364,10 +371,10 @@ def _keep_recent(memo_key, ck):
         _recent.popitem(last=False)
 
 
-def _compiled(ir_text, name, exports, use_cache, directory, background):
-    """The memoized CompiledKernel of ``ir_text``, or a new one: from the disk cache,
-    or compiling (on the pool when ``background``, else right here)."""
-    key = cache_key(ir_text)
+def _compiled(ir_text, name, exports, use_cache, directory, background, level=3):
+    """The memoized CompiledKernel of ``ir_text`` at O``level``, or a new one: from the
+    disk cache, or compiling (on the pool when ``background``, else right here)."""
+    key = cache_key(ir_text, level)
     memo_key = (key, name, exports)
     ck = _recall(memo_key) if use_cache else None
     if ck is not None:
@@ -376,20 +383,20 @@ def _compiled(ir_text, name, exports, use_cache, directory, background):
     if obj is not None:
         job = _Done(obj, True)
     elif background:
-        job = _executor().submit(_build, ir_text, key, use_cache, directory)
+        job = _executor().submit(_build, ir_text, key, use_cache, directory, level)
     else:
-        job = _Done(*_build(ir_text, key, use_cache, directory))
+        job = _Done(*_build(ir_text, key, use_cache, directory, level))
     ck = CompiledKernel(ir_text, name, exports, job)
     if use_cache:
         _remember(memo_key, ck, pending=not isinstance(job, _Done))
     return ck
 
 
-def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None):
-    """Compile (or fetch from the caches) ``ir_text`` and link it; returns a CompiledKernel
-    for the function ``name`` (``exports`` names further symbols to look up)."""
+def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None, level=3):
+    """Compile at O``level`` (or fetch from the caches) ``ir_text`` and link it; returns a
+    CompiledKernel for the function ``name`` (``exports`` names further symbols to look up)."""
     pending = getattr(_local, "batch", None)
-    ck = _compiled(ir_text, name, tuple(exports), use_cache, directory, pending is not None)
+    ck = _compiled(ir_text, name, tuple(exports), use_cache, directory, pending is not None, level)
     job = ck.__dict__.get("_future")
     if job is None:
         return ck
@@ -448,7 +455,7 @@ def compile_kernel(kernel, use_cache=True, directory=None):
     Kernels with the same IR share one CompiledKernel; a kernel's non-scalar
     constants are arguments, so they are not part of it."""
     ir_text, name, exports = _source(kernel)
-    return compile_ir(ir_text, name, exports, use_cache, directory)
+    return compile_ir(ir_text, name, exports, use_cache, directory, KERNEL_LEVEL)
 
 
 def compile_kernels(kernels, use_cache=True, directory=None):
@@ -465,7 +472,7 @@ def prefetch(kernels, directory=None):
     shows there. Made for a Program: prefetch all its kernels, then make its steps."""
     sources = [_source(kernel) for kernel in kernels]
     for source in sorted(sources, key=lambda s: -len(s[0])):  # the longest first: the pool ends sooner
-        _compiled(*source, True, directory, background=True)
+        _compiled(*source, True, directory, background=True, level=KERNEL_LEVEL)
 
 
 def clear_memory_cache():

@@ -84,7 +84,7 @@ def test_foreign_entry_is_rebuilt(tmp_path):
     k1, k2 = _kernel(6.0), _kernel(7.0)
     _compile(k1, tmp_path)
     _compile(k2, tmp_path)
-    key1, key2 = jit.cache_key(render(k1)), jit.cache_key(render(k2))
+    key1, key2 = jit.cache_key(render(k1), jit.KERNEL_LEVEL), jit.cache_key(render(k2), jit.KERNEL_LEVEL)
     cache.entry_path(key2, tmp_path).write_bytes(cache.entry_path(key1, tmp_path).read_bytes())
     assert cache.load(key2, tmp_path) is None
     ck = _compile(k2, tmp_path)
@@ -133,7 +133,7 @@ def _mode(path):
 def _plant(directory, real=2.0, planted=100.0):
     """Store under ``_kernel(real)``'s key the object code of ``_kernel(planted)``,
     with a valid header: what an attacker able to write the cache would do."""
-    key = jit.cache_key(render(_kernel(real)))
+    key = jit.cache_key(render(_kernel(real)), jit.KERNEL_LEVEL)
     assert cache.store(key, jit.compile_object(render(_kernel(planted))), directory)
     return cache.entry_path(key, directory)
 
@@ -160,7 +160,7 @@ def test_a_directory_others_can_write_is_not_used(tmp_path, mode):
     _works(ck, k, 2.0)  # the planted code never ran
     assert {p: p.read_bytes() for p in shared.rglob("*") if p.is_file()} == before  # nothing written
     planted_code = jit.compile_object(render(_kernel(100.0)))
-    assert cache.load(jit.cache_key(render(k)), shared) != planted_code  # (the fallback's)
+    assert cache.load(jit.cache_key(render(k), jit.KERNEL_LEVEL), shared) != planted_code  # (the fallback's)
     fallback = cache.usable_dir(shared)
     assert fallback != shared and _mode(fallback) == 0o700 and fallback.stat().st_uid == os.geteuid()
     assert planted.exists()
@@ -201,7 +201,7 @@ def test_an_entry_others_could_write_is_refused_and_replaced(tmp_path, how):
 def test_a_symlinked_entry_is_refused_and_replaced(tmp_path):
     entry = _plant(tmp_path / "elsewhere")  # a valid private entry of this user's ...
     k = _kernel(2.0)
-    link = cache.entry_path(jit.cache_key(render(k)), tmp_path / "cache")
+    link = cache.entry_path(jit.cache_key(render(k), jit.KERNEL_LEVEL), tmp_path / "cache")
     link.parent.mkdir(parents=True, mode=0o700)
     link.symlink_to(entry)  # ... that the cache reaches through a symbolic link
     with pytest.warns(CacheWarning, match=f"entry {link} is a symbolic link"):

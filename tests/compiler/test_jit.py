@@ -99,7 +99,7 @@ def test_prefetch_compiles_in_the_background(fresh):
 
 
 def test_a_prefetched_compile_error_shows_where_the_kernel_is_asked_for(fresh, monkeypatch):
-    def broken(ir_text):
+    def broken(ir_text, level=3):
         raise RuntimeError("LLVM says no")
 
     monkeypatch.setattr(jit, "compile_object", broken)
@@ -248,9 +248,9 @@ def rss():
 
 compile_object, made = jit.compile_object, []
 
-def compile_once(ir_text):  # each function is one kernel, all named alike: reuse the first
+def compile_once(ir_text, level=3):  # each function is one kernel, all named alike: reuse the first
     if not made:
-        made.append(compile_object(ir_text))
+        made.append(compile_object(ir_text, level))
     return made[0]
 
 jit.compile_object = compile_once  # LLVM's optimizer, slow and leaking in llvmlite, runs once
