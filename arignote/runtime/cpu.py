@@ -9,7 +9,8 @@ call runs in chunks of its outermost parallel axis on the thread pool when
 the work is large enough. Everything else about a kernel step (in-place
 halves, the rerun on the reference for errors) is the neutral
 :mod:`arignote.runtime.kernels`'. Matrix products call NumPy's BLAS into the
-memory plan's storage, a :class:`Gemm` (an SGD step's product and update) the
+memory plan's storage (those of a few columns run by
+:mod:`arignote.runtime.cpu_skinny`'s kernels), a :class:`Gemm` (an SGD step's product and update) the
 same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
 :mod:`arignote.runtime.cpu_conv`, joins, writes through an index and fills
 through :mod:`arignote.runtime.cpu_copy`, ``argmax`` / ``argmin`` through
@@ -25,7 +26,7 @@ from arignote.compiler.schedule import CPU, scheduled
 from arignote.compiler.split_launch import launcher_for
 from arignote.ops.blas import Gemm, MatMul
 from arignote.ops.fused import FusedPool
-from arignote.runtime import blas
+from arignote.runtime import blas, cpu_skinny
 from arignote.runtime.backends import register
 from arignote.runtime.cpu_conv import fused_pool_step
 from arignote.runtime.cpu_conv import register_steps as register_conv_steps
@@ -72,7 +73,9 @@ class CpuBackend(KernelBackend):
 @CpuBackend.step_for(MatMul)
 def matmul_step(backend, node, allocs=None, inplace=None):
     """A matrix product through NumPy's BLAS into the memory plan's storage (no
-    fresh pages per call); other products (batched, mixed dtypes) use ``perform``."""
+    fresh pages per call), or by the skinny kernels where ``B`` has a few columns
+    (:mod:`arignote.runtime.cpu_skinny`); other products (batched, mixed dtypes) use
+    ``perform``."""
     (out,) = node.outputs
     dtype = out.type.numpy_dtype
     if out.ndim != 2 or any(v.type.numpy_dtype != dtype or v.ndim != 2 for v in node.inputs) \
@@ -84,9 +87,12 @@ def matmul_step(backend, node, allocs=None, inplace=None):
         a, b = args
         if a.shape[1] != b.shape[0]:
             return node.op.perform(node, args)  # its error names the shapes
-        return [np.matmul(a, b, out=take((a.shape[0], b.shape[1]), dtype))]
+        out = take((a.shape[0], b.shape[1]), dtype)
+        if cpu_skinny.product(a, b, out):  # (a few columns: see cpu_skinny)
+            return [out]
+        return [np.matmul(a, b, out=out)]
 
-    run.trusted = True
+    run.trusted = run.skinny = True
     run.call = run
     return run
 

@@ -73,8 +73,8 @@ def scalar_entry(program, fast_inputs, general, name):
             la.kernel.extents or la.n_user != len(fast_inputs) or \
             any(ndim != 0 or not exact for _, ndim, exact, _ in fast_inputs):
         return None
-    compiled = la.compiled
-    if compiled.error_flag is not None:
+    compiled = getattr(la, "compiled", None)  # (none for the interpreter's kernels)
+    if compiled is None or compiled.error_flag is not None:
         return None
     address = _entry_address()
     if address is None:

@@ -14,7 +14,8 @@ from arignote.compiler.bind import static_view
 from arignote.compiler.helper_ir import SEQUENCE_CODES
 from arignote.compiler.unsafe import data_pointer
 from arignote.ops.blas import Gemm, MatMul
-from arignote.runtime import blas
+from arignote.runtime import blas, cpu_skinny
+from arignote.runtime.threads import native_pool
 
 _KERNEL, _GEMM, _COPY, _PATCH, _PARALLEL = (
     SEQUENCE_CODES[k] for k in ("kernel", "gemm", "copy", "patch", "parallel"))
@@ -43,6 +44,7 @@ def bounds(a):
 
 def native_kind(node, run, args):
     """How a step runs natively on ``args``: 'kernel', 'gemm' (a Gemm's library step),
+    'skinny' (MatMul's by :mod:`~arignote.runtime.cpu_skinny`, as its normal run does),
     'matmul' (MatMul's, as a gemm), or None (a host step). A product NumPy computes
     otherwise than by ``gemm`` (a matrix times a vector: ``gemv``; ``a.T @ a``: ``syrk``)
     stays NumPy's, so a replay gives the very bits a normal run gives."""
@@ -54,6 +56,8 @@ def native_kind(node, run, args):
         return "gemm"
     if isinstance(node.op, MatMul) and getattr(run, "trusted", False):
         a, b = args
+        if getattr(run, "skinny", False) and cpu_skinny.plan(a, b) is not None:
+            return "skinny"
         if a.ndim == b.ndim == 2 and a.shape[0] > 1 and b.shape[1] > 1 and \
                 not np.may_share_memory(a, b):
             return "matmul"
@@ -97,8 +101,31 @@ class Builder:
     def native(self, native, run, args, outputs, commit=False):
         if native == "kernel":
             self._kernel(run, args, outputs, commit)
+        elif native == "skinny":
+            self._skinny(args, outputs[0])
         else:
             self._gemm(native, run, args, outputs[0])
+
+    def _skinny(self, args, out):
+        """A skinny product's entries: its kernels (the transpose of ``B`` first, where it
+        needs one), split among threads as its normal run splits them."""
+        a, b = args
+        product = cpu_skinny.Product(cpu_skinny.plan(a, b), a, b, out)
+        self.keep.append(product)
+        if product.scratch is not None:
+            self.held.append(bounds(product.scratch))
+        for where in product.pointers:
+            self._pointer(ctypes.c_int64.from_address(where).value, where)
+        pool = native_pool()
+        for address, _, shape, data, strides, end, (array, chunks, n) in product.entries:
+            if n > 1 and pool is not None:
+                self.keep.append(array)
+                for w in (_PARALLEL, pool.run_address, pool.address, address, shape, data, strides,
+                          chunks, n, 0):
+                    self._word(w)
+            else:
+                for w in (_KERNEL, address, shape, data, strides, end, 0):
+                    self._word(w)
 
     def _kernel(self, run, args, outputs, commit):
         la = run.launcher

@@ -28,7 +28,7 @@ def _native(f):
 
 def test_plus_on_floats_and_0d_arrays():
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, b], a + b, backend="cpu")
+    f = ag.function([a, b], a + b, backend="cpu", fusion=True)
     _native(f)
     outs = [f(1.5, 2.5), f(np.asarray(1.5), 2.5), f(np.asarray(1.5), np.asarray(2.5))]
     for out in outs:
@@ -48,14 +48,14 @@ def test_plus_on_floats_and_0d_arrays():
                                   (True, 2.0)])
 def test_other_arguments_go_to_the_general_call(args):
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, b], a * b, backend="cpu")
+    f = ag.function([a, b], a * b, backend="cpu", fusion=True)
     _native(f)
     assert f(*args) == f._call_any(*args) == float(args[0]) * 2.0
 
 
 def test_keywords_defaults_and_argument_errors():
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, ag.In(b, value=3.0)], a - b, backend="cpu")
+    f = ag.function([a, ag.In(b, value=3.0)], a - b, backend="cpu", fusion=True)
     _native(f)
     assert f(a=5.0, b=1.0) == 4.0 and f(5.0) == 2.0 and f(5.0, b=4.0) == 1.0
     with pytest.raises(ArignoteTypeError, match="missing input 'a'"):
@@ -70,7 +70,7 @@ def test_keywords_defaults_and_argument_errors():
 
 def test_misaligned_and_subclassed_arrays():
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, b], a / b, backend="cpu")
+    f = ag.function([a, b], a / b, backend="cpu", fusion=True)
     _native(f)
     raw = np.ndarray((), np.float64, buffer=bytearray(b"\0" + np.float64(6.0).tobytes()), offset=1)
     assert raw.ctypes.data % 8 and raw.flags.aligned is False
@@ -86,20 +86,20 @@ def test_dtypes_of_every_kind():
                               (T.iscalar, np.asarray(7, np.int32), np.int32),
                               (T.lscalar, np.asarray(-3, np.int64), np.int64)]:
         x = make("x")
-        f = ag.function([x], x * 2 + 1, backend="cpu")
+        f = ag.function([x], x * 2 + 1, backend="cpu", fusion=True)
         _native(f)
         out = f(value)
         assert out.dtype == want and out == value * 2 + 1
         assert f(value.item()) == value * 2 + 1  # (a Python number: the general call converts)
     p, q = T.bscalar("p"), T.dscalar("q")
-    g = ag.function([p, q], T.switch(p, q, -q), backend="cpu")
+    g = ag.function([p, q], T.switch(p, q, -q), backend="cpu", fusion=True)
     _native(g)
     assert g(np.asarray(1, np.int8), 2.0) == 2.0 and g(np.asarray(0, np.int8), 2.0) == -2.0
 
 
 def test_constants_and_math():
     a = T.dscalar("a")
-    f = ag.function([a], T.exp(a) * np.float64(2.5) + T.log1p(a), backend="cpu")
+    f = ag.function([a], T.exp(a) * np.float64(2.5) + T.log1p(a), backend="cpu", fusion=True)
     _native(f)
     for v in (0.0, 0.5, 3.0):
         np.testing.assert_allclose(f(v), np.exp(v) * 2.5 + np.log1p(v), rtol=1e-15)
@@ -109,17 +109,17 @@ def test_what_keeps_the_call_in_python():
     a, b = T.dscalars("a", "b")
     v = T.dvector("v")
     s = ag.shared(np.float64(1.0), name="s")
-    assert ag.function([v], v * 2, backend="cpu")._entry is None  # (arrays: the direct call)
-    assert ag.function([a, b], [a + b], backend="cpu")._entry is None  # (a list of outputs)
-    assert ag.function([a], [Out(a * 2, borrow=True)], backend="cpu")._entry is None
-    assert ag.function([a], a * s, backend="cpu")._entry is None  # (a shared variable: a lock)
-    assert ag.function([a], a, updates=[(s, s + a)], backend="cpu")._entry is None
+    assert ag.function([v], v * 2, backend="cpu", fusion=True)._entry is None  # (arrays: the direct call)
+    assert ag.function([a, b], [a + b], backend="cpu", fusion=True)._entry is None  # (a list of outputs)
+    assert ag.function([a], [Out(a * 2, borrow=True)], backend="cpu", fusion=True)._entry is None
+    assert ag.function([a], a * s, backend="cpu", fusion=True)._entry is None  # (a shared variable: a lock)
+    assert ag.function([a], a, updates=[(s, s + a)], backend="cpu", fusion=True)._entry is None
     assert ag.function([a, b], a + b, backend="numpy")._entry is None
 
 
 def test_profile_record_copy_and_pickle():
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, b], a + b, backend="cpu", name="plus")
+    f = ag.function([a, b], a + b, backend="cpu", fusion=True, name="plus")
     entry = _native(f)
     prof = ag.profile(f, 1.5, 2.5, repeat=3)  # timed step by step through the program
     assert prof.steps and prof.steps[0].seconds > 0 and f.__call__ is entry
@@ -134,7 +134,7 @@ def test_profile_record_copy_and_pickle():
 
 def test_threads_calling_at_once():
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, b], a * b + a, backend="cpu")
+    f = ag.function([a, b], a * b + a, backend="cpu", fusion=True)
     _native(f)
     bad = []
 
@@ -154,6 +154,6 @@ def test_threads_calling_at_once():
 def test_turned_off(monkeypatch):
     monkeypatch.setattr(native_entry, "ENABLED", False)
     a, b = T.dscalars("a", "b")
-    f = ag.function([a, b], a + b, backend="cpu")
+    f = ag.function([a, b], a + b, backend="cpu", fusion=True)
     assert f._entry is None and f(1.0, 2.0) == 3.0
     assert unsafe.LAYOUT is not None  # (on: the layout was read right)
