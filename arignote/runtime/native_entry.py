@@ -24,7 +24,7 @@ import numpy as np
 
 from arignote.compiler.helper_ir import (ENTRY_FIELDS, ENTRY_INPUT_FIELDS, SCALAR_ENTRY,
                                          scalar_entry as entry_ir)
-from arignote.compiler.jit import helper_function
+from arignote.compiler.jit import CompiledKernel, helper_function
 from arignote.compiler.unsafe import FLOAT_VALUE, LAYOUT
 
 #: on unless turned off, the layouts are unknown, or no GIL serializes calls (the context
@@ -73,8 +73,8 @@ def scalar_entry(program, fast_inputs, general, name):
             la.kernel.extents or la.n_user != len(fast_inputs) or \
             any(ndim != 0 or not exact for _, ndim, exact, _ in fast_inputs):
         return None
-    compiled = getattr(la, "compiled", None)  # (none for the interpreter's kernels)
-    if compiled is None or compiled.error_flag is not None:
+    compiled = getattr(la, "compiled", None)  # (only the LLVM-compiled kernels of the cpu)
+    if not isinstance(compiled, CompiledKernel) or compiled.error_flag is not None:
         return None
     address = _entry_address()
     if address is None:
