@@ -80,7 +80,7 @@ from arignote.compiler.llvm_scalar import ACCUM, BITS, FLOAT, FSUFFIX, const, el
     first_wins, math_function, minmax, scalar_op
 from arignote.compiler.llvm_scalar import types as _types
 from arignote.compiler.llvm_tiles import Nest as _Nest
-from arignote.compiler.llvm_tiles import Tiles, symbol
+from arignote.compiler.llvm_tiles import Tiles, renamed, symbol, unit_test
 
 
 # ------------------------------------------------------------ the renderer
@@ -544,16 +544,11 @@ class _Renderer(Tiles):
                 f"  %u{a}.len = sub nsw i64 {hi}, %u{a}.pre", f"  %u{a}.whole = and i64 %u{a}.len, {-u}",
                 f"  %u{a}.last = add nsw i64 %u{a}.first, %u{a}.whole"]
         strides = self.strides_along(a)
-        unit = self.unit_test(strides, f"%u{a}", out)
-        names = re.compile(r"(%t\d+|%i" + str(a) + r"|%s\d+\.\d+)(?![\w.])")
+        unit = unit_test(strides, f"%u{a}", out)
 
         def copy(tag, unit_strides=False):
-            def rename(m):
-                name = m.group(0)
-                if name.startswith("%s"):
-                    return "1" if unit_strides and name in strides else name
-                return f"%i{a}{tag}" if name == f"%i{a}" else name + tag
-            out.extend(names.sub(rename, line) for line in self.sections[0])
+            out.extend(renamed(self.sections[0], tag, {f"%i{a}": f"%i{a}{tag}"},
+                               strides if unit_strides else ()))
 
         def loop(first, last, tag, step=1, unit_strides=False):
             nest.open(a, first, last, tag, step)
@@ -582,17 +577,6 @@ class _Renderer(Tiles):
         return sorted({f"%s{self.over.get(ins.param, ins.param)}.{d}" for ins in self.k.body
                        if isinstance(ins, (K.Load, K.Store)) and level in (None, ins.level)
                        for d, x in enumerate(ins.axes) if x == a})
-
-    @staticmethod
-    def unit_test(strides, prefix, out):
-        """Append to ``out`` the test that every stride of ``strides`` is 1 (names from
-        ``prefix``); the ``i1`` it gives."""
-        unit = "true"
-        for n, st in enumerate(strides):
-            out += [f"  {prefix}.one{n} = icmp eq i64 {st}, 1",
-                    f"  {prefix}.unit{n} = and i1 {unit}, {prefix}.one{n}"]
-            unit = f"{prefix}.unit{n}"
-        return unit
 
     def plain_loop(self):
         """Loop metadata (``, !llvm.loop !N``) asking LLVM neither to vectorize nor to unroll

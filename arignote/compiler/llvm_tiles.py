@@ -200,10 +200,12 @@ class Tiles:
         strides = self.strides_along(t, level=1)
         if strides:  # the pass twice: for unit strides along the tile (a run-time test), which
             # LLVM vectorizes without checks of its own (a short tile: its few points), and any
-            unit = self.unit_test(strides, "%TB", out)
+            unit = unit_test(strides, "%TB", out)
             out += [f"  br i1 {unit}, label %TB.unit, label %TB.any", "TB.unit:"]
             nest.block = "TB.unit"
-            the_pass(_unit_copy(self.sections["b"], strides, t, k.reduce_axes), ".u")
+            indices = {f"%i{a}": f"%i{a}.u" for a in k.reduce_axes}
+            indices.update({f"%i{t}.b": f"%i{t}.b.u", "%jb": "%jb.u"})
+            the_pass(renamed(self.sections["b"], ".u", indices, strides), ".u")
             out += ["  br label %TB.join", "TB.any:"]
             nest.block = "TB.any"
             the_pass(self.sections["b"])
@@ -217,22 +219,33 @@ class Tiles:
 
 
 
-def _unit_copy(lines, strides, t, reduced):
-    """The column tile's pass ``lines`` for loops tagged ``.u``: its values and indices
-    renamed, the strides of ``strides`` 1."""
-    unit = set(strides)
-    indices = {f"%i{a}": f"%i{a}.u" for a in reduced}
-    indices.update({f"%i{t}.b": f"%i{t}.b.u", "%jb": "%jb.u"})
-    names = re.compile(r"(%t\d+|%i\d+(?:\.b)?|%jb|%s\d+\.\d+)(?![\w.])")
+def renamed(lines, tag, indices, unit=()):
+    """``lines`` for another copy of their loop: each value ``%tN`` renamed ``%tN<tag>``,
+    each index variable of ``indices`` (old name -> new), each stride variable of
+    ``unit`` replaced by 1."""
+    unit = set(unit)
+    own = "|".join(re.escape(name) for name in sorted(indices, key=len, reverse=True))
+    names = re.compile(r"(%t\d+|%s\d+\.\d+" + (f"|{own}" if own else "") + r")(?![\w.])")
 
     def rename(m):
         name = m.group(0)
-        if name.startswith("%s"):
-            return "1" if name in unit else name
         if name.startswith("%t"):
-            return name + ".u"
-        return indices.get(name, name)
+            return name + tag
+        if name in indices:
+            return indices[name]
+        return "1" if name in unit else name
     return [names.sub(rename, line) for line in lines]
+
+
+def unit_test(strides, prefix, out):
+    """Append to ``out`` the test that every stride of ``strides`` is 1 (names from
+    ``prefix``); the ``i1`` it gives."""
+    unit = "true"
+    for n, st in enumerate(strides):
+        out += [f"  {prefix}.one{n} = icmp eq i64 {st}, 1",
+                f"  {prefix}.unit{n} = and i1 {unit}, {prefix}.one{n}"]
+        unit = f"{prefix}.unit{n}"
+    return unit
 
 
 class Nest:
