@@ -26,6 +26,8 @@ vector (the end of a row, of a chunk) is read and written under a mask.
 """
 import numpy as np
 
+from arignote.compiler.llvm_tiles import Nest
+
 #: the symbols of the helpers (one module each, per dtype and column count)
 ROWS, COLUMNS, TRANSPOSE = "arignote_skinny_rows", "arignote_skinny_columns", "arignote_skinny_transpose"
 
@@ -46,6 +48,7 @@ class _Emitter:
         self.lanes, self.v = lanes, f"<{lanes} x {self.t}>"
         self.vs = f"v{lanes}{suffix}"
         self.lines, self.n = [], 0
+        self.nest = Nest(self.lines)
         self.declares = {
             f"declare {self.v} @llvm.fma.{self.vs}({self.v}, {self.v}, {self.v})",
             f"declare {self.t} @llvm.vector.reduce.fadd.{self.vs}({self.t}, {self.v})",
@@ -92,26 +95,23 @@ class _Emitter:
     def fma(self, a, b, c):
         return self(f"call {self.v} @llvm.fma.{self.vs}({self.v} {a}, {self.v} {b}, {self.v} {c})")
 
-    def loop(self, label, lo, hi, step, body):
-        """``for (%label = lo; %label + step <= hi; %label += step) body(%label)``; the
-        first index past the loop."""
-        pre = f"{label}.pre"
-        self.put(f"  br label %{pre}", f"{pre}:", f"  br label %{label}.head", f"{label}.head:",
-                 f"  %{label} = phi i64 [ {lo}, %{pre} ], [ %{label}.next, %{label}.latch ]",
-                 f"  %{label}.last = add nsw i64 %{label}, {step}",
-                 f"  %{label}.fits = icmp sle i64 %{label}.last, {hi}",
-                 f"  br i1 %{label}.fits, label %{label}.body, label %{label}.exit", f"{label}.body:")
-        body(f"%{label}")
-        self.put(f"  br label %{label}.latch", f"{label}.latch:",
-                 f"  %{label}.next = add nsw i64 %{label}, {step}", f"  br label %{label}.head",
-                 f"{label}.exit:")
-        return f"%{label}"
+    def loop(self, name, lo, hi, step, body):
+        """``body(index)`` for each index from ``lo`` on by ``step`` while ``index + step <=
+        hi`` (a :class:`~arignote.compiler.llvm_tiles.Nest` loop); the first index past the
+        loop."""
+        bound = hi if step == 1 else self(f"sub nsw i64 {hi}, {step - 1}")
+        self.nest.open(name, lo, bound, step=step)
+        body(f"%i{name}")
+        self.nest.close()
+        return f"%i{name}"
 
     def when(self, label, condition, body):
         """``if (condition) body()``."""
         self.put(f"  br i1 {condition}, label %{label}.then, label %{label}.done", f"{label}.then:")
+        self.nest.block = f"{label}.then"
         body()
         self.put(f"  br label %{label}.done", f"{label}.done:")
+        self.nest.block = f"{label}.done"
 
     def module(self, name, allocas=()):
         return "\n".join(sorted(self.declares) + [f"define void @{name}{_SIGNATURE} {{", "entry:",
@@ -141,7 +141,7 @@ def rows(dtype, n, lanes, r):
                         acc = e(f"load {e.v}, ptr %acc{b}.{j}, align {lanes * e.size}")
                         e.put(f"  store {e.v} {e.fma(x, w, acc)}, ptr %acc{b}.{j}, align {lanes * e.size}")
             k = e.loop(f"k{tag}", "0", K, lanes, step)
-            rest = e(f"icmp slt i64 %k{tag}, {K}")
+            rest = e(f"icmp slt i64 {k}, {K}")
             e.when(f"tail{tag}", rest, lambda: step(k, e.lanes_below(k, K)))
             for b in range(height):
                 out = e(f"mul nsw i64 {e(f'add nsw i64 {i}, {b}')}, {n}")
