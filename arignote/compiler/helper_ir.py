@@ -163,7 +163,7 @@ def sequence():
 #: the symbol of :func:`scalar_entry`'s function
 SCALAR_ENTRY = "arignote_scalar_entry"
 #: the fields of :func:`scalar_entry`'s context, in order (``shape`` and ``dtype`` next to
-#: each other: they are ``np.empty``'s arguments); then per input ``INPUT_FIELDS``
+#: each other: they are ``np.empty``'s arguments); then per input ``ENTRY_INPUT_FIELDS``
 ENTRY_FIELDS = ("n", "float_type", "array_type", "vectorcall", "general", "empty", "shape", "dtype",
                 "kernel", "data", "slot")
 ENTRY_INPUT_FIELDS = ("descr", "floats", "misaligned", "param")
@@ -182,8 +182,7 @@ def scalar_entry(layout, float_value):
     ``vectorcall``, CPython's ``PyObject_Vectorcall``; NULL if that raised), the data
     pointers of the inputs and of the output go into the kernel's ``data`` (input
     ``j``'s at index ``param``, the output's at ``slot``; the constants' are there
-    already), the 0-d kernel
-    runs, the output is returned. Any other call is ``general``'s, through
+    already), the 0-d kernel runs, the output is returned. Any other call is ``general``'s, through
     ``vectorcall``. The inputs are checked before ``empty`` runs and read after it:
     Python code that ``empty`` may run (a collection) cannot change what was checked.
     ``layout``: the object offsets of :data:`arignote.compiler.unsafe.LAYOUT`."""

@@ -1,8 +1,9 @@
 """Compiling LLVM IR text to machine code for the host CPU, with llvmlite.
 
 ``compile_ir`` optimizes for the host (its CPU name and features, O2 for
-kernels and O3 for helpers, with loop and SLP vectorization), emits an object file, keeps it in the disk cache
-(:mod:`arignote.compiler.cache`) and links it into an in-process ORC JIT; a
+kernels and O3 for helpers, with loop and SLP vectorization), emits an object
+file, keeps it in the disk cache (:mod:`arignote.compiler.cache`) and links it
+into an in-process ORC JIT; a
 warm cache skips LLVM's optimizer and code generator entirely (only the
 object is linked). ``compile_kernel`` renders a Kernel first and returns a
 :class:`CompiledKernel`, whose ``fn`` is a ctypes function with the calling

@@ -10,8 +10,9 @@ the work is large enough. Everything else about a kernel step (in-place
 halves, the rerun on the reference for errors) is the neutral
 :mod:`arignote.runtime.kernels`'. Matrix products call NumPy's BLAS into the
 memory plan's storage (those of a few columns run by
-:mod:`arignote.runtime.cpu_skinny`'s kernels), a :class:`Gemm` (an SGD step's product and update) the
-same OpenBLAS's ``gemm`` directly, in place, convolutions and pooling through
+:mod:`arignote.runtime.cpu_skinny`'s kernels), a :class:`Gemm` (an SGD step's
+product and update) the same OpenBLAS's ``gemm`` directly, in place,
+convolutions and pooling through
 :mod:`arignote.runtime.cpu_conv`, joins, writes through an index and fills
 through :mod:`arignote.runtime.cpu_copy`, ``argmax`` / ``argmin`` through
 :mod:`arignote.runtime.cpu_index`; every other op runs its ``perform``.

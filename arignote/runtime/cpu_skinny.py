@@ -15,6 +15,7 @@ OpenBLAS's 83-92 us on one thread and 45-60 us on two.
 
 ``ARIGNOTE_SKINNY=0`` leaves every product to BLAS.
 """
+import functools
 import os
 
 import numpy as np
@@ -35,8 +36,9 @@ MIN_ROW_VECTORS = 2
 MIN_SPLIT_WORK = 1 << 24
 
 
+@functools.cache
 def _machine():
-    """(vector bytes, vector registers) of the host."""
+    """(vector bytes, vector registers) of the host (asked once: :func:`plan` runs per call)."""
     wide = "+avx512f" in jit._init()["features"]
     return (64, 32) if wide else (32, 16)
 
@@ -85,8 +87,8 @@ def plan(a, b):
 class Product:
     """One call of ``out = a @ b`` by :func:`plan`'s ``form``: the entries to run in order,
     each ``(function address, ctypes function, shape, data, strides (addresses), end,
-    chunk bounds)``, their words in one array; ``pointers``: the addresses of the words
-    that hold data pointers (a replay patches them)."""
+    chunk bounds)``, their words in one array; ``pointers``: ``(address, pointer)`` of each
+    word that holds a data pointer (a replay patches them)."""
 
     def __init__(self, form, a, b, out):
         dtype, n, size = a.dtype, b.shape[1], a.itemsize
@@ -116,7 +118,7 @@ class Product:
         self.entries, self.pointers = [], []
         for (address, fn), at, n_shape, n_data, end, work, least in entries:
             shape, data = base + 8 * at, base + 8 * (at + n_shape)
-            self.pointers += [data + 8 * j for j in range(n_data)]
+            self.pointers += [(data + 8 * j, int(self.words[at + n_shape + j])) for j in range(n_data)]
             chunks = chunk_bounds(end, work, least) if end * work >= MIN_SPLIT_WORK else (None, None, 1)
             self.entries.append((address, fn, shape, data, data + 8 * n_data, end, chunks))
 

@@ -53,10 +53,10 @@ def _entry_address():
     return None if fn is None else _address(fn)
 
 
-def _new_function(method, context):
-    make = ctypes.pythonapi.PyCFunction_NewEx
-    make.restype, make.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p]
-    return make(ctypes.byref(method), context, None)
+#: CPython's ``PyCFunction_NewEx(def, self, module)``, typed here (``ctypes.pythonapi``'s own
+#: function object is shared with everyone: its argtypes are not ours to set)
+_new_function = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p)(
+    ("PyCFunction_NewEx", ctypes.pythonapi))
 
 
 def scalar_entry(program, fast_inputs, general, name):
@@ -98,5 +98,5 @@ def scalar_entry(program, fast_inputs, general, name):
     for j, c in enumerate(la.constants):  # (their pointers never change)
         context[data_at + n + j] = c.ctypes.data
     method = _MethodDef(name.encode(), address, _METH_FASTCALL_KEYWORDS, None)
-    entry = _new_function(method, context)
+    entry = _new_function(ctypes.addressof(method), context, None)
     return entry, (method, context, general, shape, dtype, la, compiled)

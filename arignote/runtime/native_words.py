@@ -114,8 +114,8 @@ class Builder:
         self.keep.append(product)
         if product.scratch is not None:
             self.held.append(bounds(product.scratch))
-        for where in product.pointers:
-            self._pointer(ctypes.c_int64.from_address(where).value, where)
+        for where, pointer in product.pointers:
+            self._pointer(pointer, where)
         pool = native_pool()
         for address, _, shape, data, strides, end, (array, chunks, n) in product.entries:
             if n > 1 and pool is not None:
