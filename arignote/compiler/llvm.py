@@ -37,6 +37,15 @@ for unit strides along the axis (a run-time test), which LLVM vectorizes across
 groups, one for any strides. LLVM then computes a value that depends on the point
 only through ``index div unroll`` (a Philox block) once per group.
 
+*Compile time* (the cold compile a user waits for): the body and the row tiles'
+function are ``noinline`` (inlined into the wrapper, LLVM optimized their code a second
+time), and every loop carries ``!llvm.loop`` hints (:class:`~arignote.compiler.llvm_tiles.LoopHints`):
+no runtime unrolling (a loop that matters is vectorized, and LLVM does not unroll a
+vectorized loop further), no unrolling at all in the row tiles' function (its loops
+over a tile's rows vectorize into a few iterations), none of either for the plain
+loops (:meth:`_Renderer.plain_loop`). Together a fifth less LLVM time for the
+W4 step's kernels (``docs/benchmarks.md``, "Compile time").
+
 *Flat loops* (:meth:`_Renderer.flattens`, elementwise kernels whose loads and
 stores cover the whole index space): the body also runs as one loop over the
 flat index ``[start * rest, end * rest)``, taken when every such buffer is
@@ -79,8 +88,8 @@ from arignote.compiler.schedule import scheduled, tile_axis
 from arignote.compiler.llvm_scalar import ACCUM, BITS, FLOAT, FSUFFIX, const, element_size, \
     first_wins, math_function, minmax, scalar_op
 from arignote.compiler.llvm_scalar import types as _types
+from arignote.compiler.llvm_tiles import LoopHints, Tiles, renamed, symbol, unit_test
 from arignote.compiler.llvm_tiles import Nest as _Nest
-from arignote.compiler.llvm_tiles import Tiles, renamed, symbol, unit_test
 
 
 # ------------------------------------------------------------ the renderer
@@ -101,8 +110,8 @@ class _Renderer(Tiles):
         self.over = dict(kernel.inplace)
         #: the index variable of each axis where it is not ``%i<axis>`` (column tiles)
         self.index = {}
-        #: module-level metadata lines (the loops LLVM must leave as they are)
-        self.metadata = []
+        #: the module's loop metadata (shared with the rows renderer)
+        self.hints = LoopHints()
         self.sched = kernel.schedule
         self.tile = self.sched.tile_axis
         #: points per tile (column tiles; row tiles: the rows renderer's)
@@ -388,6 +397,7 @@ class _Renderer(Tiles):
         rows = []
         if self.sched.row_tile:  # the same body in row tiles, its own function (own names)
             tiles = _Renderer(k, self.errors)
+            tiles.hints = self.hints
             rows = tiles.rows_function()
             self.decls.update(tiles.decls)
             self.vector_math |= tiles.vector_math
@@ -404,7 +414,7 @@ class _Renderer(Tiles):
         lines += self.wrapper()
         lines += self.body_function() if self.tile is None else self.tiled_function()
         lines += rows
-        return "\n".join(lines + self.metadata) + "\n"
+        return "\n".join(lines + self.hints.lines) + "\n"
 
     def body_args(self):
         k = self.k
@@ -495,8 +505,7 @@ class _Renderer(Tiles):
         k = self.k
         parallel = self.sched.loop_order
         reduced = sorted(k.reduce_axes)
-        nest = _Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
-                      "entry:", *self.allocas])
+        nest = _Nest([self.define(".body"), "entry:", *self.allocas], self.loop_meta)
         out = nest.out
         if self.flat is not None:
             self.flat_loop(nest)
@@ -558,7 +567,7 @@ class _Renderer(Tiles):
                 for g in range(step):
                     out.append(f"  %i{a}{tag}{g} = or disjoint i64 %i{a}{tag}, {g}")
                     copy(f"{tag}{g}", unit_strides)
-            nest.close("" if unit_strides else self.plain_loop())
+            nest.close(None if unit_strides else self.plain_loop())
 
         loop(lo, f"%u{a}.pre", ".pre")
         out += [f"  br i1 {unit}, label %U{a}.unit, label %U{a}.any", f"U{a}.unit:"]
@@ -582,13 +591,20 @@ class _Renderer(Tiles):
         """Loop metadata (``, !llvm.loop !N``) asking LLVM neither to vectorize nor to unroll
         the loop: the few points around a draw's groups, and the groups of any strides
         (which do not vectorize), cost compile time only."""
-        if not self.metadata:
-            self.metadata = ['!1 = !{!"llvm.loop.vectorize.width", i32 1}',
-                             '!2 = !{!"llvm.loop.interleave.count", i32 1}',
-                             '!3 = !{!"llvm.loop.unroll.disable"}']
-        n = 1 + len(self.metadata)
-        self.metadata.append(f"!{n} = distinct !{{!{n}, !1, !2, !3}}")
-        return f", !llvm.loop !{n}"
+        return self.hints.hint("scalar", "no_interleave", "no_unroll")
+
+    def loop_meta(self):
+        """The metadata of the other loops: no runtime unrolling (copies of a loop for an
+        unknown trip count cost compile time; the loops that matter are vectorized, and a
+        vectorized loop is not runtime-unrolled either)."""
+        return self.hints.hint("no_runtime_unroll")
+
+    def define(self, suffix):
+        """The first line of an internal function of the kernel's: ``noinline``, as each is
+        called once per chunk, and inlined into the wrapper LLVM optimizes its code again."""
+        args = ", ".join(self.body_args())
+        return f"define internal void @{symbol(self.k.name + suffix)}({args}) noinline {{"
+
 
 def render(kernel):
     """The LLVM IR module text of ``kernel`` (see the module docstring for the ABI):

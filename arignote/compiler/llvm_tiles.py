@@ -146,8 +146,9 @@ class Tiles:
         for (param, d), table in self.row_offsets.items():
             self.allocas.append(f"  {table} = alloca [{self.tile_size} x i64], align 64")
             self.put(table, "i64", self.emit(f"mul nsw i64 %i{self.tile}.off, %s{param}.{d}"))
-        nest = Nest([f"define internal void @{symbol(k.name + '.rows')}({', '.join(self.body_args())}) {{",
-                      "entry:", *self.allocas])
+        # (not unrolled: a loop over the tile's rows vectorizes into a few iterations, and
+        # unrolling them, or the reduced loops around, cost compile time only)
+        nest = Nest([self.define(".rows"), "entry:", *self.allocas], lambda: self.hints.hint("no_unroll"))
         out = nest.out
         nest.open("T", "%start", "%end", step=self.tile_size)
         for level in ["off", *levels]:
@@ -170,8 +171,7 @@ class Tiles:
         """The body of a column-tiled kernel: the other parallel axes, the tiles of the last
         one, per tile the three per-point loops (the pass's inside the reduced axes' loops)."""
         k, t, tile = self.k, self.tile, self.sched.tile
-        nest = Nest([f"define internal void @{symbol(k.name + '.body')}({', '.join(self.body_args())}) {{",
-                      "entry:", *self.allocas])
+        nest = Nest([self.define(".body"), "entry:", *self.allocas], self.loop_meta)
         out = nest.out
         for a in self.sched.loop_order[:-1]:
             chunked = a == self.sched.chunk_axis
@@ -184,15 +184,15 @@ class Tiles:
                 f"  %tile.n = select i1 %tile.full, i64 {tile}, i64 %tile.rest",
                 "  %tile.end = add nsw i64 %iT, %tile.n"]
 
-        def points(part, lines, tag=""):
+        def points(part, lines, tag="", meta=None):
             nest.open(t, "%iT", "%tile.end", f".{part}{tag}")
             out.extend(lines)
-            nest.close()
+            nest.close(meta)
 
-        def the_pass(lines, tag=""):
+        def the_pass(lines, tag="", meta=None):
             for a in sorted(k.reduce_axes):
                 nest.open(a, "0", f"%n{a}", tag)
-            points("b", lines, tag)
+            points("b", lines, tag, meta)
             for _ in k.reduce_axes:
                 nest.close()
 
@@ -200,6 +200,7 @@ class Tiles:
         strides = self.strides_along(t, level=1)
         if strides:  # the pass twice: for unit strides along the tile (a run-time test), which
             # LLVM vectorizes without checks of its own (a short tile: its few points), and any
+            # (a plain loop: LLVM would only copy it again for unit strides)
             unit = unit_test(strides, "%TB", out)
             out += [f"  br i1 {unit}, label %TB.unit, label %TB.any", "TB.unit:"]
             nest.block = "TB.unit"
@@ -208,7 +209,7 @@ class Tiles:
             the_pass(renamed(self.sections["b"], ".u", indices, strides), ".u")
             out += ["  br label %TB.join", "TB.any:"]
             nest.block = "TB.any"
-            the_pass(self.sections["b"])
+            the_pass(self.sections["b"], meta=self.plain_loop())
             out += ["  br label %TB.join", "TB.join:"]
             nest.block = "TB.join"
         else:
@@ -248,12 +249,45 @@ def unit_test(strides, prefix, out):
     return unit
 
 
+#: what a loop may ask of LLVM's loop passes (``!llvm.loop`` properties), by name
+LOOP_HINTS = {
+    "scalar": '!{!"llvm.loop.vectorize.width", i32 1}',
+    "no_interleave": '!{!"llvm.loop.interleave.count", i32 1}',
+    "no_unroll": '!{!"llvm.loop.unroll.disable"}',
+    "no_runtime_unroll": '!{!"llvm.loop.unroll.runtime.disable"}',
+}
+
+
+class LoopHints:
+    """A module's loop metadata: ``hint(*names)`` is the ``, !llvm.loop !N`` suffix of a
+    loop's back edge asking for those :data:`LOOP_HINTS`; ``lines`` defines the nodes."""
+
+    def __init__(self):
+        self.lines, self.nodes = [], {}
+
+    def node(self, text):
+        if text not in self.nodes:
+            self.nodes[text] = n = len(self.lines) + 1
+            self.lines.append(f"!{n} = {text}")
+        return self.nodes[text]
+
+    def hint(self, *names):
+        if not names:
+            return ""
+        refs = [f"!{self.node(LOOP_HINTS[name])}" for name in names]
+        n = len(self.lines) + 1  # a loop's own node: distinct, naming itself
+        self.lines.append(f"!{n} = distinct !{{!{n}, {', '.join(refs)}}}")
+        return f", !llvm.loop !{n}"
+
+
 class Nest:
     """Counted loops as basic blocks, opened and closed in order: loop ``a`` (tag ``t``)
-    has the index ``%i<a><t>`` and the blocks ``L<a><t>.head/.body/.latch/.exit``."""
+    has the index ``%i<a><t>`` and the blocks ``L<a><t>.head/.body/.latch/.exit``.
 
-    def __init__(self, out):
-        self.out, self.block, self.exits = out, "entry", []
+    ``meta()`` gives the back-edge metadata of a loop closed without its own."""
+
+    def __init__(self, out, meta=str):
+        self.out, self.block, self.exits, self.meta = out, "entry", [], meta
 
     def open(self, a, lo, hi, tag="", step=1):
         i, L = f"%i{a}{tag}", f"L{a}{tag}"
@@ -264,8 +298,9 @@ class Nest:
         self.block = f"{L}.body"
         self.exits.append((a, tag, step))
 
-    def close(self, meta=""):
+    def close(self, meta=None):
         """End the innermost open loop; ``meta``: metadata of its back edge."""
+        meta = self.meta() if meta is None else meta
         a, tag, step = self.exits.pop()
         i, L = f"%i{a}{tag}", f"L{a}{tag}"
         self.out.extend([f"  br label %{L}.latch", f"{L}.latch:",
