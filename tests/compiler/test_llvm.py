@@ -132,6 +132,28 @@ def test_ir_flags():
     assert "define void @kernel(ptr noalias readonly %shape" in ir
 
 
+def test_loops_carry_their_hints_and_the_parts_are_not_inlined():
+    """Compile time: every back edge names its loop's hints, the row tiles' loops are not
+    unrolled, the others not runtime-unrolled; the internal functions are ``noinline``."""
+    x = T.matrix("x", dtype="float32")
+    ir = render(lower(Fused([x], [T.sum(T.exp(x), axis=1)])))
+    nodes = dict(re.findall(r"^!(\d+) = (.*)$", ir, re.M))
+    hint = {name: next(n for n, text in nodes.items() if text == f'!{{!"llvm.loop.{name}"}}')
+            for name in ("unroll.disable", "unroll.runtime.disable")}
+    functions = re.split(r"^define ", ir, flags=re.M)[1:]
+    parts = {re.match(r"internal void @kernel\.(\w+)\(", f).group(1): f for f in functions
+             if f.startswith("internal void @kernel.")}
+    assert sorted(parts) == ["body", "rows"]
+    for part, text in parts.items():
+        assert text.splitlines()[0].endswith(") noinline {")
+        back = re.findall(r"^(L\S+)\.latch:\n(?:  .*\n)*?  br label %\1\.head(.*)$", text, re.M)
+        assert back and all(meta.startswith(", !llvm.loop !") for _, meta in back), back
+        for _, meta in back:
+            refs = re.findall(r"!\d+", nodes[meta.split("!")[-1]])[1:]  # (the first: itself)
+            assert f"!{hint['unroll.disable' if part == 'rows' else 'unroll.runtime.disable']}" in refs
+    assert len(nodes) == len(set(nodes.values()))  # (each property once)
+
+
 def test_unsupported_dtype_and_op_raise_naming_them():
     k = K.Kernel("k", (K.Param("in0", "complex64", 1, "in"), K.Param("out0", "complex64", 1, "out")),
                  1, (), (K.Load("complex64", 0, (0,)), K.Store("complex64", 1, (0,), 0)))
