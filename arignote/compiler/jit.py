@@ -417,11 +417,13 @@ _helpers = {}  # name -> (ctypes function or None, its CompiledKernel, kept aliv
 
 def helper_function(make_ir, name, restype, *argtypes):
     """The process's ctypes handle on a helper the runtime JITs once (the trampoline, the
-    call sequence): ``make_ir()`` compiled outside the disk cache, ``name`` called as
-    ``restype(*argtypes)``; None if it cannot be had (callers then do without it)."""
+    call sequence, the thread pool's loops): ``make_ir()`` compiled at O3 through the disk
+    cache (a fresh process would otherwise wait some 50 ms for them at its first call),
+    ``name`` called as ``restype(*argtypes)``; None if it cannot be had (callers then do
+    without it)."""
     if name not in _helpers:
         try:
-            compiled = compile_ir(make_ir(), name, use_cache=False)
+            compiled = compile_ir(make_ir(), name)
             _helpers[name] = (ctypes.CFUNCTYPE(restype, *argtypes)(compiled.address), compiled)
         except Exception:  # pragma: no cover - a helper is an optimization, never required
             _helpers[name] = (None, None)
