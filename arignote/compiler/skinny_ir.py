@@ -26,10 +26,14 @@ vector (the end of a row, of a chunk) is read and written under a mask.
 """
 import numpy as np
 
-from arignote.compiler.llvm_tiles import Nest
+from arignote.compiler.llvm_tiles import LoopHints, Nest
 
 #: the symbols of the helpers (one module each, per dtype and column count)
 ROWS, COLUMNS, TRANSPOSE = "arignote_skinny_rows", "arignote_skinny_columns", "arignote_skinny_transpose"
+
+#: the hints of a loop LLVM should leave as it is: the transpose's (vectorized and unrolled, it
+#: took 29 ms to compile instead of 8, and ran in 6.7 us instead of 3.2 on W3's 784x10)
+PLAIN = ("scalar", "no_interleave", "no_unroll")
 
 _SIGNATURE = "(ptr noalias readonly %shape, ptr noalias readonly %data, ptr noalias readonly %strides, " \
              "i64 %start, i64 %end)"
@@ -48,6 +52,7 @@ class _Emitter:
         self.lanes, self.v = lanes, f"<{lanes} x {self.t}>"
         self.vs = f"v{lanes}{suffix}"
         self.lines, self.n = [], 0
+        self.hints = LoopHints()
         self.nest = Nest(self.lines)
         self.declares = {
             f"declare {self.v} @llvm.fma.{self.vs}({self.v}, {self.v}, {self.v})",
@@ -95,14 +100,15 @@ class _Emitter:
     def fma(self, a, b, c):
         return self(f"call {self.v} @llvm.fma.{self.vs}({self.v} {a}, {self.v} {b}, {self.v} {c})")
 
-    def loop(self, name, lo, hi, step, body):
+    def loop(self, name, lo, hi, step, body, hints=()):
         """``body(index)`` for each index from ``lo`` on by ``step`` while ``index + step <=
-        hi`` (a :class:`~arignote.compiler.llvm_tiles.Nest` loop); the first index past the
+        hi`` (a :class:`~arignote.compiler.llvm_tiles.Nest` loop, asking LLVM for ``hints``,
+        names of :data:`~arignote.compiler.llvm_tiles.LOOP_HINTS`); the first index past the
         loop."""
         bound = hi if step == 1 else self(f"sub nsw i64 {hi}, {step - 1}")
         self.nest.open(name, lo, bound, step=step)
         body(f"%i{name}")
-        self.nest.close()
+        self.nest.close(self.hints.hint(*hints))
         return f"%i{name}"
 
     def when(self, label, condition, body):
@@ -115,7 +121,8 @@ class _Emitter:
 
     def module(self, name, allocas=()):
         return "\n".join(sorted(self.declares) + [f"define void @{name}{_SIGNATURE} {{", "entry:",
-                                                   *allocas, *self.lines, "  ret void", "}", ""])
+                                                   *allocas, *self.lines, "  ret void", "}", "",
+                                                   *self.hints.lines])
 
 
 def rows(dtype, n, lanes, r):
@@ -206,6 +213,6 @@ def transpose(dtype):
             v = e(f"load {e.t}, ptr {e.at(src, e(f'mul nsw i64 {j}, {sbj}'))}, align {e.size}")
             to = e(f"add nsw i64 {e(f'mul nsw i64 {j}, {K}')}, {k}")
             e.put(f"  store {e.t} {v}, ptr {e.at(Bt, to)}, align {e.size}")
-        e.loop("j", "0", n, 1, column)
-    e.loop("k", "%start", "%end", 1, row)
+        e.loop("j", "0", n, 1, column, PLAIN)
+    e.loop("k", "%start", "%end", 1, row, PLAIN)
     return e.module(TRANSPOSE)
