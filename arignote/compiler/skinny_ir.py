@@ -126,41 +126,47 @@ class _Emitter:
 
 
 def rows(dtype, n, lanes, r):
-    """IR of :data:`ROWS` for ``n`` columns, vectors of ``lanes``, ``r`` rows at a time
-    (then one at a time for the last rows of the chunk)."""
+    """IR of :data:`ROWS` for ``n`` columns, vectors of ``lanes``, ``r`` rows at a time: a
+    chunk's last rows, fewer than ``r``, run the same block with the missing rows read as
+    its last row and not stored (a copy of the block for them doubled the IR LLVM compiles
+    at the first call; each row's sums are the same either way)."""
     e = _Emitter(dtype, lanes)
     K, lda = e.word("shape", 0), e.word("strides", 0)
     A, Bt, P = e.pointer(0), e.pointer(1), e.pointer(2)
+    last = e("sub nsw i64 %end, 1")
     allocas = [f"  %acc{b}.{j} = alloca {e.v}, align {lanes * e.size}" for b in range(r) for j in range(n)]
 
-    def block(height, tag):
-        def body(i):
-            rows_at = [e.at(A, e(f"mul nsw i64 {e(f'add nsw i64 {i}, {b}')}, {lda}")) for b in range(height)]
-            for b in range(height):
-                for j in range(n):
-                    e.put(f"  store {e.v} zeroinitializer, ptr %acc{b}.{j}, align {lanes * e.size}")
+    def body(i):
+        at = [i] + [e(f"add nsw i64 {i}, {b}") for b in range(1, r)]
+        real = [None] + [e(f"icmp slt i64 {row}, %end") for row in at[1:]]
+        read = [i] + [e(f"select i1 {ok}, i64 {row}, i64 {last}") for row, ok in zip(at[1:], real[1:])]
+        rows_at = [e.at(A, e(f"mul nsw i64 {row}, {lda}")) for row in read]
+        for b in range(r):
+            for j in range(n):
+                e.put(f"  store {e.v} zeroinitializer, ptr %acc{b}.{j}, align {lanes * e.size}")
 
-            def step(k, mask=None):
-                xs = [e.load(e.at(row, k), mask) for row in rows_at]
-                for j in range(n):
-                    w = e.load(e.at(Bt, e(f"add nsw i64 {e(f'mul nsw i64 {j}, {K}')}, {k}")), mask)
-                    for b, x in enumerate(xs):
-                        acc = e(f"load {e.v}, ptr %acc{b}.{j}, align {lanes * e.size}")
-                        e.put(f"  store {e.v} {e.fma(x, w, acc)}, ptr %acc{b}.{j}, align {lanes * e.size}")
-            k = e.loop(f"k{tag}", "0", K, lanes, step)
-            rest = e(f"icmp slt i64 {k}, {K}")
-            e.when(f"tail{tag}", rest, lambda: step(k, e.lanes_below(k, K)))
-            for b in range(height):
-                out = e(f"mul nsw i64 {e(f'add nsw i64 {i}, {b}')}, {n}")
-                for j in range(n):
+        def step(k, mask=None):
+            xs = [e.load(e.at(row, k), mask) for row in rows_at]
+            for j in range(n):
+                w = e.load(e.at(Bt, e(f"add nsw i64 {e(f'mul nsw i64 {j}, {K}')}, {k}")), mask)
+                for b, x in enumerate(xs):
                     acc = e(f"load {e.v}, ptr %acc{b}.{j}, align {lanes * e.size}")
-                    total = e(f"call reassoc {e.t} @llvm.vector.reduce.fadd.{e.vs}({e.t} -0.0, {e.v} {acc})")
-                    e.put(f"  store {e.t} {total}, ptr {e.at(P, e(f'add nsw i64 {out}, {j}'))}, "
-                          f"align {e.size}")
-        return body
+                    e.put(f"  store {e.v} {e.fma(x, w, acc)}, ptr %acc{b}.{j}, align {lanes * e.size}")
+        k = e.loop("k", "0", K, lanes, step)
+        rest = e(f"icmp slt i64 {k}, {K}")
+        e.when("tail", rest, lambda: step(k, e.lanes_below(k, K)))
 
-    done = e.loop("i", "%start", "%end", r, block(r, ".r")) if r > 1 else "%start"
-    e.loop("i1", done, "%end", 1, block(1, ".1"))
+        def store(b):
+            out = e(f"mul nsw i64 {at[b]}, {n}")
+            for j in range(n):
+                acc = e(f"load {e.v}, ptr %acc{b}.{j}, align {lanes * e.size}")
+                total = e(f"call reassoc {e.t} @llvm.vector.reduce.fadd.{e.vs}({e.t} -0.0, {e.v} {acc})")
+                e.put(f"  store {e.t} {total}, ptr {e.at(P, e(f'add nsw i64 {out}, {j}'))}, align {e.size}")
+        store(0)
+        for b in range(1, r):
+            e.when(f"row{b}", real[b], lambda b=b: store(b))
+
+    e.loop("i", "%start", e(f"add nsw i64 %end, {r - 1}"), r, body)
     return e.module(ROWS, allocas)
 
 
