@@ -88,7 +88,7 @@ from arignote.compiler.schedule import scheduled, tile_axis
 from arignote.compiler.llvm_scalar import ACCUM, BITS, FLOAT, FSUFFIX, const, element_size, \
     first_wins, math_function, minmax, scalar_op
 from arignote.compiler.llvm_scalar import types as _types
-from arignote.compiler.llvm_tiles import LoopHints, Tiles, renamed, symbol, unit_test
+from arignote.compiler.llvm_tiles import PLAIN, LoopHints, Tiles, renamed, symbol, unit_test
 from arignote.compiler.llvm_tiles import Nest as _Nest
 
 
@@ -591,7 +591,7 @@ class _Renderer(Tiles):
         """Loop metadata (``, !llvm.loop !N``) asking LLVM neither to vectorize nor to unroll
         the loop: the few points around a draw's groups, and the groups of any strides
         (which do not vectorize), cost compile time only."""
-        return self.hints.hint("scalar", "no_interleave", "no_unroll")
+        return self.hints.hint(*PLAIN)
 
     def loop_meta(self):
         """The metadata of the other loops: no runtime unrolling (copies of a loop for an

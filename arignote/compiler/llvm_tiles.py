@@ -256,6 +256,8 @@ LOOP_HINTS = {
     "no_unroll": '!{!"llvm.loop.unroll.disable"}',
     "no_runtime_unroll": '!{!"llvm.loop.unroll.runtime.disable"}',
 }
+#: the hints of a plain loop, which LLVM leaves as it is (neither vectorized nor unrolled)
+PLAIN = ("scalar", "no_interleave", "no_unroll")
 
 
 class LoopHints:
