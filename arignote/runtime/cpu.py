@@ -165,11 +165,14 @@ _run_chunks = KernelRunner()
 
 
 def _runner(kernel):
-    """How a kernel's calls are chunked: in multiples of its schedule's ``min_chunk``
+    """How a kernel's calls are chunked: at least its schedule's ``min_chunk`` each
     (whole column tiles: a narrower chunk walks every row for a few columns, a new
-    page per row: slower on one thread than no split)."""
-    min_chunk = scheduled(kernel, CPU).schedule.min_chunk
-    return KernelRunner(min_chunk) if min_chunk > 1 else _run_chunks
+    page per row: slower on one thread than no split); short rows in whole row tiles
+    (see :class:`~arignote.runtime.threads.KernelRunner`)."""
+    sched = scheduled(kernel, CPU).schedule
+    if sched.min_chunk == 1 and not sched.row_tile:
+        return _run_chunks
+    return KernelRunner(sched.min_chunk, sched.row_tile, sched.short_rows * max(kernel.passes, 1))
 
 
 register_conv_steps(CpuBackend)

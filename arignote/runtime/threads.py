@@ -51,14 +51,15 @@ def _get_pool():
         return _pool
 
 
-def chunks(extent, work_per_item, min_items=1):
+def chunks(extent, work_per_item, min_items=1, align=1):
     """Split ``range(extent)`` into ``[start, end)`` chunks by problem size alone,
-    each at least ``min_items`` long (when there are that many)."""
+    each at least ``min_items`` long (when there are that many), every bound but the
+    last a multiple of ``align``."""
     total = extent * max(work_per_item, 1)
     if extent <= 1 or total < MIN_PARALLEL_WORK:
         return [(0, extent)]
-    n = min(MAX_CHUNKS, max(1, extent // max(min_items, 1)), max(1, total // MIN_CHUNK_WORK))
-    bounds = [extent * k // n for k in range(n + 1)]
+    n = min(MAX_CHUNKS, max(1, extent // max(min_items, align, 1)), max(1, total // MIN_CHUNK_WORK))
+    bounds = [extent * k // n // align * align for k in range(n)] + [extent]
     return [(bounds[k], bounds[k + 1]) for k in range(n) if bounds[k] < bounds[k + 1]]
 
 
@@ -103,13 +104,13 @@ _bounds = {}
 _native = []  # [the NativePool] once made ([None]: none here)
 
 
-def chunk_bounds(extent, work_per_item, min_items=1):
+def chunk_bounds(extent, work_per_item, min_items=1, align=1):
     """``chunks`` as ``(int64 array of the n + 1 bounds, its address, n)``, memoized
     (a caller holds the array as long as it uses the address)."""
-    key = (extent, work_per_item, min_items)
+    key = (extent, work_per_item, min_items, align)
     got = _bounds.get(key)
     if got is None:
-        parts = chunks(extent, work_per_item, min_items)
+        parts = chunks(extent, work_per_item, min_items, align)
         array = (ctypes.c_int64 * (len(parts) + 1))(*[a for a, _ in parts], parts[-1][1])
         if len(_bounds) >= _MAX_BOUNDS:
             _bounds.clear()
@@ -183,17 +184,26 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 class KernelRunner:
     """``runner(call)``: a prepared kernel call (:class:`~arignote.compiler.launch.Call`)
     run in chunks of its outermost parallel axis, each at least ``min_items`` long, on
-    the native pool (the Python pool where there is none); one chunk runs right here."""
+    the native pool (the Python pool where there is none); one chunk runs right here.
 
-    def __init__(self, min_items=1):
-        self.min_items = min_items
+    A row kernel walking short rows in tiles (``row_tile`` rows; short: at most
+    ``short_work`` work per row, its passes counted) is cut at multiples of the tile:
+    the rows of a chunk's partial tile run one by one, in another order of each row's
+    sum than a tile's, so unaligned chunks would give bits that depend on the threads."""
+
+    def __init__(self, min_items=1, row_tile=0, short_work=0):
+        self.min_items, self.row_tile, self.short_work = min_items, row_tile, short_work
         if pool_ir.futex_number() is None:  # (no native split: calls go the general way)
             self.split = None
 
+    def _bounds(self, end, work):
+        per_item = max(work, 1) // max(end, 1)
+        align = self.row_tile if self.row_tile and per_item <= self.short_work else 1
+        return chunk_bounds(end, per_item, self.min_items, align)
+
     def bounds(self, call):
         """``chunk_bounds`` of ``call``: its work, per item of the chunked axis."""
-        end = call.end
-        return chunk_bounds(end, max(call.work, 1) // max(end, 1), self.min_items)
+        return self._bounds(call.end, call.work)
 
     def __call__(self, call):
         array, address, n = self.bounds(call)
@@ -210,7 +220,7 @@ class KernelRunner:
         """Run kernel ``fn`` (its native address) on packed arguments (their addresses)
         over ``[0, end)`` in chunks of ``work`` (a launcher's fast runner calls this);
         on the calling thread where the native pool could not be had."""
-        array, address, n = chunk_bounds(end, max(work, 1) // max(end, 1), self.min_items)
+        array, address, n = self._bounds(end, work)
         pool = native_pool()
         if pool is None:  # pragma: no cover - (its code failed to compile)
             KERNEL_CFUNC(fn)(shape, data, strides, 0, end)

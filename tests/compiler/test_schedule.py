@@ -127,7 +127,9 @@ def test_the_cpu_runtime_reads_schedules_not_the_renderer():
     assert not any(isinstance(n, ast.Attribute) and n.attr in ("TILE", "tile_axis") for n in ast.walk(tree))
     x = T.matrix("x")
     assert cpu._runner(kernel_of([x], [T.sum(x, axis=0)])).min_items == CPU.column_tile
-    assert cpu._runner(kernel_of([x], [T.sum(x, axis=1)])) is cpu._run_chunks
+    rows = cpu._runner(kernel_of([x], [T.sum(x, axis=1)]))  # (short rows in whole row tiles)
+    assert (rows.min_items, rows.row_tile, rows.short_work) == (1, CPU.row_tile, CPU.short_rows)
+    assert cpu._runner(kernel_of([x], [x * 2])) is cpu._run_chunks
 
 
 def test_can_raise_is_read_from_the_ir():

@@ -19,6 +19,15 @@ def test_chunks_cover_the_range_exactly_and_do_not_depend_on_threads(monkeypatch
         monkeypatch.delenv("ARIGNOTE_NUM_THREADS")
 
 
+def test_aligned_chunks_cut_at_multiples_and_stay_at_least_that_long():
+    for extent, work, align in [(65535, 7, 32), (100, 1 << 20, 32), (33, 1 << 20, 32), (1 << 20, 3, 4096)]:
+        parts = threads.chunks(extent, work, align=align)
+        assert parts[0][0] == 0 and parts[-1][1] == extent
+        assert all(a[1] == b[0] and a[1] % align == 0 for a, b in zip(parts, parts[1:]))
+        assert all(end - start >= min(align, extent) for start, end in parts)
+    assert len(threads.chunks(65535, 7, align=32)) == len(threads.chunks(65535, 7))
+
+
 def test_parallel_for_runs_every_chunk_once():
     seen, lock = [], threading.Lock()
 
