@@ -17,6 +17,11 @@ costs one more pass over the reduced axes, up to
   epilogue. Producers read by several groups merge those groups (one kernel,
   several outputs) when they can. A member is *kept* when its value is
   constant along the reduced axes (by its static shape), else *full*.
+* Then reduction groups over the same axes of the same space that share a value
+  (one reads what the other computes, or both read it) merge, within the rules
+  below: a reduction read by groups that could not all take it (the stable
+  cross-entropy's row max, read by the gradient's column sum too) had been left
+  in a kernel of its own.
 * A value read outside its group (by an opaque op, another group -- a copy
   recomputed there too -- or as a graph output) becomes an output of the group:
   it must span the group's space (full space, or kept space for what a
@@ -189,6 +194,7 @@ def fuse(fgraph, stats=None, max_group=None, kernel_axes=None):
     stats.fired["fusion: kernels"] += len(made)
     stats.fired["fusion: nodes fused"] += sum(len(n.op.nodes) for n in made)
     stats.fired["fusion: recomputed"] += part.recomputed
+    stats.fired["fusion: reduction kernels merged"] += part.merged_reductions
     return made
 
 

@@ -4,6 +4,7 @@ one index space per group, cuts, recomputed copies, no cycles)."""
 import itertools
 import math
 
+from arignote.graph.basic import Constant
 from arignote.graph.fg import OUTPUT
 from arignote.graph.type import TensorType
 from arignote.ops.shape import DimShuffle, Reshape
@@ -67,6 +68,7 @@ class Partitioner:
         self.depth = {}           # recompute depth of copied nodes
         self._view_kinds = {}     # view node -> view_kinds()
         self.recomputed = 0
+        self.merged_reductions = 0
 
     # ---------------------------------------------------------- queries
 
@@ -122,6 +124,8 @@ class Partitioner:
                     self.new_group(node)
                 continue
             self.place(node, kind)
+        if self.max_group > 1:
+            self.merge_reductions()
         groups = sorted(self.groups.values(), key=lambda g: g.hi)
         return [(sorted(g.role, key=self.index.__getitem__), g.copies) for g in groups]
 
@@ -346,11 +350,49 @@ class Partitioner:
                 stack.extend(c for c in self.clients(n) if c in g.role)
         return seen
 
+    def merge_reductions(self):
+        """Merge reduction groups over the same axes of the same space where one reads what
+        the other computes or both read a same value, as passes and acyclicity allow.
+
+        The consumers-first walk leaves a reduction read by groups that cannot all take it
+        in a group of its own: the stable cross-entropy's row max, its log-sum-exp, the
+        cost and the one-hot sum of its gradient are read by the gradient's column sum
+        too, and made four row kernels over the same rows, each a launch and a compile.
+        Groups are visited in order; each is offered to the earlier groups it shares a
+        value with (a union of groups, so near-linear)."""
+        seen = {}  # (space, axes, variable) -> gids of the groups reading or computing it
+        for g in sorted(self.groups.values(), key=lambda g: g.hi):
+            if g.raxes is None or g.gid not in self.groups:
+                continue
+            key = (g.space, g.raxes)
+            values = {v for m in g.role for v in (*m.inputs, *m.outputs) if not isinstance(v, Constant)}
+            partners = {self.find(gid) for v in values for gid in seen.get((key, v), ())}
+            for gid in sorted(partners):
+                other, mine = self.groups.get(gid), self.groups[self.find(g.gid)]
+                if other is not None and other is not mine and self.try_merge(other, mine):
+                    self.merged_reductions += 1
+            gid = self.find(g.gid)
+            for v in values:
+                seen.setdefault((key, v), []).append(gid)
+
+    def try_merge(self, a, b):
+        """Merge the reduction groups ``a`` and ``b`` (same space and axes) if the result is
+        one kernel: within the group size, no blocked edge inside, at most ``MAX_PASSES``
+        passes, no path leaving it and coming back."""
+        members = set(a.role) | set(b.role)
+        if (len(members) > self.max_group or self.blocked_between([a, b])
+                or self.passes(members, a.space, a.raxes) > MAX_PASSES
+                or not self.acyclic(None, [a, b])):
+            return False
+        self.set_roles(self.merge([a, b]))
+        return True
+
     def acyclic(self, p, groups):
-        """Can ``p`` and ``groups`` become one kernel without a path leaving it and coming back?"""
+        """Can ``p`` (None: no node) and ``groups`` become one kernel without a path leaving
+        it and coming back?"""
         inside = {("g", g.gid) for g in groups}
         hi = max(g.hi for g in groups)
-        starts = set(self.clients(p)).union(*(g.succ for g in groups))
+        starts = set(self.clients(p) if p is not None else ()).union(*(g.succ for g in groups))
         seen, frontier = set(), []
         for c in starts:
             for u in self.units(c) - inside:

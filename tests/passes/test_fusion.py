@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import arignote as ag
 import arignote.tensor as T
 from arignote.compiler import kernel as K
 from arignote.compiler.lower import kernel_axes, lower
@@ -137,6 +138,28 @@ def test_reductions_over_other_axes_are_cut_and_passes_capped():
     fg = check([X], [v], [XV])
     kernels = [lower(n.op) for n in fused_nodes(fg)]
     assert len(kernels) == 2 and all(k.passes <= fusion.MAX_PASSES for k in kernels)
+
+
+def test_row_reductions_read_by_a_column_sum_are_one_row_kernel():
+    """The stable cross-entropy with integer labels and the column sum of its gradient (a
+    bias's gradient): the row max, the log-sum-exp, the cost and the one-hot sum are each
+    read by the column sum's kernel too, which the consumers-first walk cannot take them
+    into; merged afterwards, they make one row kernel instead of four."""
+    y = T.lvector("y")
+    cost = -T.mean(T.nnet.logsoftmax(X)[T.arange(y.shape[0]), y])
+    outputs = [cost, T.sum(ag.grad(cost, X), axis=0)]
+    fg = check([X, y], outputs, [XV, np.array([1, 3, 0])])
+    rows = [k for k in map(lower, (n.op for n in fused_nodes(fg))) if k.reduce_axes == (1,)]
+    assert len(fused_nodes(fg)) == 3 and len(rows) == 1 and rows[0].passes == 3
+    assert compile_graph([X, y], outputs)[1].fired["fusion: reduction kernels merged"] == 3
+
+
+def test_row_reductions_are_not_merged_across_a_path_through_another_kernel():
+    a = T.sum(X, axis=1, keepdims=True)
+    through = T.sum(T.dot(X * a, Y.T), axis=1, keepdims=True)  # (a product: a cut)
+    fg = check([X, Y], [T.sum(X * through, axis=1), a], [XV, YV])
+    # (one kernel for a and the other for X * through would feed each other)
+    assert [lower(n.op).reduce_axes for n in fused_nodes(fg)].count((1,)) == 3
 
 
 def test_multi_output_group():
