@@ -1,7 +1,8 @@
 """Compiling LLVM IR text to machine code for the host CPU, with llvmlite.
 
 ``compile_ir`` optimizes for the host (its CPU name and features, O2 for
-kernels and O3 for helpers, with loop and SLP vectorization), emits an object
+kernels and O3 for helpers, with loop and SLP vectorization; level 0 also
+generates code at O0, for helpers whose speed lies elsewhere), emits an object
 file, keeps it in the disk cache (:mod:`arignote.compiler.cache`) and links it
 into an in-process ORC JIT; a
 warm cache skips LLVM's optimizer and code generator entirely (only the
@@ -101,9 +102,9 @@ def _engine():
     return s["lljit"]
 
 
-def _target_machine(triple, cpu, features):
+def _target_machine(triple, cpu, features, opt=3):
     return llvm.Target.from_triple(triple).create_target_machine(
-        cpu=cpu, features=features, opt=3, reloc="pic", codemodel="default")
+        cpu=cpu, features=features, opt=opt, reloc="pic", codemodel="default")
 
 
 def target_id():
@@ -179,16 +180,28 @@ class _Compiler:
         s = _init()
         self.context = llvm.create_context()
         self.tm = _target_machine(s["triple"], s["cpu"], s["features"])
+        self.tm0 = None  # (the O0 code generator's, made when first asked for)
         self.run_passes = _unlocked("LLVMPY_RunNewModulePassManager")
         self.emit = _unlocked("LLVMPY_TargetMachineEmitToMemory")
+
+    def target_machine(self, level):
+        """The target machine generating code at O``level``: O0 (fast instruction selection
+        and register allocation, a fraction of the time) for level 0, else the full one."""
+        if level:
+            return self.tm
+        if self.tm0 is None:
+            s = _init()
+            self.tm0 = _target_machine(s["triple"], s["cpu"], s["features"], opt=0)
+        return self.tm0
 
     def object_code(self, ir_text, level=3):
         mod = _parse(ir_text, self.context)
         try:
-            pb, mpm = _pass_builder(self.tm, level)
+            tm = self.target_machine(level)
+            pb, mpm = _pass_builder(tm, level)
             self.run_passes(mpm, mod, pb)
             with ffi.OutputString() as err:
-                buf = self.emit(self.tm, mod, 1, err)
+                buf = self.emit(tm, mod, 1, err)
                 if not buf:
                     raise RuntimeError(f"LLVM code generation failed: {err}")
             try:
@@ -415,15 +428,15 @@ def compile_ir(ir_text, name, exports=(), use_cache=True, directory=None, level=
 _helpers = {}  # name -> (ctypes function or None, its CompiledKernel, kept alive)
 
 
-def helper_function(make_ir, name, restype, *argtypes):
+def helper_function(make_ir, name, restype, *argtypes, level=3):
     """The process's ctypes handle on a helper the runtime JITs once (the trampoline, the
-    call sequence, the thread pool's loops): ``make_ir()`` compiled at O3 through the disk
-    cache (a fresh process would otherwise wait some 50 ms for them at its first call),
+    call sequence, the thread pool's loops): ``make_ir()`` compiled at O``level`` through the
+    disk cache (a fresh process would otherwise wait some 50 ms for them at its first call),
     ``name`` called as ``restype(*argtypes)``; None if it cannot be had (callers then do
     without it)."""
     if name not in _helpers:
         try:
-            compiled = compile_ir(make_ir(), name)
+            compiled = compile_ir(make_ir(), name, level=level)
             _helpers[name] = (ctypes.CFUNCTYPE(restype, *argtypes)(compiled.address), compiled)
         except Exception:  # pragma: no cover - a helper is an optimization, never required
             _helpers[name] = (None, None)

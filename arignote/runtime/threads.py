@@ -162,9 +162,11 @@ def _start_native():
     if pool_ir.futex_number() is None:
         return None
     p = ctypes.c_void_p
+    # O0: control flow around atomics and futexes, which optimizing does not speed up,
+    # compiled in 6 ms instead of 30 at a process's first parallel call
     run = helper_function(lambda: pool_ir.pool_ir(pool_ir.RUN), pool_ir.RUN,
-                          None, p, p, p, p, p, p, ctypes.c_int64)
-    worker = helper_function(lambda: pool_ir.pool_ir(pool_ir.WORKER), pool_ir.WORKER, None, p)
+                          None, p, p, p, p, p, p, ctypes.c_int64, level=0)
+    worker = helper_function(lambda: pool_ir.pool_ir(pool_ir.WORKER), pool_ir.WORKER, None, p, level=0)
     if run is None or worker is None:
         return None
     pool = NativePool(run, worker, n_threads() - 1)
